@@ -1,0 +1,209 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AccessMode says how the hub reaches a member.
+// +kubebuilder:validation:Enum=Kubeconfig;Agent
+type AccessMode string
+
+const (
+	// AccessKubeconfig: the hub dials the member with a kubeconfig stored in a
+	// Secret on the hub (hubless fleets; nothing is installed on the member).
+	AccessKubeconfig AccessMode = "Kubeconfig"
+	// AccessAgent: a member agent dials the hub (hubful fleets).
+	AccessAgent AccessMode = "Agent"
+)
+
+// SecretKeyReference names one key of a Secret on the hub.
+type SecretKeyReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// +kubebuilder:default=kubeconfig
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// MemberAccess is how the hub reaches a member's API server.
+// +kubebuilder:validation:XValidation:rule="self.mode != 'Kubeconfig' || has(self.kubeconfigSecretRef)",message="access.kubeconfigSecretRef is required when access.mode is Kubeconfig"
+type MemberAccess struct {
+	// +kubebuilder:default=Kubeconfig
+	// +optional
+	Mode AccessMode `json:"mode,omitempty"`
+	// KubeconfigSecretRef points to the kubeconfig the hub uses for this member.
+	// +optional
+	KubeconfigSecretRef *SecretKeyReference `json:"kubeconfigSecretRef,omitempty"`
+	// Context selects a context of the kubeconfig; empty means its current context.
+	// +optional
+	Context string `json:"context,omitempty"`
+}
+
+// ProviderType names an upgrade provider.
+// +kubebuilder:validation:Enum=Local;Exec
+type ProviderType string
+
+const (
+	// ProviderLocal upgrades members of a local fleet (`flotilla local`).
+	ProviderLocal ProviderType = "Local"
+	// ProviderExec runs an operator-supplied command per member.
+	ProviderExec ProviderType = "Exec"
+)
+
+// ProviderSpec chooses the upgrade provider for a member and configures it.
+// +kubebuilder:validation:XValidation:rule="self.type != 'Exec' || has(self.exec)",message="provider.exec is required when provider.type is Exec"
+type ProviderSpec struct {
+	Type ProviderType `json:"type"`
+	// +optional
+	Exec *ExecProvider `json:"exec,omitempty"`
+}
+
+// ExecProvider runs Command to upgrade a member. The command gets the member's
+// name, kubeconfig, upgrade type and target version in its environment.
+type ExecProvider struct {
+	// +kubebuilder:validation:MinItems=1
+	Command []string `json:"command"`
+	// TimeoutSeconds bounds one upgrade; past it the member fails.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=3600
+	// +optional
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+}
+
+// Taint keeps placements off a member unless they tolerate it.
+type Taint struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=316
+	Key string `json:"key"`
+	// +optional
+	Value string `json:"value,omitempty"`
+	// +kubebuilder:validation:Enum=NoSchedule
+	Effect corev1.TaintEffect `json:"effect"`
+}
+
+// MemberClusterSpec is the desired membership of one cluster.
+type MemberClusterSpec struct {
+	// UpdateGroup is the one update group this member belongs to; update
+	// strategies refer to members through it.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	UpdateGroup string `json:"updateGroup,omitempty"`
+	Access      MemberAccess `json:"access"`
+	// +optional
+	Provider *ProviderSpec `json:"provider,omitempty"`
+	// +optional
+	Taints []Taint `json:"taints,omitempty"`
+	// HeartbeatPeriodSeconds is how often the hub probes the member.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=600
+	// +kubebuilder:default=15
+	// +optional
+	HeartbeatPeriodSeconds int32 `json:"heartbeatPeriodSeconds,omitempty"`
+}
+
+// Condition types of a MemberCluster.
+const (
+	// MemberJoined: the member is part of the fleet and its access works.
+	MemberJoined = "Joined"
+	// MemberReachable: the last probe of the member's API server succeeded.
+	MemberReachable = "Reachable"
+	// MemberHealthy: reachable, every node Ready and no Failed or Unknown pod.
+	MemberHealthy = "Healthy"
+)
+
+// VersionCount counts the nodes that report one version.
+type VersionCount struct {
+	Version string `json:"version"`
+	Count   int32  `json:"count"`
+}
+
+// NodeSummary is what the hub last saw of a member's nodes.
+type NodeSummary struct {
+	Total int32 `json:"total"`
+	Ready int32 `json:"ready"`
+	// KubeletVersions counts nodes by kubelet version, highest count first.
+	// +optional
+	KubeletVersions []VersionCount `json:"kubeletVersions,omitempty"`
+	// NodeImages counts nodes by node image, highest count first.
+	// +optional
+	NodeImages []VersionCount `json:"nodeImages,omitempty"`
+}
+
+// ResourceUsage sums the member's node resources.
+type ResourceUsage struct {
+	// +optional
+	Capacity corev1.ResourceList `json:"capacity,omitempty"`
+	// +optional
+	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
+	// Available is allocatable less the requests of pods that are not finished.
+	// +optional
+	Available corev1.ResourceList `json:"available,omitempty"`
+}
+
+// MemberClusterStatus is what the hub last observed of a member.
+type MemberClusterStatus struct {
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// KubernetesVersion is the API server's gitVersion, e.g. v1.36.3.
+	// +optional
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	// +optional
+	Nodes NodeSummary `json:"nodes,omitempty"`
+	// FailedPods counts pods in phase Failed or Unknown.
+	// +optional
+	FailedPods int32 `json:"failedPods"`
+	// +optional
+	ResourceUsage ResourceUsage `json:"resourceUsage,omitempty"`
+	// Properties are facts about the member for placement selectors: node
+	// count, CPU and memory, region and the like, keyed by property name.
+	// +optional
+	Properties map[string]string `json:"properties,omitempty"`
+	// LastHeartbeatTime is when the member last answered.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// MemberCluster is one cluster in the fleet.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=member;members,categories=fleet
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.updateGroup`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
+// +kubebuilder:printcolumn:name="Ready-Nodes",type=integer,JSONPath=`.status.nodes.ready`
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.total`
+// +kubebuilder:printcolumn:name="Failed-Pods",type=integer,JSONPath=`.status.failedPods`
+// +kubebuilder:printcolumn:name="Reachable",type=string,JSONPath=`.status.conditions[?(@.type=="Reachable")].status`
+// +kubebuilder:printcolumn:name="Healthy",type=string,JSONPath=`.status.conditions[?(@.type=="Healthy")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+type MemberCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   MemberClusterSpec   `json:"spec"`
+	Status MemberClusterStatus `json:"status,omitempty"`
+}
+
+// MemberClusterList is a list of MemberClusters.
+//
+// +kubebuilder:object:root=true
+type MemberClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MemberCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MemberCluster{}, &MemberClusterList{})
+}

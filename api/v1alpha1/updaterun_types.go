@@ -1,0 +1,247 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// UpgradeType says which parts of a member an update run upgrades.
+// +kubebuilder:validation:Enum=Full;ControlPlaneOnly;NodeImageOnly
+type UpgradeType string
+
+const (
+	// UpgradeFull upgrades the control plane, then every node.
+	UpgradeFull UpgradeType = "Full"
+	// UpgradeControlPlaneOnly upgrades the control plane and leaves nodes alone.
+	UpgradeControlPlaneOnly UpgradeType = "ControlPlaneOnly"
+	// UpgradeNodeImageOnly rolls nodes to a newer node image, same Kubernetes version.
+	UpgradeNodeImageOnly UpgradeType = "NodeImageOnly"
+)
+
+// NodeImageSelectionType says which node image each member gets.
+// +kubebuilder:validation:Enum=Latest;Consistent;Custom
+type NodeImageSelectionType string
+
+const (
+	// NodeImageLatest gives each member the newest image available to it.
+	NodeImageLatest NodeImageSelectionType = "Latest"
+	// NodeImageConsistent gives every member the image chosen when the run started.
+	NodeImageConsistent NodeImageSelectionType = "Consistent"
+	// NodeImageCustom uses the images listed in customNodeImageVersions.
+	NodeImageCustom NodeImageSelectionType = "Custom"
+)
+
+// UpgradeSpec is the upgrade to apply.
+// +kubebuilder:validation:XValidation:rule="self.type == 'NodeImageOnly' || has(self.kubernetesVersion)",message="kubernetesVersion is required for a Full or ControlPlaneOnly upgrade"
+// +kubebuilder:validation:XValidation:rule="self.type != 'NodeImageOnly' || !has(self.kubernetesVersion)",message="kubernetesVersion must not be set for a NodeImageOnly upgrade"
+type UpgradeSpec struct {
+	Type UpgradeType `json:"type"`
+	// KubernetesVersion is the target, e.g. 1.37.2 or 1.37 (the newest patch
+	// of that minor the provider offers).
+	// +kubebuilder:validation:Pattern=`^v?[0-9]+\.[0-9]+(\.[0-9]+)?$`
+	// +optional
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+}
+
+// NodeImageSelection chooses node images for the run.
+// +kubebuilder:validation:XValidation:rule="self.type != 'Custom' || size(self.customNodeImageVersions) > 0",message="customNodeImageVersions is required when nodeImageSelection.type is Custom"
+type NodeImageSelection struct {
+	// +kubebuilder:default=Latest
+	Type NodeImageSelectionType `json:"type"`
+	// +optional
+	CustomNodeImageVersions []string `json:"customNodeImageVersions,omitempty"`
+}
+
+// ManagedClusterUpdate is what a run does to each member.
+type ManagedClusterUpdate struct {
+	Upgrade UpgradeSpec `json:"upgrade"`
+	// +optional
+	NodeImageSelection *NodeImageSelection `json:"nodeImageSelection,omitempty"`
+}
+
+// UpdateRunDesiredState is the state an operator asks a run to be in.
+// +kubebuilder:validation:Enum=NotStarted;Started;Stopped
+type UpdateRunDesiredState string
+
+const (
+	RunNotStarted UpdateRunDesiredState = "NotStarted"
+	RunStarted    UpdateRunDesiredState = "Started"
+	RunStopped    UpdateRunDesiredState = "Stopped"
+)
+
+// SkipTargetType is the kind of thing a run is told to skip.
+// +kubebuilder:validation:Enum=Member;Group;Stage;AfterStageWait
+type SkipTargetType string
+
+const (
+	SkipMember         SkipTargetType = "Member"
+	SkipGroup          SkipTargetType = "Group"
+	SkipStage          SkipTargetType = "Stage"
+	SkipAfterStageWait SkipTargetType = "AfterStageWait"
+)
+
+// SkipTarget names a member, group, stage or after-stage wait to skip.
+type SkipTarget struct {
+	Type SkipTargetType `json:"type"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+}
+
+// UpdateRunSpec is one staged upgrade of the fleet.
+// +kubebuilder:validation:XValidation:rule="!(has(self.updateStrategyName) && has(self.strategy))",message="set updateStrategyName or strategy, not both"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.managedClusterUpdate) || self.managedClusterUpdate == oldSelf.managedClusterUpdate",message="managedClusterUpdate cannot be changed; create a new run"
+// +kubebuilder:validation:XValidation:rule="(has(self.updateStrategyName) == has(oldSelf.updateStrategyName)) && (!has(self.updateStrategyName) || self.updateStrategyName == oldSelf.updateStrategyName)",message="updateStrategyName cannot be changed; create a new run"
+// +kubebuilder:validation:XValidation:rule="(has(self.strategy) == has(oldSelf.strategy)) && (!has(self.strategy) || self.strategy == oldSelf.strategy)",message="strategy cannot be changed; create a new run"
+type UpdateRunSpec struct {
+	// UpdateStrategyName names an UpdateStrategy; it is copied into the status
+	// when the run starts, so later edits to it do not change a started run.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	UpdateStrategyName string `json:"updateStrategyName,omitempty"`
+	// Strategy is an inline strategy, for a run without a named one.
+	// +optional
+	Strategy *UpdateStrategySpec `json:"strategy,omitempty"`
+	ManagedClusterUpdate ManagedClusterUpdate `json:"managedClusterUpdate"`
+	// State is the state the operator wants: NotStarted, Started or Stopped.
+	// +kubebuilder:default=NotStarted
+	// +optional
+	State UpdateRunDesiredState `json:"state,omitempty"`
+	// Skip lists what the run must skip.
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Skip []SkipTarget `json:"skip,omitempty"`
+}
+
+// State is the observed state of a run, stage, group, member, gate or wait.
+// +kubebuilder:validation:Enum=NotStarted;Running;Pending;Stopping;Stopped;Skipped;Failed;Completed
+type State string
+
+const (
+	StateNotStarted State = "NotStarted"
+	StateRunning    State = "Running"
+	StatePending    State = "Pending"
+	StateStopping   State = "Stopping"
+	StateStopped    State = "Stopped"
+	StateSkipped    State = "Skipped"
+	StateFailed     State = "Failed"
+	StateCompleted  State = "Completed"
+)
+
+// Progress is the state of one node of the status tree.
+type Progress struct {
+	// +optional
+	State State `json:"state,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletedTime *metav1.Time `json:"completedTime,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// GateProgress is the state of one gate of the run.
+type GateProgress struct {
+	// Name of the Gate object the run created.
+	Name        string   `json:"name"`
+	Type        GateType `json:"type"`
+	DisplayName string   `json:"displayName,omitempty"`
+	Progress    `json:",inline"`
+}
+
+// MemberProgress is the state of one member in the run.
+type MemberProgress struct {
+	Name     string `json:"name"`
+	Progress `json:",inline"`
+	// FromVersion is the member's version when the run reached it.
+	// +optional
+	FromVersion string `json:"fromVersion,omitempty"`
+	// TargetVersion is what the member is being upgraded to.
+	// +optional
+	TargetVersion string `json:"targetVersion,omitempty"`
+}
+
+// GroupProgress is the state of one group in the run.
+type GroupProgress struct {
+	Name     string `json:"name"`
+	Progress `json:",inline"`
+	// +optional
+	Members []MemberProgress `json:"members,omitempty"`
+	// +optional
+	BeforeGates []GateProgress `json:"beforeGates,omitempty"`
+	// +optional
+	AfterGates []GateProgress `json:"afterGates,omitempty"`
+}
+
+// StageProgress is the state of one stage in the run.
+type StageProgress struct {
+	Name     string `json:"name"`
+	Progress `json:",inline"`
+	// +optional
+	Groups []GroupProgress `json:"groups,omitempty"`
+	// +optional
+	AfterStageWait *Progress `json:"afterStageWait,omitempty"`
+	// +optional
+	BeforeGates []GateProgress `json:"beforeGates,omitempty"`
+	// +optional
+	AfterGates []GateProgress `json:"afterGates,omitempty"`
+}
+
+// UpdateRunStatus is the run's progress as a tree: run, stages, groups, members.
+type UpdateRunStatus struct {
+	Progress `json:",inline"`
+	// StrategySnapshot is the strategy as it was when the run started.
+	// +optional
+	StrategySnapshot *UpdateStrategySpec `json:"strategySnapshot,omitempty"`
+	// +optional
+	Stages []StageProgress `json:"stages,omitempty"`
+	// CurrentStage is the stage in progress, if any.
+	// +optional
+	CurrentStage string `json:"currentStage,omitempty"`
+	// MembersDone counts members that are Completed or Skipped.
+	// +optional
+	MembersDone int32 `json:"membersDone,omitempty"`
+	// MembersTotal counts the members the run covers.
+	// +optional
+	MembersTotal int32 `json:"membersTotal,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// UpdateRun upgrades the fleet's members stage by stage.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=run;runs,categories=fleet
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Upgrade",type=string,JSONPath=`.spec.managedClusterUpdate.upgrade.type`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.managedClusterUpdate.upgrade.kubernetesVersion`
+// +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.updateStrategyName`
+// +kubebuilder:printcolumn:name="Done",type=integer,JSONPath=`.status.membersDone`
+// +kubebuilder:printcolumn:name="Total",type=integer,JSONPath=`.status.membersTotal`
+// +kubebuilder:printcolumn:name="Stage",type=string,JSONPath=`.status.currentStage`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type UpdateRun struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   UpdateRunSpec   `json:"spec"`
+	Status UpdateRunStatus `json:"status,omitempty"`
+}
+
+// UpdateRunList is a list of UpdateRuns.
+//
+// +kubebuilder:object:root=true
+type UpdateRunList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []UpdateRun `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&UpdateRun{}, &UpdateRunList{})
+}

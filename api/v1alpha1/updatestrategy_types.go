@@ -1,0 +1,155 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// GateType is what completes a gate.
+// +kubebuilder:validation:Enum=Approval;ScheduledStart
+type GateType string
+
+const (
+	// GateApproval waits for an operator to approve the Gate object.
+	GateApproval GateType = "Approval"
+	// GateScheduledStart waits for the next matching time slot.
+	GateScheduledStart GateType = "ScheduledStart"
+)
+
+// GateSchedule is when a ScheduledStart gate opens: the first matching day and
+// time at or after the gate is reached.
+type GateSchedule struct {
+	// DaysOfWeek the gate may open on; empty means every day.
+	// +optional
+	// +kubebuilder:validation:items:Enum=Monday;Tuesday;Wednesday;Thursday;Friday;Saturday;Sunday
+	DaysOfWeek []string `json:"daysOfWeek,omitempty"`
+	// StartTime is HH:mm on a 24-hour clock.
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	StartTime string `json:"startTime"`
+	// UTCOffset of StartTime, e.g. +01:00; empty means UTC.
+	// +kubebuilder:validation:Pattern=`^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$`
+	// +optional
+	UTCOffset string `json:"utcOffset,omitempty"`
+}
+
+// GateConfig declares a gate before or after a stage or group.
+// +kubebuilder:validation:XValidation:rule="self.type != 'ScheduledStart' || has(self.schedule)",message="a ScheduledStart gate needs a schedule"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Approval' || !has(self.schedule)",message="an Approval gate takes no schedule"
+type GateConfig struct {
+	Type GateType `json:"type"`
+	// DisplayName is shown to whoever approves the gate.
+	// +kubebuilder:validation:MaxLength=100
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// +optional
+	Schedule *GateSchedule `json:"schedule,omitempty"`
+}
+
+// UpdateGroup is a set of members updated together within a stage. Its
+// members are the MemberClusters whose spec.updateGroup is its name, or, when
+// memberSelector is set, those whose labels match it.
+type UpdateGroup struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// MaxConcurrency is how many of the group's members upgrade at once: a
+	// count (>= 1) or a percentage of the group, rounded down, at least 1.
+	// Defaults to 1.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
+	// +optional
+	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
+	// MaxAllowedFailures is how many members may fail before the run stops: a
+	// count (>= 0) or a percentage, rounded up. Defaults to 0 (fail fast).
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
+	// +optional
+	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
+	// +optional
+	MemberSelector *metav1.LabelSelector `json:"memberSelector,omitempty"`
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	BeforeGates []GateConfig `json:"beforeGates,omitempty"`
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	AfterGates []GateConfig `json:"afterGates,omitempty"`
+}
+
+// UpdateStage is a step of a strategy: its groups run in parallel, and the
+// next stage starts only once this one, its wait and its gates are done.
+type UpdateStage struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Groups []UpdateGroup `json:"groups,omitempty"`
+	// MemberSelector picks the stage's members by label when it has no groups.
+	// +optional
+	MemberSelector *metav1.LabelSelector `json:"memberSelector,omitempty"`
+	// AfterStageWaitInSeconds is a pause after the stage completes.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=604800
+	// +optional
+	AfterStageWaitInSeconds int32 `json:"afterStageWaitInSeconds,omitempty"`
+	// MaxConcurrency caps the members upgrading at once across the stage's
+	// groups: a count (>= 1) or a percentage of the stage's members.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
+	// +optional
+	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
+	// MaxAllowedFailures is the stage's failure budget (count or percentage,
+	// rounded up). Defaults to 0 (fail fast).
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
+	// +optional
+	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	BeforeGates []GateConfig `json:"beforeGates,omitempty"`
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	AfterGates []GateConfig `json:"afterGates,omitempty"`
+}
+
+// UpdateStrategySpec is an ordered list of stages; the JSON shape of stages is
+// Azure Fleet Manager's, so `az fleet updatestrategy create --stages` input
+// works unchanged.
+// +kubebuilder:validation:XValidation:rule="self.stages.all(s, s.groups.all(g, self.stages.exists_one(t, t.groups.exists(h, h.name == g.name))))",message="a group may appear in only one stage"
+type UpdateStrategySpec struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	Stages []UpdateStage `json:"stages"`
+}
+
+// UpdateStrategy is a reusable staged-upgrade plan.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=strategy;strategies,categories=fleet
+// +kubebuilder:printcolumn:name="Stages",type=string,JSONPath=`.spec.stages[*].name`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type UpdateStrategy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec UpdateStrategySpec `json:"spec"`
+}
+
+// UpdateStrategyList is a list of UpdateStrategies.
+//
+// +kubebuilder:object:root=true
+type UpdateStrategyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []UpdateStrategy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&UpdateStrategy{}, &UpdateStrategyList{})
+}

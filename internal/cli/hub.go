@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/flotilla-dev/flotilla/internal/hub"
+	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+)
+
+func newHubCommand() *cobra.Command {
+	var (
+		kubeconfig string
+		opts       hub.Options
+		verbose    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "hub --kubeconfig FILE",
+		Short: "Run the hub's controllers (membership, update runs, gates, ...)",
+		Long: `Run the hub's controller manager against the hub's API server. It installs or
+upgrades the fleet CRDs at start, then runs the controllers under leader
+election, serving /metrics and /healthz, /readyz.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := zapcore.InfoLevel
+			if verbose {
+				level = zapcore.DebugLevel
+			}
+			ctrl.SetLogger(zap.New(zap.Level(level)))
+			path := kubeconfig
+			if path == "" {
+				var err error
+				if path, err = hubaccess.KubeconfigPath(""); err != nil {
+					return fmt.Errorf("--kubeconfig is required: %w", err)
+				}
+			}
+			cfg, err := hubaccess.RESTConfig(path)
+			if err != nil {
+				return err
+			}
+			ctx := ctrl.LoggerInto(cmd.Context(), ctrl.Log.WithName("hub"))
+			return hub.Run(ctx, cfg, opts)
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub's API server (default: as for --hub-kubeconfig)")
+	cmd.Flags().StringVar(&opts.MetricsAddress, "metrics-bind-address", ":8080", `address for /metrics ("0" turns it off)`)
+	cmd.Flags().StringVar(&opts.HealthAddress, "health-probe-bind-address", ":8081", `address for /healthz and /readyz ("0" turns it off)`)
+	cmd.Flags().BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one hub replica acts")
+	cmd.Flags().IntVar(&opts.MaxConcurrentProbes, "max-concurrent-probes", 32, "members probed at once")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}

@@ -1,0 +1,376 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+)
+
+func newMemberCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "member",
+		Aliases: []string{"members"},
+		Short:   "Add, inspect, change and remove the fleet's member clusters",
+	}
+	cmd.AddCommand(
+		newMemberCreateCommand(g),
+		newMemberListCommand(g),
+		newMemberShowCommand(g),
+		newMemberUpdateCommand(g),
+		newMemberDeleteCommand(g),
+	)
+	return cmd
+}
+
+// parseLabels reads "k=v,k2=v2" and checks each key and value.
+func parseLabels(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid label %q: want key=value", pair)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid label key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid label value %q for %s: %s", v, k, strings.Join(errs, "; "))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func validateMemberName(name string) error {
+	if name == "" {
+		return fmt.Errorf("--name is required")
+	}
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return fmt.Errorf("invalid member name %q: %s", name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func validateGroupName(group string) error {
+	if group == "" {
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(group); len(errs) > 0 {
+		return fmt.Errorf("invalid update group %q: %s", group, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func newMemberCreateCommand(g *globalOptions) *cobra.Command {
+	var (
+		name, kubeconfig, kubeContext, group, labelList string
+		heartbeat                                       int32
+	)
+	cmd := &cobra.Command{
+		Use:   "create --name NAME --kubeconfig FILE [--context C] [--update-group G] [--labels k=v,...]",
+		Short: "Add a cluster to the fleet",
+		Long: `Add a cluster to the fleet. Its kubeconfig is checked against the cluster's API
+server, then stored as a Secret on the hub; the hub probes the member with it.
+Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
+		Example: `  flotilla member create -n dev-1 --kubeconfig ~/.kube/dev-1 --update-group group-dev-clusters --labels env=dev,region=westeurope`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateMemberName(name); err != nil {
+				return err
+			}
+			if kubeconfig == "" {
+				return fmt.Errorf("--kubeconfig is required")
+			}
+			if err := validateGroupName(group); err != nil {
+				return err
+			}
+			lbls, err := parseLabels(labelList)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(kubeconfig)
+			if err != nil {
+				return fmt.Errorf("reading kubeconfig: %w", err)
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			member, err := enrollment.Enroll(cmd.Context(), hub, enrollment.Request{
+				Name: name, Kubeconfig: data, Context: kubeContext,
+				UpdateGroup: group, Labels: lbls, HeartbeatPeriodSeconds: heartbeat,
+			})
+			if err != nil {
+				return err
+			}
+			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*member})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "member name (a DNS label)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file that reaches the member's API server")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context to use (default: its current context)")
+	cmd.Flags().StringVar(&group, "update-group", "", "update group the member belongs to")
+	cmd.Flags().StringVar(&labelList, "labels", "", "labels, as key=value pairs separated by commas")
+	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member (default 15)")
+	return cmd
+}
+
+func newMemberListCommand(g *globalOptions) *cobra.Command {
+	var selector, group string
+	cmd := &cobra.Command{
+		Use:   "list [--selector k=v] [--update-group G]",
+		Short: "List the fleet's members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			opts := []client.ListOption{}
+			if selector != "" {
+				sel, err := labels.Parse(selector)
+				if err != nil {
+					return fmt.Errorf("invalid --selector: %w", err)
+				}
+				opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
+			}
+			list := &fleetv1.MemberClusterList{}
+			if err := hub.List(cmd.Context(), list, opts...); err != nil {
+				return fmt.Errorf("listing members: %w", err)
+			}
+			items := list.Items[:0]
+			for _, m := range list.Items {
+				if group == "" || m.Spec.UpdateGroup == group {
+					items = append(items, m)
+				}
+			}
+			return renderMembers(cmd, g.output, items)
+		},
+	}
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector, e.g. region=westeurope")
+	cmd.Flags().StringVar(&group, "update-group", "", "only members of this update group")
+	return cmd
+}
+
+func renderMembers(cmd *cobra.Command, format string, members []fleetv1.MemberCluster) error {
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	for i := range members {
+		members[i].APIVersion, members[i].Kind = fleetv1.GroupVersion.String(), "MemberCluster"
+		members[i].ManagedFields = nil
+	}
+	var data any = members
+	if len(members) == 1 && cmd.Name() != "list" {
+		data = members[0]
+	}
+	return render(cmd.OutOrStdout(), format, data, func() *table {
+		t := &table{headers: []string{"NAME", "GROUP", "LABELS", "VERSION", "HEALTH", "AGE"}}
+		for _, m := range members {
+			t.add(m.Name, orDash(m.Spec.UpdateGroup), orDash(labels.Set(m.Labels).String()),
+				orDash(m.Status.KubernetesVersion), health(&m), age(m.CreationTimestamp))
+		}
+		return t
+	})
+}
+
+// health summarises a member's conditions in one word, with the reason when
+// it is not healthy.
+func health(m *fleetv1.MemberCluster) string {
+	reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable)
+	healthy := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberHealthy)
+	switch {
+	case reachable == nil:
+		return "Unknown"
+	case reachable.Status != "True":
+		return "Unreachable"
+	case healthy != nil && healthy.Status == "True":
+		return "Healthy"
+	case healthy != nil:
+		return "Unhealthy (" + healthy.Reason + ")"
+	}
+	return "Unknown"
+}
+
+func getMember(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.MemberCluster, error) {
+	m := &fleetv1.MemberCluster{}
+	if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("member %q not found", name)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+func newMemberShowCommand(g *globalOptions) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "show --name NAME",
+		Short: "Show one member: versions, nodes, pods, conditions",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateMemberName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			m, err := getMember(cmd, hub, name)
+			if err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+			}
+			return describeMember(cmd, m)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	return cmd
+}
+
+func describeMember(cmd *cobra.Command, m *fleetv1.MemberCluster) error {
+	w := cmd.OutOrStdout()
+	st := m.Status
+	fmt.Fprintf(w, "Name:            %s\n", m.Name)
+	fmt.Fprintf(w, "Update group:    %s\n", orDash(m.Spec.UpdateGroup))
+	fmt.Fprintf(w, "Labels:          %s\n", orDash(labels.Set(m.Labels).String()))
+	fmt.Fprintf(w, "Access:          %s\n", m.Spec.Access.Mode)
+	if m.Spec.Provider != nil {
+		fmt.Fprintf(w, "Provider:        %s\n", m.Spec.Provider.Type)
+	}
+	fmt.Fprintf(w, "Health:          %s\n", health(m))
+	fmt.Fprintf(w, "Version:         %s\n", orDash(st.KubernetesVersion))
+	fmt.Fprintf(w, "Nodes:           %d/%d ready\n", st.Nodes.Ready, st.Nodes.Total)
+	for _, v := range st.Nodes.KubeletVersions {
+		fmt.Fprintf(w, "  kubelet %s: %d\n", v.Version, v.Count)
+	}
+	for _, v := range st.Nodes.NodeImages {
+		fmt.Fprintf(w, "  image %s: %d\n", v.Version, v.Count)
+	}
+	fmt.Fprintf(w, "Failed pods:     %d\n", st.FailedPods)
+	if st.LastHeartbeatTime != nil {
+		fmt.Fprintf(w, "Last heartbeat:  %s (%s ago)\n", st.LastHeartbeatTime.UTC().Format(time.RFC3339), age(*st.LastHeartbeatTime))
+	}
+	fmt.Fprintln(w, "Conditions:")
+	t := &table{headers: []string{"  TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"}}
+	for _, c := range st.Conditions {
+		t.add("  "+c.Type, string(c.Status), c.Reason, age(c.LastTransitionTime), c.Message)
+	}
+	return t.write(w)
+}
+
+func newMemberUpdateCommand(g *globalOptions) *cobra.Command {
+	var (
+		name, group, labelList string
+		heartbeat              int32
+	)
+	cmd := &cobra.Command{
+		Use:   "update --name NAME [--update-group G] [--labels k=v,...]",
+		Short: "Change a member's update group, labels or heartbeat period",
+		Long: `Change a member's update group, labels or heartbeat period. --labels replaces
+the member's labels; --update-group "" takes it out of its group.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateMemberName(name); err != nil {
+				return err
+			}
+			flags := cmd.Flags()
+			if !flags.Changed("update-group") && !flags.Changed("labels") && !flags.Changed("heartbeat-period-seconds") {
+				return fmt.Errorf("nothing to update: pass --update-group, --labels or --heartbeat-period-seconds")
+			}
+			if err := validateGroupName(group); err != nil {
+				return err
+			}
+			lbls, err := parseLabels(labelList)
+			if err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			m, err := getMember(cmd, hub, name)
+			if err != nil {
+				return err
+			}
+			if flags.Changed("update-group") {
+				m.Spec.UpdateGroup = group
+			}
+			if flags.Changed("labels") {
+				m.Labels = lbls
+			}
+			if flags.Changed("heartbeat-period-seconds") {
+				m.Spec.HeartbeatPeriodSeconds = heartbeat
+			}
+			if err := hub.Update(cmd.Context(), m); err != nil {
+				return fmt.Errorf("updating member %q: %w", name, err)
+			}
+			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	cmd.Flags().StringVar(&group, "update-group", "", "new update group")
+	cmd.Flags().StringVar(&labelList, "labels", "", "new labels (replace the old ones), key=value pairs separated by commas")
+	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member")
+	return cmd
+}
+
+func newMemberDeleteCommand(g *globalOptions) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "delete --name NAME",
+		Short: "Remove a member from the fleet (the cluster itself is untouched)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateMemberName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			if err := enrollment.Remove(cmd.Context(), hub, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "member %q removed from the fleet\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	return cmd
+}

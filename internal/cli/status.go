@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+)
+
+// memberRow is one line of `flotilla status`.
+type memberRow struct {
+	Name       string `json:"name"`
+	Group      string `json:"group,omitempty"`
+	Version    string `json:"version,omitempty"`
+	ReadyNodes int32  `json:"readyNodes"`
+	Nodes      int32  `json:"nodes"`
+	FailedPods int32  `json:"failedPods"`
+	Health     string `json:"health"`
+	Age        string `json:"age"`
+}
+
+// fleetStatus is the fleet at a glance.
+type fleetStatus struct {
+	Members   []memberRow    `json:"members"`
+	Versions  map[string]int `json:"versions"`
+	Healthy   int            `json:"healthy"`
+	Unhealthy int            `json:"unhealthy"`
+}
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "The fleet at a glance: every member's version, nodes, failed pods and health",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			list := &fleetv1.MemberClusterList{}
+			if err := hub.List(cmd.Context(), list); err != nil {
+				return fmt.Errorf("listing members: %w", err)
+			}
+			st := summarise(list.Items)
+			return render(cmd.OutOrStdout(), g.output, st, func() *table {
+				t := &table{headers: []string{"NAME", "GROUP", "VERSION", "NODES", "FAILED PODS", "HEALTH", "AGE"}}
+				for _, r := range st.Members {
+					t.add(r.Name, orDash(r.Group), orDash(r.Version), fmt.Sprintf("%d/%d", r.ReadyNodes, r.Nodes),
+						fmt.Sprint(r.FailedPods), r.Health, r.Age)
+				}
+				return t
+			})
+		},
+	}
+}
+
+func summarise(members []fleetv1.MemberCluster) fleetStatus {
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	st := fleetStatus{Members: []memberRow{}, Versions: map[string]int{}}
+	for i := range members {
+		m := &members[i]
+		row := memberRow{
+			Name: m.Name, Group: m.Spec.UpdateGroup, Version: m.Status.KubernetesVersion,
+			ReadyNodes: m.Status.Nodes.Ready, Nodes: m.Status.Nodes.Total,
+			FailedPods: m.Status.FailedPods, Health: health(m), Age: age(m.CreationTimestamp),
+		}
+		st.Members = append(st.Members, row)
+		if row.Version != "" {
+			st.Versions[row.Version]++
+		}
+		if row.Health == "Healthy" {
+			st.Healthy++
+		} else {
+			st.Unhealthy++
+		}
+	}
+	return st
+}

@@ -1,0 +1,247 @@
+// Package membership is the hub's membership controller: every heartbeat
+// period it probes each member it reaches with stored credentials and records
+// what it saw (version, nodes, failed pods, resources) and the conditions
+// Joined, Reachable and Healthy.
+package membership
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
+)
+
+// defaultHeartbeat applies when a member's spec leaves the period unset.
+const defaultHeartbeat = 15 * time.Second
+
+// maxProbeTimeout bounds a probe so that a hung member is seen as unreachable
+// well within three heartbeat periods, and never holds a worker for long.
+const maxProbeTimeout = 5 * time.Second
+
+// Reconciler probes members and records their status.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+	// MaxConcurrency is how many members are probed at once, so one slow or
+	// dead member never delays the others. Zero means 32.
+	MaxConcurrency int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	clients memberClients
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxConcurrency == 0 {
+		r.MaxConcurrency = 32
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("membership").
+		// Status writes must not trigger a probe: only spec and label changes do.
+		For(&fleetv1.MemberCluster{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if name := o.GetLabels()[enrollment.MemberLabel]; name != "" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+			}
+			return nil
+		})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrency}).
+		Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile probes one member and writes its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	member := &fleetv1.MemberCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, member); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.clients.forget(req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !member.DeletionTimestamp.IsZero() {
+		r.clients.forget(member.Name)
+		return ctrl.Result{}, nil
+	}
+	period := defaultHeartbeat
+	if member.Spec.HeartbeatPeriodSeconds > 0 {
+		period = time.Duration(member.Spec.HeartbeatPeriodSeconds) * time.Second
+	}
+	if member.Spec.Access.Mode == fleetv1.AccessAgent {
+		// Agent members report their own heartbeats.
+		return ctrl.Result{}, nil
+	}
+
+	status := member.Status.DeepCopy()
+	status.ObservedGeneration = member.Generation
+	cs, err := r.memberClient(ctx, member)
+	if err != nil {
+		r.setUnreachable(member, status, "CredentialsInvalid", err.Error())
+		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, min(period, maxProbeTimeout))
+	defer cancel()
+	obs, err := clusterprobe.Probe(probeCtx, cs)
+	if err != nil {
+		r.setUnreachable(member, status, "ProbeFailed", err.Error())
+		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+	}
+
+	now := metav1.NewTime(r.now())
+	status.KubernetesVersion = obs.KubernetesVersion
+	status.Nodes = obs.Nodes
+	status.FailedPods = obs.FailedPods
+	status.ResourceUsage = obs.ResourceUsage
+	status.Properties = obs.Properties
+	status.LastHeartbeatTime = &now
+	r.setCondition(member, status, fleetv1.MemberJoined, true, "Probed", "the hub reaches the member with its stored credentials")
+	r.setCondition(member, status, fleetv1.MemberReachable, true, "ProbeSucceeded", "the member's API server is ready at "+cs.Discovery().RESTClient().Get().URL().Host)
+	ok, reason, msg := obs.Healthy()
+	r.setCondition(member, status, fleetv1.MemberHealthy, ok, reason, msg)
+	return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+}
+
+func (r *Reconciler) setUnreachable(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, reason, msg string) {
+	if meta.FindStatusCondition(status.Conditions, fleetv1.MemberJoined) == nil {
+		r.setCondition(member, status, fleetv1.MemberJoined, false, reason, msg)
+	}
+	r.setCondition(member, status, fleetv1.MemberReachable, false, reason, msg)
+	r.setCondition(member, status, fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+msg)
+}
+
+// setCondition sets a condition and records an Event when its status flips.
+func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, condType string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	old := meta.FindStatusCondition(status.Conditions, condType)
+	if old != nil && old.Status == s && old.Reason == reason && old.Message == msg {
+		return
+	}
+	if r.Recorder != nil && (old == nil || old.Status != s) {
+		eventType := corev1.EventTypeNormal
+		if !ok {
+			eventType = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(member, eventType, reason, "%s=%s: %s", condType, s, msg)
+	}
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: condType, Status: s, Reason: reason, Message: msg,
+		ObservedGeneration: member.Generation,
+		LastTransitionTime: metav1.NewTime(r.now()),
+	})
+}
+
+func (r *Reconciler) writeStatus(ctx context.Context, member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus) error {
+	if equality.Semantic.DeepEqual(&member.Status, status) {
+		return nil
+	}
+	patch := client.MergeFrom(member.DeepCopy())
+	member.Status = *status
+	if err := r.Client.Status().Patch(ctx, member, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return nil
+}
+
+// memberClient returns a clientset for the member, built from its stored
+// kubeconfig and reused until the Secret changes.
+func (r *Reconciler) memberClient(ctx context.Context, member *fleetv1.MemberCluster) (kubernetes.Interface, error) {
+	ref := member.Spec.Access.KubeconfigSecretRef
+	if ref == nil {
+		return nil, fmt.Errorf("access.kubeconfigSecretRef is not set")
+	}
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	key := ref.Key
+	if key == "" {
+		key = enrollment.KubeconfigKey
+	}
+	stamp := secret.ResourceVersion + "/" + member.Spec.Access.Context
+	if cs := r.clients.get(member.Name, stamp); cs != nil {
+		return cs, nil
+	}
+	data, ok := secret.Data[key]
+	if !ok {
+		return nil, fmt.Errorf("Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
+	}
+	cfg, err := enrollment.RESTConfig(data, member.Spec.Access.Context)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = maxProbeTimeout
+	cfg.QPS, cfg.Burst = 20, 40
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.clients.put(member.Name, stamp, cs)
+	return cs, nil
+}
+
+// memberClients caches one clientset per member, keyed by the credentials'
+// version, so connections are reused across heartbeats.
+type memberClients struct {
+	mu sync.Mutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	stamp string
+	cs    kubernetes.Interface
+}
+
+func (c *memberClients) get(name, stamp string) kubernetes.Interface {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[name]; ok && e.stamp == stamp {
+		return e.cs
+	}
+	return nil
+}
+
+func (c *memberClients) put(name, stamp string, cs kubernetes.Interface) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedClient{}
+	}
+	c.m[name] = cachedClient{stamp: stamp, cs: cs}
+}
+
+func (c *memberClients) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, name)
+}

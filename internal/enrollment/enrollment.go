@@ -1,0 +1,177 @@
+// Package enrollment adds clusters to a fleet and removes them: it stores a
+// member's credentials on the hub and creates its MemberCluster, checking
+// first that the credentials reach the member, so that nothing is half-created.
+package enrollment
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+// Namespace is the hub namespace that holds member credentials.
+const Namespace = "flotilla-system"
+
+// MemberLabel marks a Secret as the credentials of the member it names.
+const MemberLabel = "fleet.flotilla.dev/member"
+
+// KubeconfigKey is the Secret key that holds a member's kubeconfig.
+const KubeconfigKey = "kubeconfig"
+
+// SecretName is the name of the Secret that holds member's kubeconfig.
+func SecretName(member string) string { return "member-" + member + "-kubeconfig" }
+
+// Request describes a cluster to enroll.
+type Request struct {
+	Name string
+	// Kubeconfig is the content of a kubeconfig file that reaches the member.
+	Kubeconfig []byte
+	// Context of Kubeconfig to use; empty means its current context.
+	Context     string
+	UpdateGroup string
+	Labels      map[string]string
+	Provider    *fleetv1.ProviderSpec
+	// HeartbeatPeriodSeconds, when not zero, overrides the default.
+	HeartbeatPeriodSeconds int32
+	// ProbeTimeout bounds the reachability check; zero means 10s.
+	ProbeTimeout time.Duration
+}
+
+// RESTConfig builds a client config from kubeconfig bytes and an optional context.
+func RESTConfig(kubeconfig []byte, kubeContext string) (*rest.Config, error) {
+	raw, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("invalid kubeconfig: %w", err)
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, kubeContext, overrides, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("invalid kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// CheckReachable confirms the kubeconfig reaches a Kubernetes API server and
+// returns the server's version.
+func CheckReachable(ctx context.Context, cfg *rest.Config, timeout time.Duration) (string, error) {
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = timeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("cannot reach the member's API server at %s: %w", cfg.Host, err)
+	}
+	return v.GitVersion, nil
+}
+
+// Enroll checks that req's kubeconfig reaches the member, then creates the
+// credentials Secret and the MemberCluster. If the MemberCluster cannot be
+// created, the Secret is removed again.
+func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.MemberCluster, error) {
+	if req.Name == "" {
+		return nil, fmt.Errorf("a member needs a name")
+	}
+	existing := &fleetv1.MemberCluster{}
+	switch err := hub.Get(ctx, client.ObjectKey{Name: req.Name}, existing); {
+	case err == nil:
+		return nil, fmt.Errorf("member %q already exists", req.Name)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("looking up member %q: %w", req.Name, err)
+	}
+	cfg, err := RESTConfig(req.Kubeconfig, req.Context)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := CheckReachable(ctx, cfg, req.ProbeTimeout); err != nil {
+		return nil, err
+	}
+	if err := ensureNamespace(ctx, hub); err != nil {
+		return nil, err
+	}
+
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      SecretName(req.Name),
+			Namespace: Namespace,
+			Labels:    map[string]string{MemberLabel: req.Name},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{KubeconfigKey: req.Kubeconfig},
+	}
+	if err := hub.Create(ctx, secret); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("secret %s/%s already exists: remove it or choose another member name", Namespace, secret.Name)
+		}
+		return nil, fmt.Errorf("storing the member's kubeconfig: %w", err)
+	}
+
+	member := &fleetv1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: req.Name, Labels: req.Labels},
+		Spec: fleetv1.MemberClusterSpec{
+			UpdateGroup: req.UpdateGroup,
+			Access: fleetv1.MemberAccess{
+				Mode: fleetv1.AccessKubeconfig,
+				KubeconfigSecretRef: &fleetv1.SecretKeyReference{
+					Namespace: Namespace, Name: secret.Name, Key: KubeconfigKey,
+				},
+				Context: req.Context,
+			},
+			Provider:               req.Provider,
+			HeartbeatPeriodSeconds: req.HeartbeatPeriodSeconds,
+		},
+	}
+	if err := hub.Create(ctx, member); err != nil {
+		// Leave nothing half-created.
+		_ = hub.Delete(context.WithoutCancel(ctx), secret)
+		return nil, fmt.Errorf("creating member %q: %w", req.Name, err)
+	}
+	// The Secret goes away with its member.
+	secret.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: fleetv1.GroupVersion.String(), Kind: "MemberCluster",
+		Name: member.Name, UID: member.UID,
+	}}
+	if err := hub.Update(ctx, secret); err != nil {
+		return member, fmt.Errorf("member %q created, but linking its Secret to it failed: %w", req.Name, err)
+	}
+	return member, nil
+}
+
+// Remove deletes a member and its credentials.
+func Remove(ctx context.Context, hub client.Client, name string) error {
+	member := &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := hub.Delete(ctx, member); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("member %q not found", name)
+		}
+		return err
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: SecretName(name), Namespace: Namespace}}
+	if err := hub.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("member %q deleted, but its Secret was not: %w", name, err)
+	}
+	return nil
+}
+
+func ensureNamespace(ctx context.Context, hub client.Client) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	if err := hub.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s on the hub: %w", Namespace, err)
+	}
+	return nil
+}

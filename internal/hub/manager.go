@@ -1,0 +1,108 @@
+// Package hub assembles the hub's controller manager: it installs the fleet
+// CRDs, then runs the fleet controllers under leader election.
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/flotilla-dev/flotilla/config/crd"
+	"github.com/flotilla-dev/flotilla/internal/controller/membership"
+	"github.com/flotilla-dev/flotilla/internal/crdinstall"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+)
+
+// Options configure the hub.
+type Options struct {
+	// MetricsAddress serves /metrics; "0" turns it off.
+	MetricsAddress string
+	// HealthAddress serves /healthz and /readyz; "0" turns it off.
+	HealthAddress string
+	// LeaderElection makes only one of several hub replicas act.
+	LeaderElection bool
+	// MaxConcurrentProbes bounds how many members are probed at once.
+	MaxConcurrentProbes int
+}
+
+// Run installs the CRDs, then runs the controllers until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	log := ctrl.LoggerFrom(ctx)
+	scheme := fleetscheme.New()
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("connecting to the hub API server at %s: %w", cfg.Host, err)
+	}
+	crds, err := crd.All()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := crdinstall.Apply(ctx, direct, crds, time.Minute); err != nil {
+		return err
+	}
+	log.Info("CRDs installed", "count", len(crds), "took", time.Since(start).Round(time.Millisecond))
+	if err := ensureNamespace(ctx, direct, enrollment.Namespace); err != nil {
+		return err
+	}
+
+	// Only member credentials are cached, not every Secret on the hub.
+	memberSecrets, err := labels.NewRequirement(enrollment.MemberLabel, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddress},
+		HealthProbeBindAddress:        opts.HealthAddress,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              "flotilla-hub",
+		LeaderElectionNamespace:       enrollment.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {
+				Namespaces: map[string]cache.Config{enrollment.Namespace: {}},
+				Label:      labels.NewSelector().Add(*memberSecrets),
+			},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := (&membership.Reconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       mgr.GetEventRecorderFor("flotilla-membership"),
+		MaxConcurrency: opts.MaxConcurrentProbes,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the membership controller: %w", err)
+	}
+	log.Info("starting the hub controllers")
+	return mgr.Start(ctx)
+}
+
+func ensureNamespace(ctx context.Context, c client.Client, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}

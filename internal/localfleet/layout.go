@@ -1,0 +1,38 @@
+package localfleet
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// DefaultName is the name of a local fleet when none is given.
+const DefaultName = "flotilla"
+
+// DefaultStateDir is where local fleets keep their files: $HOME/.flotilla/local.
+func DefaultStateDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".flotilla", "local")
+}
+
+// Layout is where one local fleet's files live.
+type Layout struct {
+	StateDir string
+	Name     string
+}
+
+// Dir is the fleet's own directory.
+func (l Layout) Dir() string { return filepath.Join(l.StateDir, l.Name) }
+
+// HubKubeconfig is the path of the hub's admin kubeconfig.
+func (l Layout) HubKubeconfig() string { return filepath.Join(l.Dir(), "hub.kubeconfig") }
+
+// MemberKubeconfig is the path of a member's admin kubeconfig.
+func (l Layout) MemberKubeconfig(member string) string {
+	return filepath.Join(l.Dir(), "members", member+".kubeconfig")
+}
+
+// StateFile records what the fleet started, for `down` and `status`.
+func (l Layout) StateFile() string { return filepath.Join(l.Dir(), "state.json") }
