@@ -57,12 +57,14 @@ type UpdateGroup struct {
 	// count (>= 1) or a percentage of the group, rounded down, at least 1.
 	// Defaults to 1.
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
 	// +optional
 	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
 	// MaxAllowedFailures is how many members may fail before the run stops: a
 	// count (>= 0) or a percentage, rounded up. Defaults to 0 (fail fast).
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
 	// +optional
 	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
@@ -76,6 +78,7 @@ type UpdateGroup struct {
 	AfterGates []GateConfig `json:"afterGates,omitempty"`
 }
 
+// +kubebuilder:validation:XValidation:rule="has(self.groups) || has(self.memberSelector)",message="a stage needs groups or a memberSelector"
 // UpdateStage is a step of a strategy: its groups run in parallel, and the
 // next stage starts only once this one, its wait and its gates are done.
 type UpdateStage struct {
@@ -99,12 +102,14 @@ type UpdateStage struct {
 	// MaxConcurrency caps the members upgrading at once across the stage's
 	// groups: a count (>= 1) or a percentage of the stage's members.
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
 	// +optional
 	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
 	// MaxAllowedFailures is the stage's failure budget (count or percentage,
 	// rounded up). Defaults to 0 (fail fast).
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
 	// +optional
 	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
@@ -119,7 +124,7 @@ type UpdateStage struct {
 // UpdateStrategySpec is an ordered list of stages; the JSON shape of stages is
 // Azure Fleet Manager's, so `az fleet updatestrategy create --stages` input
 // works unchanged.
-// +kubebuilder:validation:XValidation:rule="self.stages.all(s, s.groups.all(g, self.stages.exists_one(t, t.groups.exists(h, h.name == g.name))))",message="a group may appear in only one stage"
+// +kubebuilder:validation:XValidation:rule="self.stages.all(s, !has(s.groups) || s.groups.all(g, self.stages.exists_one(t, has(t.groups) && t.groups.exists(h, h.name == g.name))))",message="a group may appear in only one stage"
 type UpdateStrategySpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=20
