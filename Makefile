@@ -6,12 +6,15 @@ include hack/versions.env
 CONTROLLER_GEN := $(FLOTILLA_CACHE)/bin/controller-gen-$(CONTROLLER_GEN_VERSION)
 BIN := bin/flotilla
 
-.PHONY: all build tools generate verify-generated vet test test-unit bench demo demo-down clean
+.PHONY: all build docs tools generate verify-generated vet test test-unit bench demo demo-down clean
 
 all: build
 
 build:
 	go build -o $(BIN) ./cmd/flotilla
+
+docs:
+	go run ./hack/clidocs docs/cli.md
 
 tools:
 	hack/tools.sh
@@ -23,9 +26,10 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 
-# Fails when the checked-in CRDs or deepcopy code differ from what the API types generate.
-verify-generated: generate
-	@git diff --exit-code -- config/crd api || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+# Fails when the checked-in CRDs, deepcopy code or CLI reference differ from
+# what the sources generate.
+verify-generated: generate docs
+	@git diff --exit-code -- config/crd api docs/cli.md || { echo "generated files are stale: run 'make generate docs' and commit"; exit 1; }
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
