@@ -57,17 +57,35 @@ const (
 
 // ProviderSpec chooses the upgrade provider for a member and configures it.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Exec' || has(self.exec)",message="provider.exec is required when provider.type is Exec"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Local' || has(self.local)",message="provider.local is required when provider.type is Local"
 type ProviderSpec struct {
 	Type ProviderType `json:"type"`
 	// +optional
 	Exec *ExecProvider `json:"exec,omitempty"`
+	// +optional
+	Local *LocalProvider `json:"local,omitempty"`
+}
+
+// LocalProvider locates a member of a local fleet (`flotilla local`).
+type LocalProvider struct {
+	// FleetDir is the local fleet's directory, <state-dir>/<name>.
+	// +kubebuilder:validation:MinLength=1
+	FleetDir string `json:"fleetDir"`
 }
 
 // ExecProvider runs Command to upgrade a member. The command gets the member's
-// name, kubeconfig, upgrade type and target version in its environment.
+// name, kubeconfig, upgrade type and target version in its environment
+// (FLOTILLA_MEMBER, KUBECONFIG, FLOTILLA_UPGRADE_TYPE,
+// FLOTILLA_KUBERNETES_VERSION), and ${VAR} references to them in Command are
+// expanded. The upgrade succeeds when the command exits 0 and the member's
+// API then reports the target version.
 type ExecProvider struct {
 	// +kubebuilder:validation:MinItems=1
 	Command []string `json:"command"`
+	// AvailableVersions lists the Kubernetes versions the command can reach;
+	// empty means any.
+	// +optional
+	AvailableVersions []string `json:"availableVersions,omitempty"`
 	// TimeoutSeconds bounds one upgrade; past it the member fails.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:default=3600

@@ -90,7 +90,7 @@ func Summarise(version string, nodes []corev1.Node, pods []corev1.Pod) *Observat
 			o.Nodes.Ready++
 		}
 		kubelets[n.Status.NodeInfo.KubeletVersion]++
-		images[nodeImage(n)]++
+		images[NodeImage(n)]++
 		addResources(capacity, n.Status.Capacity)
 		addResources(allocatable, n.Status.Allocatable)
 		if r := n.Labels[PropertyRegion]; r != "" {
@@ -148,7 +148,9 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-func nodeImage(n *corev1.Node) string {
+// NodeImage is the node image a node runs: from the cloud's or Flotilla's
+// label when present, else the OS image the kubelet reports.
+func NodeImage(n *corev1.Node) string {
 	for _, l := range nodeImageLabels {
 		if v := n.Labels[l]; v != "" {
 			return v

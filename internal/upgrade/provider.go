@@ -1,0 +1,256 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/kubernetes"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+)
+
+// Target is the upgrade a member is to get.
+type Target struct {
+	Type fleetv1.UpgradeType
+	// KubernetesVersion is the full target version, e.g. v1.37.2; empty for NodeImageOnly.
+	KubernetesVersion string
+	// NodeImage is the node image the nodes are to run; empty means the
+	// provider's latest for the Kubernetes version.
+	NodeImage string
+}
+
+// Member is what a provider needs to know of a member.
+type Member struct {
+	Name string
+	// Kubeconfig reaches the member's API server.
+	Kubeconfig []byte
+	// Client is a client for the member's API server.
+	Client   kubernetes.Interface
+	Provider fleetv1.ProviderSpec
+}
+
+// Phase is where an upgrade stands.
+type Phase string
+
+const (
+	PhaseNotStarted Phase = "NotStarted"
+	PhaseRunning    Phase = "Running"
+	PhaseSucceeded  Phase = "Succeeded"
+	PhaseFailed     Phase = "Failed"
+)
+
+// Progress reports an upgrade's phase with a message for the run's status.
+type Progress struct {
+	Phase     Phase
+	Message   string
+	StartedAt time.Time
+}
+
+// Provider upgrades members. Start must be idempotent for the same operation
+// id: a hub that restarts mid-upgrade calls it again and must not start a
+// second upgrade.
+type Provider interface {
+	// AvailableVersions lists the Kubernetes versions the member can be
+	// upgraded to; nil means any.
+	AvailableVersions(ctx context.Context, m Member) ([]string, error)
+	// LatestNodeImage is the newest node image for a Kubernetes version.
+	LatestNodeImage(ctx context.Context, m Member, kubernetesVersion string) (string, error)
+	Start(ctx context.Context, operationID string, m Member, t Target) error
+	Progress(ctx context.Context, operationID string, m Member, t Target) (Progress, error)
+}
+
+// Versions is what a member runs now.
+type Versions struct {
+	ControlPlane string
+	Nodes        []NodeVersion
+}
+
+// NodeVersion is one node's kubelet version and image.
+type NodeVersion struct {
+	Name, Kubelet, Image string
+}
+
+// ReadVersions asks the member's API server for its versions.
+func ReadVersions(ctx context.Context, cs kubernetes.Interface) (Versions, error) {
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return Versions{}, fmt.Errorf("reading the member's version: %w", err)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, listAll)
+	if err != nil {
+		return Versions{}, fmt.Errorf("listing the member's nodes: %w", err)
+	}
+	out := Versions{ControlPlane: v.GitVersion}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		out.Nodes = append(out.Nodes, NodeVersion{Name: n.Name, Kubelet: n.Status.NodeInfo.KubeletVersion, Image: clusterprobe.NodeImage(n)})
+	}
+	return out, nil
+}
+
+// AtTarget reports whether a member already runs the target, and if not, what differs.
+func AtTarget(v Versions, t Target) (bool, string) {
+	checkControlPlane := t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeControlPlaneOnly
+	checkKubelets := t.Type == fleetv1.UpgradeFull
+	checkImages := (t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeNodeImageOnly) && t.NodeImage != ""
+	if checkControlPlane && !SameVersion(v.ControlPlane, t.KubernetesVersion) {
+		return false, fmt.Sprintf("control plane is %s, target %s", v.ControlPlane, t.KubernetesVersion)
+	}
+	for _, n := range v.Nodes {
+		if checkKubelets && !SameVersion(n.Kubelet, t.KubernetesVersion) {
+			return false, fmt.Sprintf("node %s runs kubelet %s, target %s", n.Name, n.Kubelet, t.KubernetesVersion)
+		}
+		if checkImages && n.Image != t.NodeImage {
+			return false, fmt.Sprintf("node %s runs image %s, target %s", n.Name, n.Image, t.NodeImage)
+		}
+	}
+	return true, ""
+}
+
+// SameVersion compares two Kubernetes versions, ignoring a leading v and
+// build metadata; a target without a patch ("1.37") matches any patch.
+func SameVersion(have, want string) bool {
+	h, err1 := version.ParseGeneric(have)
+	w, err2 := version.ParseGeneric(want)
+	if err1 != nil || err2 != nil {
+		return strings.TrimPrefix(have, "v") == strings.TrimPrefix(want, "v")
+	}
+	if h.Major() != w.Major() || h.Minor() != w.Minor() {
+		return false
+	}
+	return strings.Count(strings.TrimPrefix(want, "v"), ".") < 2 || h.Patch() == w.Patch()
+}
+
+var unsafeID = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
+
+// OperationID names the upgrade of one member by one run.
+func OperationID(run, member string) string {
+	return unsafeID.ReplaceAllString(run+"_"+member, "-")
+}
+
+// execProvider runs a command per member, detached, through Operations.
+type execProvider struct {
+	ops     Operations
+	command func(m Member, t Target) ([]string, time.Duration, error)
+	// available lists reachable versions; nil means any.
+	available   func(m Member) []string
+	latestImage func(m Member, kubernetesVersion string) string
+}
+
+func (p *execProvider) AvailableVersions(_ context.Context, m Member) ([]string, error) {
+	if p.available == nil {
+		return nil, nil
+	}
+	return p.available(m), nil
+}
+
+func (p *execProvider) LatestNodeImage(_ context.Context, m Member, kubernetesVersion string) (string, error) {
+	if p.latestImage == nil {
+		return "", nil
+	}
+	return p.latestImage(m, kubernetesVersion), nil
+}
+
+func (p *execProvider) env(opDir string, m Member, t Target) ([]string, error) {
+	if err := os.MkdirAll(opDir, 0o700); err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(opDir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, m.Kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	return []string{
+		"FLOTILLA_MEMBER=" + m.Name,
+		"CLUSTER=" + m.Name,
+		"KUBECONFIG=" + kubeconfig,
+		"FLOTILLA_UPGRADE_TYPE=" + string(t.Type),
+		"FLOTILLA_KUBERNETES_VERSION=" + t.KubernetesVersion,
+		"FLOTILLA_NODE_IMAGE=" + t.NodeImage,
+	}, nil
+}
+
+func (p *execProvider) Start(_ context.Context, id string, m Member, t Target) error {
+	if st, err := p.ops.State(id); err != nil || st.Started {
+		return err
+	}
+	command, _, err := p.command(m, t)
+	if err != nil {
+		return err
+	}
+	env, err := p.env(p.ops.dir(id)+".env", m, t)
+	if err != nil {
+		return err
+	}
+	expanded := make([]string, len(command))
+	lookup := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		lookup[k] = v
+	}
+	for i, arg := range command {
+		expanded[i] = os.Expand(arg, func(k string) string {
+			if v, ok := lookup[k]; ok {
+				return v
+			}
+			return "${" + k + "}"
+		})
+	}
+	return p.ops.Start(id, expanded, env)
+}
+
+func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Target) (Progress, error) {
+	st, err := p.ops.State(id)
+	if err != nil {
+		return Progress{}, err
+	}
+	pr := Progress{StartedAt: st.StartedAt}
+	switch {
+	case !st.Started:
+		pr.Phase = PhaseNotStarted
+		return pr, nil
+	case st.Running:
+		_, timeout, err := p.command(m, t)
+		if err != nil {
+			return pr, err
+		}
+		if timeout > 0 && time.Since(st.StartedAt) > timeout {
+			_ = p.ops.Cancel(id)
+			pr.Phase, pr.Message = PhaseFailed, fmt.Sprintf("upgrade timed out after %s: %s", timeout, lastLine(st.Output))
+			return pr, nil
+		}
+		pr.Phase, pr.Message = PhaseRunning, lastLine(st.Output)
+		return pr, nil
+	case st.ExitCode != 0:
+		pr.Phase, pr.Message = PhaseFailed, fmt.Sprintf("upgrade command exited %d: %s", st.ExitCode, lastLines(st.Output, 5))
+		return pr, nil
+	}
+	v, err := ReadVersions(ctx, m.Client)
+	if err != nil {
+		// The member may still be restarting; the caller polls again.
+		pr.Phase, pr.Message = PhaseRunning, "upgrade command finished; waiting for the member's API: "+err.Error()
+		return pr, nil
+	}
+	if ok, why := AtTarget(v, t); !ok {
+		pr.Phase, pr.Message = PhaseFailed, "upgrade command exited 0 but "+why
+		return pr, nil
+	}
+	pr.Phase, pr.Message = PhaseSucceeded, "member reports the target"
+	return pr, nil
+}
+
+func lastLine(s string) string { return lastLines(s, 1) }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

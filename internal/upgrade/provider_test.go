@@ -1,0 +1,110 @@
+package upgrade
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/kubernetes/fake"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+func fakeMember(t *testing.T, controlPlane, kubelet string, command ...string) Member {
+	t.Helper()
+	cs := fake.NewClientset(&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n1"},
+		Status:     corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: kubelet}},
+	})
+	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: controlPlane}
+	return Member{
+		Name: "dev-1", Kubeconfig: []byte("apiVersion: v1\nkind: Config\n"), Client: cs,
+		Provider: fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: &fleetv1.ExecProvider{Command: command, TimeoutSeconds: 60}},
+	}
+}
+
+func runToEnd(t *testing.T, p Provider, id string, m Member, target Target) Progress {
+	t.Helper()
+	ctx := context.Background()
+	if err := p.Start(ctx, id, m, target); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		pr, err := p.Progress(ctx, id, m, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.Phase != PhaseRunning {
+			return pr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("upgrade still running after 10s")
+	return Progress{}
+}
+
+func TestExecProvider(t *testing.T) {
+	target := Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2"}
+	cases := []struct {
+		name                  string
+		controlPlane, kubelet string
+		command               []string
+		wantPhase             Phase
+		wantMessage           string
+	}{
+		{"exit 0 and at target", "v1.37.2", "v1.37.2", []string{"sh", "-c", "test \"$FLOTILLA_KUBERNETES_VERSION\" = v1.37.2 && test -s \"$KUBECONFIG\""}, PhaseSucceeded, "target"},
+		{"exit 0 but still on the old version", "v1.36.3", "v1.36.3", []string{"true"}, PhaseFailed, "control plane is v1.36.3"},
+		{"exit 0 but a node is behind", "v1.37.2", "v1.36.3", []string{"true"}, PhaseFailed, "node n1 runs kubelet v1.36.3"},
+		{"command fails", "v1.37.2", "v1.37.2", []string{"sh", "-c", "echo quota exceeded >&2; exit 4"}, PhaseFailed, "exited 4: quota exceeded"},
+		{"template expanded", "v1.37.2", "v1.37.2", []string{"sh", "-c", "test \"$1\" = dev-1", "-", "${FLOTILLA_MEMBER}"}, PhaseSucceeded, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			providers := Providers{StateDir: t.TempDir()}
+			m := fakeMember(t, tc.controlPlane, tc.kubelet, tc.command...)
+			p, err := providers.For(&m.Provider)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr := runToEnd(t, p, OperationID("run", m.Name), m, target)
+			if pr.Phase != tc.wantPhase || !strings.Contains(pr.Message, tc.wantMessage) {
+				t.Fatalf("progress = %+v, want %s with %q", pr, tc.wantPhase, tc.wantMessage)
+			}
+		})
+	}
+}
+
+func TestExecProviderTimeout(t *testing.T) {
+	m := fakeMember(t, "v1.36.3", "v1.36.3", "sleep", "30")
+	m.Provider.Exec.TimeoutSeconds = 1
+	p, _ := Providers{StateDir: t.TempDir()}.For(&m.Provider)
+	pr := runToEnd(t, p, "op", m, Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "v1.37.2"})
+	if pr.Phase != PhaseFailed || !strings.Contains(pr.Message, "timed out") {
+		t.Fatalf("progress = %+v, want a timeout failure", pr)
+	}
+}
+
+func TestAtTarget(t *testing.T) {
+	v := Versions{ControlPlane: "v1.37.2", Nodes: []NodeVersion{{Name: "n1", Kubelet: "v1.36.3", Image: "img-1"}}}
+	cases := []struct {
+		target Target
+		want   bool
+	}{
+		{Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37.2"}, true},
+		{Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}, true},
+		{Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37.2"}, false},
+		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: "img-1"}, true},
+		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: "img-2"}, false},
+	}
+	for _, tc := range cases {
+		if got, why := AtTarget(v, tc.target); got != tc.want {
+			t.Errorf("AtTarget(%+v) = %v (%s), want %v", tc.target, got, why, tc.want)
+		}
+	}
+}
