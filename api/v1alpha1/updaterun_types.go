@@ -159,6 +159,10 @@ type MemberProgress struct {
 	// TargetVersion is what the member is being upgraded to.
 	// +optional
 	TargetVersion string `json:"targetVersion,omitempty"`
+	// HealthChecks is the state of the member's after-member checks, set once
+	// its upgrade succeeded.
+	// +optional
+	HealthChecks *Progress `json:"healthChecks,omitempty"`
 }
 
 // GroupProgress is the state of one group in the run.
@@ -171,6 +175,9 @@ type GroupProgress struct {
 	BeforeGates []GateProgress `json:"beforeGates,omitempty"`
 	// +optional
 	AfterGates []GateProgress `json:"afterGates,omitempty"`
+	// HealthChecks is the state of the group's after-group checks.
+	// +optional
+	HealthChecks *Progress `json:"healthChecks,omitempty"`
 }
 
 // StageProgress is the state of one stage in the run.
@@ -185,6 +192,9 @@ type StageProgress struct {
 	BeforeGates []GateProgress `json:"beforeGates,omitempty"`
 	// +optional
 	AfterGates []GateProgress `json:"afterGates,omitempty"`
+	// HealthChecks is the state of the stage's after-stage checks.
+	// +optional
+	HealthChecks *Progress `json:"healthChecks,omitempty"`
 }
 
 // UpdateRunStatus is the run's progress as a tree: run, stages, groups, members.
@@ -210,7 +220,16 @@ type UpdateRunStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// LastStartRequest is the StartRequestAnnotation value the run last acted
+	// on: a Failed run resumes only when asked again with a new value.
+	// +optional
+	LastStartRequest string `json:"lastStartRequest,omitempty"`
 }
+
+// StartRequestAnnotation is set by `flotilla updaterun start` to a new value
+// (e.g. a timestamp) on every start, so that starting a Failed run, whose
+// spec.state is already Started, is still a change the controller sees.
+const StartRequestAnnotation = "fleet.flotilla.dev/start-request"
 
 // UpdateRun upgrades the fleet's members stage by stage.
 //

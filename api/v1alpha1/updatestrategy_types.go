@@ -79,6 +79,7 @@ type UpdateGroup struct {
 }
 
 // +kubebuilder:validation:XValidation:rule="has(self.groups) || has(self.memberSelector)",message="a stage needs groups or a memberSelector"
+// +kubebuilder:validation:XValidation:rule="!has(self.groups) || !has(self.memberSelector)",message="a stage takes groups or a memberSelector, not both"
 // UpdateStage is a step of a strategy: its groups run in parallel, and the
 // next stage starts only once this one, its wait and its gates are done.
 type UpdateStage struct {
@@ -123,7 +124,8 @@ type UpdateStage struct {
 
 // UpdateStrategySpec is an ordered list of stages; the JSON shape of stages is
 // Azure Fleet Manager's, so `az fleet updatestrategy create --stages` input
-// works unchanged.
+// works unchanged. Health checks, maintenance and freeze windows and the
+// member upgrade timeout are Flotilla's additions.
 // +kubebuilder:validation:XValidation:rule="self.stages.all(s, !has(s.groups) || s.groups.all(g, self.stages.exists_one(t, has(t.groups) && t.groups.exists(h, h.name == g.name))))",message="a group may appear in only one stage"
 type UpdateStrategySpec struct {
 	// +kubebuilder:validation:MinItems=1
@@ -131,6 +133,29 @@ type UpdateStrategySpec struct {
 	// +listType=map
 	// +listMapKey=name
 	Stages []UpdateStage `json:"stages"`
+	// HealthChecks run after each member, each group or each stage (see
+	// runAfter). A failing check fails that member, group or stage.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	HealthChecks []HealthCheck `json:"healthChecks,omitempty"`
+	// MaintenanceWindows are the only times a member's upgrade may start.
+	// A member no window applies to may start at any time.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+	// FreezeWindows are times no member's upgrade may start, even inside a
+	// maintenance window.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	FreezeWindows []FreezeWindow `json:"freezeWindows,omitempty"`
+	// MemberUpgradeTimeoutSeconds fails a member whose upgrade runs longer
+	// (health checks not included). Unset means no limit.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=604800
+	// +optional
+	MemberUpgradeTimeoutSeconds int32 `json:"memberUpgradeTimeoutSeconds,omitempty"`
 }
 
 // UpdateStrategy is a reusable staged-upgrade plan.
