@@ -63,6 +63,9 @@ then $FLOTILLA_HUB_KUBECONFIG, then the running local fleet (flotilla local up).
 	root.AddCommand(
 		newMemberCommand(opts),
 		newStatusCommand(opts),
+		newUpdateStrategyCommand(opts),
+		newUpdateRunCommand(opts),
+		newGateCommand(opts),
 		newLocalCommand(),
 		newHubCommand(),
 		newVersionCommand(opts),

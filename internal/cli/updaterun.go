@@ -1,0 +1,562 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+)
+
+func newUpdateRunCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "updaterun",
+		Aliases: []string{"updateruns", "run"},
+		Short:   "Staged upgrades of the fleet: create, start, stop, skip, watch",
+	}
+	cmd.AddCommand(
+		newRunCreateCommand(g), newRunStartCommand(g), newRunStopCommand(g), newRunSkipCommand(g),
+		newRunListCommand(g), newRunShowCommand(g), newRunDeleteCommand(g), newRunWaitCommand(g),
+		newRunWatchCommand(g),
+	)
+	return cmd
+}
+
+func newRunCreateCommand(g *globalOptions) *cobra.Command {
+	var name, upgradeType, version, strategyName, stages, nodeImage string
+	var start bool
+	cmd := &cobra.Command{
+		Use:   "create --name NAME --upgrade-type Full|ControlPlaneOnly|NodeImageOnly [--kubernetes-version V] [--update-strategy-name S | --stages JSON]",
+		Short: "Create an update run (it does not start until `updaterun start`)",
+		Example: `  flotilla updaterun create -n k8s-1-37-rollout --upgrade-type Full --kubernetes-version 1.37.2 --update-strategy-name staged-rollout
+  flotilla updaterun create -n node-images --upgrade-type NodeImageOnly --node-image-selection Consistent --stages @stages.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			spec := fleetv1.UpdateRunSpec{
+				UpdateStrategyName: strategyName,
+				ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{
+					Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeType(upgradeType), KubernetesVersion: version},
+				},
+				State: fleetv1.RunNotStarted,
+			}
+			switch spec.ManagedClusterUpdate.Upgrade.Type {
+			case fleetv1.UpgradeFull, fleetv1.UpgradeControlPlaneOnly:
+				if version == "" {
+					return fmt.Errorf("--kubernetes-version is required for a %s upgrade", upgradeType)
+				}
+			case fleetv1.UpgradeNodeImageOnly:
+				if version != "" {
+					return fmt.Errorf("--kubernetes-version must not be set for a NodeImageOnly upgrade")
+				}
+			default:
+				return fmt.Errorf("--upgrade-type must be Full, ControlPlaneOnly or NodeImageOnly")
+			}
+			if nodeImage != "" {
+				switch sel := fleetv1.NodeImageSelectionType(nodeImage); sel {
+				case fleetv1.NodeImageLatest, fleetv1.NodeImageConsistent:
+					spec.ManagedClusterUpdate.NodeImageSelection = &fleetv1.NodeImageSelection{Type: sel}
+				default:
+					return fmt.Errorf("--node-image-selection must be Latest or Consistent")
+				}
+			}
+			if strategyName != "" && stages != "" {
+				return fmt.Errorf("pass --update-strategy-name or --stages, not both")
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			var strategy *fleetv1.UpdateStrategySpec
+			if stages != "" {
+				parsed, err := parseStages(stages)
+				if err != nil {
+					return err
+				}
+				spec.Strategy = &fleetv1.UpdateStrategySpec{Stages: parsed}
+				strategy = spec.Strategy
+			} else if strategyName != "" {
+				s, err := getStrategy(cmd, hub, strategyName)
+				if err != nil {
+					return err
+				}
+				strategy = &s.Spec
+			}
+			members := &fleetv1.MemberClusterList{}
+			if err := hub.List(cmd.Context(), members); err != nil {
+				return fmt.Errorf("listing members: %w", err)
+			}
+			if strategy != nil {
+				if empty := emptyGroups(strategy.Stages, members.Items); len(empty) > 0 {
+					return fmt.Errorf("the strategy's groups %s have no members: assign members with `flotilla member update --update-group`", strings.Join(empty, ", "))
+				}
+			}
+			if start {
+				spec.State = fleetv1.RunStarted
+			}
+			run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+			if err := hub.Create(cmd.Context(), run); err != nil {
+				if apierrors.IsAlreadyExists(err) {
+					return fmt.Errorf("update run %q already exists", name)
+				}
+				return fmt.Errorf("creating update run %q: %w", name, err)
+			}
+			if g.output != "table" {
+				return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
+			if !start {
+				fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&name, "name", "n", "", "run name")
+	f.StringVar(&upgradeType, "upgrade-type", "", "Full, ControlPlaneOnly or NodeImageOnly")
+	f.StringVar(&version, "kubernetes-version", "", "target Kubernetes version, e.g. 1.37.2 (Full and ControlPlaneOnly)")
+	f.StringVar(&strategyName, "update-strategy-name", "", "update strategy to follow")
+	f.StringVar(&stages, "stages", "", "inline strategy: stages as JSON, or @file.json")
+	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
+	f.BoolVar(&start, "start", false, "start the run right away")
+	return cmd
+}
+
+func getRun(ctx context.Context, hub client.Client, name string) (*fleetv1.UpdateRun, error) {
+	r := &fleetv1.UpdateRun{}
+	if err := hub.Get(ctx, client.ObjectKey{Name: name}, r); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("update run %q not found", name)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// runNameCommand builds a command that acts on one run named by --name or an argument.
+func runNameCommand(g *globalOptions, use, short string, act func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   use + " --name NAME",
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			run, err := getRun(cmd.Context(), hub, name)
+			if err != nil {
+				return err
+			}
+			return act(cmd, hub, run)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	return cmd
+}
+
+func setDesiredState(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun, state fleetv1.UpdateRunDesiredState) error {
+	patch := client.MergeFrom(run.DeepCopy())
+	run.Spec.State = state
+	if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+		return fmt.Errorf("updating run %q: %w", run.Name, err)
+	}
+	return nil
+}
+
+func newRunStartCommand(g *globalOptions) *cobra.Command {
+	return runNameCommand(g, "start", "Start an update run, or resume a Stopped or Failed one from where it was",
+		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
+			switch run.Status.State {
+			case fleetv1.StateCompleted:
+				return fmt.Errorf("update run %q is Completed: create a new run", run.Name)
+			case fleetv1.StateStopping:
+				return fmt.Errorf("update run %q is Stopping: wait until it is Stopped, then start it", run.Name)
+			}
+			if run.Spec.State == fleetv1.RunStarted && run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
+				return fmt.Errorf("update run %q is already started (%s)", run.Name, orDash(string(run.Status.State)))
+			}
+			if run.Status.State == fleetv1.StateFailed && run.Spec.State == fleetv1.RunStarted {
+				// Resuming a failed run: toggle through Stopped so the controller sees a new request.
+				if err := setDesiredState(cmd, hub, run, fleetv1.RunStopped); err != nil {
+					return err
+				}
+			}
+			if err := setDesiredState(cmd, hub, run, fleetv1.RunStarted); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q started; follow it with: flotilla updaterun watch -n %s\n", run.Name, run.Name)
+			return nil
+		})
+}
+
+func newRunStopCommand(g *globalOptions) *cobra.Command {
+	return runNameCommand(g, "stop", "Stop an update run: upgrades in flight finish, nothing new starts",
+		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
+			switch run.Status.State {
+			case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
+				return fmt.Errorf("update run %q is already %s", run.Name, run.Status.State)
+			}
+			if run.Spec.State != fleetv1.RunStarted {
+				return fmt.Errorf("update run %q has not been started", run.Name)
+			}
+			if err := setDesiredState(cmd, hub, run, fleetv1.RunStopped); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q stopping: upgrades in flight finish first\n", run.Name)
+			return nil
+		})
+}
+
+// parseSkipTargets reads "Stage:x Group:y Member:z AfterStageWait:s".
+func parseSkipTargets(args []string) ([]fleetv1.SkipTarget, error) {
+	var out []fleetv1.SkipTarget
+	for _, a := range args {
+		for _, item := range strings.Split(a, ",") {
+			kind, name, ok := strings.Cut(strings.TrimSpace(item), ":")
+			t := fleetv1.SkipTargetType(kind)
+			switch t {
+			case fleetv1.SkipMember, fleetv1.SkipGroup, fleetv1.SkipStage, fleetv1.SkipAfterStageWait:
+			default:
+				ok = false
+			}
+			if !ok || name == "" {
+				return nil, fmt.Errorf("invalid skip target %q: want Member:NAME, Group:NAME, Stage:NAME or AfterStageWait:STAGE", item)
+			}
+			out = append(out, fleetv1.SkipTarget{Type: t, Name: name})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--targets is required")
+	}
+	return out, nil
+}
+
+// knownTarget checks that a skip target names something in the run's strategy.
+func knownTarget(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec, t fleetv1.SkipTarget) bool {
+	if t.Type == fleetv1.SkipMember {
+		for _, st := range run.Status.Stages {
+			for _, gr := range st.Groups {
+				for _, m := range gr.Members {
+					if m.Name == t.Name {
+						return true
+					}
+				}
+			}
+		}
+		return len(run.Status.Stages) == 0 // not resolved yet: the controller reports unknown members
+	}
+	if strategy == nil {
+		return true
+	}
+	for _, st := range strategy.Stages {
+		if (t.Type == fleetv1.SkipStage || t.Type == fleetv1.SkipAfterStageWait) && st.Name == t.Name {
+			return true
+		}
+		for _, gr := range st.Groups {
+			if t.Type == fleetv1.SkipGroup && gr.Name == t.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func newRunSkipCommand(g *globalOptions) *cobra.Command {
+	var name string
+	var targets []string
+	cmd := &cobra.Command{
+		Use:     "skip --name NAME --targets Stage:x Group:y ...",
+		Short:   "Skip members, groups, stages or after-stage waits of an update run",
+		Example: `  flotilla updaterun skip -n k8s-1-37-rollout --targets Stage:stage-canary-prod AfterStageWait:stage-internal`,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			parsed, err := parseSkipTargets(append(targets, args...))
+			if err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			run, err := getRun(cmd.Context(), hub, name)
+			if err != nil {
+				return err
+			}
+			if run.Status.State == fleetv1.StateCompleted {
+				return fmt.Errorf("update run %q is Completed: nothing left to skip", name)
+			}
+			strategy := run.Status.StrategySnapshot
+			if strategy == nil {
+				strategy = run.Spec.Strategy
+			}
+			if strategy == nil && run.Spec.UpdateStrategyName != "" {
+				if s, err := getStrategy(cmd, hub, run.Spec.UpdateStrategyName); err == nil {
+					strategy = &s.Spec
+				}
+			}
+			patch := client.MergeFrom(run.DeepCopy())
+			for _, t := range parsed {
+				if !knownTarget(run, strategy, t) {
+					return fmt.Errorf("update run %q has no %s named %q", name, strings.ToLower(string(t.Type)), t.Name)
+				}
+				if !containsTarget(run.Spec.Skip, t) {
+					run.Spec.Skip = append(run.Spec.Skip, t)
+				}
+			}
+			if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+				return fmt.Errorf("updating run %q: %w", name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q will skip %d target(s)\n", name, len(parsed))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	cmd.Flags().StringSliceVar(&targets, "targets", nil, "what to skip: Member:NAME, Group:NAME, Stage:NAME, AfterStageWait:STAGE")
+	return cmd
+}
+
+func containsTarget(list []fleetv1.SkipTarget, t fleetv1.SkipTarget) bool {
+	for _, x := range list {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+func renderRuns(cmd *cobra.Command, format string, runs []fleetv1.UpdateRun) error {
+	sort.Slice(runs, func(i, j int) bool { return runs[i].CreationTimestamp.Before(&runs[j].CreationTimestamp) })
+	for i := range runs {
+		runs[i].APIVersion, runs[i].Kind, runs[i].ManagedFields = fleetv1.GroupVersion.String(), "UpdateRun", nil
+	}
+	var data any = runs
+	if len(runs) == 1 && cmd.Name() != "list" {
+		data = runs[0]
+	}
+	return render(cmd.OutOrStdout(), format, data, func() *table {
+		t := &table{headers: []string{"NAME", "STATE", "UPGRADE", "VERSION", "STRATEGY", "PROGRESS", "CURRENT STAGE", "AGE"}}
+		for _, r := range runs {
+			strategy := r.Spec.UpdateStrategyName
+			if strategy == "" && r.Spec.Strategy != nil {
+				strategy = "(inline)"
+			}
+			t.add(r.Name, orDash(runState(&r)), string(r.Spec.ManagedClusterUpdate.Upgrade.Type),
+				orDash(r.Spec.ManagedClusterUpdate.Upgrade.KubernetesVersion), orDash(strategy),
+				fmt.Sprintf("%d/%d", r.Status.MembersDone, r.Status.MembersTotal), orDash(r.Status.CurrentStage), age(r.CreationTimestamp))
+		}
+		return t
+	})
+}
+
+// runState is the observed state, or NotStarted before the controller saw the run.
+func runState(r *fleetv1.UpdateRun) string {
+	if r.Status.State == "" {
+		return string(fleetv1.StateNotStarted)
+	}
+	return string(r.Status.State)
+}
+
+func newRunListCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List update runs with their state and progress",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			list := &fleetv1.UpdateRunList{}
+			if err := hub.List(cmd.Context(), list); err != nil {
+				return fmt.Errorf("listing update runs: %w", err)
+			}
+			return renderRuns(cmd, g.output, list.Items)
+		},
+	}
+}
+
+func newRunShowCommand(g *globalOptions) *cobra.Command {
+	return runNameCommand(g, "show", "Show an update run as a tree: stages, groups, members, gates and waits",
+		func(cmd *cobra.Command, _ client.Client, run *fleetv1.UpdateRun) error {
+			if g.output != "table" {
+				return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
+			}
+			drawRun(cmd.OutOrStdout(), run, time.Now())
+			return nil
+		})
+}
+
+func newRunDeleteCommand(g *globalOptions) *cobra.Command {
+	return runNameCommand(g, "delete", "Delete an update run (refused while it is Running or Stopping)",
+		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
+			switch run.Status.State {
+			case fleetv1.StateRunning, fleetv1.StateStopping:
+				return fmt.Errorf("update run %q is %s: stop it first (flotilla updaterun stop -n %s)", run.Name, run.Status.State, run.Name)
+			}
+			if err := hub.Delete(cmd.Context(), run); err != nil {
+				return fmt.Errorf("deleting update run %q: %w", run.Name, client.IgnoreNotFound(err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q deleted\n", run.Name)
+			return nil
+		})
+}
+
+// terminal reports whether a run has reached a state it leaves only on request.
+func terminal(r *fleetv1.UpdateRun) bool {
+	switch r.Status.State {
+	case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
+		return r.Status.ObservedGeneration == r.Generation
+	}
+	return false
+}
+
+// follow polls the run until it reaches a terminal state, calling onChange
+// each time it changes, and returns an error unless it Completed.
+func follow(ctx context.Context, hub client.Client, name string, timeout time.Duration, onChange func(*fleetv1.UpdateRun)) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	lastVersion := ""
+	for {
+		run, err := getRun(ctx, hub, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("update run %q did not finish within %s", name, timeout)
+			}
+			return err
+		}
+		if run.ResourceVersion != lastVersion {
+			lastVersion = run.ResourceVersion
+			onChange(run)
+		}
+		if terminal(run) {
+			if run.Status.State != fleetv1.StateCompleted {
+				return exitCodeError{err: fmt.Errorf("update run %q ended %s: %s", name, run.Status.State, run.Status.Message), code: 2}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("update run %q did not finish within %s (now %s)", name, timeout, runState(run))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func newRunWaitCommand(g *globalOptions) *cobra.Command {
+	var name string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait --name NAME [--timeout D]",
+		Short: "Wait until an update run ends; exit 0 only if it Completed",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			last := ""
+			err = follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
+				line := fmt.Sprintf("%s: %s, %d/%d members done", name, runState(r), r.Status.MembersDone, r.Status.MembersTotal)
+				if r.Status.CurrentStage != "" {
+					line += ", stage " + r.Status.CurrentStage
+				}
+				if line != last {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s %s\n", time.Now().Format("15:04:05"), line)
+					last = line
+				}
+			})
+			if err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "update run %q Completed\n", name)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (e.g. 30m); 0 waits forever")
+	return cmd
+}
+
+func newRunWatchCommand(g *globalOptions) *cobra.Command {
+	var name string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch --name NAME",
+		Short: "Draw an update run's tree live until it ends",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			tty := isTerminal(out)
+			return follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
+				if tty {
+					fmt.Fprint(out, "\033[H\033[2J")
+				} else {
+					fmt.Fprintln(out, strings.Repeat("-", 60))
+				}
+				drawRun(out, r, time.Now())
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop watching after this long; 0 watches until the run ends")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	type fd interface{ Fd() uintptr }
+	f, ok := w.(fd)
+	if !ok {
+		return false
+	}
+	return isCharDevice(f.Fd())
+}

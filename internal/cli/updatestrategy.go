@@ -1,0 +1,323 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+)
+
+func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "updatestrategy",
+		Aliases: []string{"updatestrategies", "strategy"},
+		Short:   "Create, inspect and delete staged-upgrade strategies",
+	}
+	cmd.AddCommand(newStrategyCreateCommand(g), newStrategyListCommand(g), newStrategyShowCommand(g), newStrategyDeleteCommand(g))
+	return cmd
+}
+
+// parseStages reads --stages: JSON inline or, with a leading @, from a file.
+// The shape is Azure Fleet Manager's, so `az fleet` input works unchanged.
+func parseStages(arg string) ([]fleetv1.UpdateStage, error) {
+	data := []byte(arg)
+	if strings.HasPrefix(arg, "@") {
+		var err error
+		if data, err = os.ReadFile(arg[1:]); err != nil {
+			return nil, fmt.Errorf("reading --stages file: %w", err)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var stages []fleetv1.UpdateStage
+	if err := dec.Decode(&stages); err != nil {
+		// Azure's documents also wrap the list as {"stages": [...]}.
+		var wrapped fleetv1.UpdateStrategySpec
+		wdec := json.NewDecoder(bytes.NewReader(data))
+		wdec.DisallowUnknownFields()
+		if werr := wdec.Decode(&wrapped); werr != nil || len(wrapped.Stages) == 0 {
+			return nil, fmt.Errorf("invalid --stages JSON: %w", err)
+		}
+		stages = wrapped.Stages
+	}
+	if len(stages) == 0 {
+		return nil, fmt.Errorf("--stages has no stages")
+	}
+	return stages, nil
+}
+
+// emptyGroups lists the strategy's groups that no member belongs to.
+func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) []string {
+	have := map[string]bool{}
+	for _, m := range members {
+		have[m.Spec.UpdateGroup] = true
+	}
+	var empty []string
+	for _, s := range stages {
+		for _, gr := range s.Groups {
+			if gr.MemberSelector == nil && !have[gr.Name] {
+				empty = append(empty, s.Name+"/"+gr.Name)
+			}
+		}
+	}
+	return empty
+}
+
+func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
+	var name, stages string
+	cmd := &cobra.Command{
+		Use:   "create --name NAME --stages JSON|@FILE",
+		Short: "Create an update strategy from stages in Azure Fleet Manager's JSON shape",
+		Example: `  flotilla updatestrategy create -n staged-k8s-1-29 --stages '[
+    {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 14400},
+    {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}], "afterStageWaitInSeconds": 86400},
+    {"name": "stage-primary-final", "groups": [{"name": "group-prod-primary-eu"}, {"name": "group-prod-primary-us"}]}
+  ]'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			parsed, err := parseStages(stages)
+			if err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			s := &fleetv1.UpdateStrategy{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec:       fleetv1.UpdateStrategySpec{Stages: parsed},
+			}
+			if err := hub.Create(cmd.Context(), s); err != nil {
+				if apierrors.IsAlreadyExists(err) {
+					return fmt.Errorf("update strategy %q already exists", name)
+				}
+				return fmt.Errorf("creating update strategy %q: %w", name, err)
+			}
+			members := &fleetv1.MemberClusterList{}
+			if err := hub.List(cmd.Context(), members); err == nil {
+				for _, eg := range emptyGroups(parsed, members.Items) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
+				}
+			}
+			return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
+	cmd.Flags().StringVar(&stages, "stages", "", "stages as JSON, or @file.json")
+	return cmd
+}
+
+func validateObjectName(name string) error {
+	if name == "" {
+		return fmt.Errorf("--name is required")
+	}
+	return validateMemberName(name)
+}
+
+func renderStrategies(cmd *cobra.Command, format string, items []fleetv1.UpdateStrategy) error {
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	for i := range items {
+		items[i].APIVersion, items[i].Kind = fleetv1.GroupVersion.String(), "UpdateStrategy"
+		items[i].ManagedFields = nil
+	}
+	var data any = items
+	if len(items) == 1 && cmd.Name() != "list" {
+		data = items[0]
+	}
+	return render(cmd.OutOrStdout(), format, data, func() *table {
+		t := &table{headers: []string{"NAME", "STAGES", "GROUPS", "AGE"}}
+		for _, s := range items {
+			var stages, groups []string
+			for _, st := range s.Spec.Stages {
+				stages = append(stages, st.Name)
+				for _, gr := range st.Groups {
+					groups = append(groups, gr.Name)
+				}
+			}
+			t.add(s.Name, strings.Join(stages, " → "), orDash(strings.Join(groups, ",")), age(s.CreationTimestamp))
+		}
+		return t
+	})
+}
+
+func newStrategyListCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List update strategies",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			list := &fleetv1.UpdateStrategyList{}
+			if err := hub.List(cmd.Context(), list); err != nil {
+				return fmt.Errorf("listing update strategies: %w", err)
+			}
+			return renderStrategies(cmd, g.output, list.Items)
+		},
+	}
+}
+
+func getStrategy(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.UpdateStrategy, error) {
+	s := &fleetv1.UpdateStrategy{}
+	if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("update strategy %q not found", name)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStrategyShowCommand(g *globalOptions) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "show --name NAME",
+		Short: "Show an update strategy's stages, groups, waits and gates",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateOutput(g.output); err != nil {
+				return err
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			s, err := getStrategy(cmd, hub, name)
+			if err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Update strategy %s\n", s.Name)
+			for i, st := range s.Spec.Stages {
+				fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, stageExtras(st))
+				for _, gr := range st.Groups {
+					fmt.Fprintf(w, "     group %s%s\n", gr.Name, groupExtras(gr))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
+	return cmd
+}
+
+func stageExtras(st fleetv1.UpdateStage) string {
+	var parts []string
+	if st.MaxConcurrency != nil {
+		parts = append(parts, "maxConcurrency "+st.MaxConcurrency.String())
+	}
+	if st.MaxAllowedFailures != nil {
+		parts = append(parts, "maxAllowedFailures "+st.MaxAllowedFailures.String())
+	}
+	if st.MemberSelector != nil {
+		parts = append(parts, "members "+metav1.FormatLabelSelector(st.MemberSelector))
+	}
+	parts = append(parts, gateList("before", st.BeforeGates)...)
+	parts = append(parts, gateList("after", st.AfterGates)...)
+	if st.AfterStageWaitInSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("then wait %ds", st.AfterStageWaitInSeconds))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  (" + strings.Join(parts, ", ") + ")"
+}
+
+func groupExtras(gr fleetv1.UpdateGroup) string {
+	var parts []string
+	if gr.MaxConcurrency != nil {
+		parts = append(parts, "maxConcurrency "+gr.MaxConcurrency.String())
+	}
+	if gr.MaxAllowedFailures != nil {
+		parts = append(parts, "maxAllowedFailures "+gr.MaxAllowedFailures.String())
+	}
+	if gr.MemberSelector != nil {
+		parts = append(parts, "members "+metav1.FormatLabelSelector(gr.MemberSelector))
+	}
+	parts = append(parts, gateList("before", gr.BeforeGates)...)
+	parts = append(parts, gateList("after", gr.AfterGates)...)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  (" + strings.Join(parts, ", ") + ")"
+}
+
+func gateList(when string, gates []fleetv1.GateConfig) []string {
+	var out []string
+	for _, gt := range gates {
+		s := when + ": " + string(gt.Type)
+		if gt.DisplayName != "" {
+			s += " " + fmt.Sprintf("%q", gt.DisplayName)
+		}
+		if gt.Schedule != nil {
+			s += " at " + gt.Schedule.StartTime + gt.Schedule.UTCOffset
+			if len(gt.Schedule.DaysOfWeek) > 0 {
+				s += " on " + strings.Join(gt.Schedule.DaysOfWeek, ",")
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func newStrategyDeleteCommand(g *globalOptions) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "delete --name NAME",
+		Short: "Delete an update strategy (runs that started from it keep their snapshot)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := validateObjectName(name); err != nil {
+				return err
+			}
+			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			if err != nil {
+				return err
+			}
+			s := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			if err := hub.Delete(cmd.Context(), s); err != nil {
+				if apierrors.IsNotFound(err) {
+					return fmt.Errorf("update strategy %q not found", name)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "update strategy %q deleted\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
+	return cmd
+}
