@@ -201,14 +201,16 @@ func newRunStartCommand(g *globalOptions) *cobra.Command {
 			if run.Spec.State == fleetv1.RunStarted && run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
 				return fmt.Errorf("update run %q is already started (%s)", run.Name, orDash(string(run.Status.State)))
 			}
-			if run.Status.State == fleetv1.StateFailed && run.Spec.State == fleetv1.RunStarted {
-				// Resuming a failed run: toggle through Stopped so the controller sees a new request.
-				if err := setDesiredState(cmd, hub, run, fleetv1.RunStopped); err != nil {
-					return err
-				}
+			// A new start request lets a Failed run, whose spec.state is already
+			// Started, resume.
+			patch := client.MergeFrom(run.DeepCopy())
+			run.Spec.State = fleetv1.RunStarted
+			if run.Annotations == nil {
+				run.Annotations = map[string]string{}
 			}
-			if err := setDesiredState(cmd, hub, run, fleetv1.RunStarted); err != nil {
-				return err
+			run.Annotations[fleetv1.StartRequestAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
+			if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+				return fmt.Errorf("starting run %q: %w", run.Name, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "update run %q started; follow it with: flotilla updaterun watch -n %s\n", run.Name, run.Name)
 			return nil
