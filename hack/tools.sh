@@ -17,6 +17,9 @@ if [ "${1:-}" = "--print" ]; then
   echo "$bin/etcd-$ETCD_VERSION"
   echo "$bin/kwok-$KWOK_VERSION"
   echo "$bin/controller-gen-$CONTROLLER_GEN_VERSION"
+  echo "$bin/kubectl-$KUBECTL_VERSION"
+  echo "$bin/gojq-$GOJQ_VERSION"
+  echo "$cache/path"
   exit 0
 fi
 
@@ -62,12 +65,35 @@ go_install() {
   rm -rf "$gobin"
 }
 
+build_kubectl() {
+  local out=$bin/kubectl-$KUBECTL_VERSION
+  [ -x "$out" ] && return 0
+  log "building kubectl $KUBECTL_VERSION"
+  local minor=${KUBECTL_VERSION#v1.}; minor=${minor%%.*}
+  (cd "$root/hack/kubectl" && go build -trimpath -o "$out.tmp" -ldflags "-s -w \
+    -X k8s.io/component-base/version.gitVersion=$KUBECTL_VERSION \
+    -X k8s.io/component-base/version.gitMajor=1 \
+    -X k8s.io/component-base/version.gitMinor=$minor" .)
+  install_atomically "$out.tmp" "$out"
+}
+
+# link_path makes $cache/path hold kubectl and jq under their plain names, for
+# the PATH of health-check scripts.
+link_path() {
+  mkdir -p "$cache/path"
+  ln -sfn "$bin/kubectl-$KUBECTL_VERSION" "$cache/path/kubectl"
+  ln -sfn "$bin/gojq-$GOJQ_VERSION" "$cache/path/jq"
+}
+
 case "${1:-all}" in
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_GEN_VERSION" ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_GEN_VERSION"
-    for v in $KUBE_VERSIONS; do build_kube_apiserver "$v"; done ;;
+    for v in $KUBE_VERSIONS; do build_kube_apiserver "$v"; done
+    build_kubectl
+    go_install gojq github.com/itchyny/gojq/cmd/gojq "$GOJQ_VERSION"
+    link_path ;;
   *) echo "usage: hack/tools.sh [all|controller-gen|--print]" >&2; exit 2 ;;
 esac
