@@ -8,8 +8,11 @@ STAGE=${2:-$STAGE}
 
 echo "=== Validating stage: $STAGE ==="
 
-# Check node readiness
-NOT_READY=$(kubectl get nodes -o jsonpath='{.items[?(@.status.conditions[?(@.type=="Ready")].status!="True")].metadata.name}')
+# Check node readiness. (The original's nested jsonpath filter,
+# {.items[?(@.status.conditions[?(@.type=="Ready")].status!="True")]...}, is
+# refused by kubectl as an "unterminated filter"; with its error ignored the
+# check always passed. This form lists each node with its Ready status.)
+NOT_READY=$(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | awk '$2 != "True" {print $1}' | xargs)
 if [ -n "$NOT_READY" ]; then
   echo "FAIL: NotReady nodes: $NOT_READY"
   exit 1
