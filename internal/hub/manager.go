@@ -24,6 +24,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 )
 
 // Options configure the hub.
@@ -88,8 +89,10 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	members := &memberaccess.Clients{Hub: mgr.GetClient()}
 	if err := (&membership.Reconciler{
 		Client:         mgr.GetClient(),
+		Members:        members,
 		Recorder:       mgr.GetEventRecorderFor("flotilla-membership"),
 		MaxConcurrency: opts.MaxConcurrentProbes,
 	}).SetupWithManager(mgr); err != nil {

@@ -6,8 +6,6 @@ package membership
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -29,6 +26,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 )
 
 // defaultHeartbeat applies when a member's spec leaves the period unset.
@@ -36,7 +34,7 @@ const defaultHeartbeat = 15 * time.Second
 
 // maxProbeTimeout bounds a probe so that a hung member is seen as unreachable
 // well within three heartbeat periods, and never holds a worker for long.
-const maxProbeTimeout = 5 * time.Second
+const maxProbeTimeout = memberaccess.RequestTimeout
 
 // Reconciler probes members and records their status.
 type Reconciler struct {
@@ -48,7 +46,8 @@ type Reconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	clients memberClients
+	// Members gives clients for the members; shared with other controllers.
+	Members *memberaccess.Clients
 }
 
 // SetupWithManager registers the controller.
@@ -82,13 +81,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	member := &fleetv1.MemberCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, member); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.clients.forget(req.Name)
+			r.Members.Forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if !member.DeletionTimestamp.IsZero() {
-		r.clients.forget(member.Name)
+		r.Members.Forget(member.Name)
 		return ctrl.Result{}, nil
 	}
 	period := defaultHeartbeat
@@ -102,14 +101,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	status := member.Status.DeepCopy()
 	status.ObservedGeneration = member.Generation
-	cs, err := r.memberClient(ctx, member)
+	access, err := r.Members.For(ctx, member)
 	if err != nil {
 		r.setUnreachable(member, status, "CredentialsInvalid", err.Error())
 		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, min(period, maxProbeTimeout))
 	defer cancel()
-	obs, err := clusterprobe.Probe(probeCtx, cs)
+	obs, err := clusterprobe.Probe(probeCtx, access.Client)
 	if err != nil {
 		r.setUnreachable(member, status, "ProbeFailed", err.Error())
 		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
@@ -123,7 +122,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	status.Properties = obs.Properties
 	status.LastHeartbeatTime = &now
 	r.setCondition(member, status, fleetv1.MemberJoined, true, "Probed", "the hub reaches the member with its stored credentials")
-	r.setCondition(member, status, fleetv1.MemberReachable, true, "ProbeSucceeded", "the member's API server is ready at "+cs.Discovery().RESTClient().Get().URL().Host)
+	r.setCondition(member, status, fleetv1.MemberReachable, true, "ProbeSucceeded", "the member's API server is ready at "+access.Host)
 	ok, reason, msg := obs.Healthy()
 	r.setCondition(member, status, fleetv1.MemberHealthy, ok, reason, msg)
 	return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
@@ -171,77 +170,4 @@ func (r *Reconciler) writeStatus(ctx context.Context, member *fleetv1.MemberClus
 		return client.IgnoreNotFound(err)
 	}
 	return nil
-}
-
-// memberClient returns a clientset for the member, built from its stored
-// kubeconfig and reused until the Secret changes.
-func (r *Reconciler) memberClient(ctx context.Context, member *fleetv1.MemberCluster) (kubernetes.Interface, error) {
-	ref := member.Spec.Access.KubeconfigSecretRef
-	if ref == nil {
-		return nil, fmt.Errorf("access.kubeconfigSecretRef is not set")
-	}
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	key := ref.Key
-	if key == "" {
-		key = enrollment.KubeconfigKey
-	}
-	stamp := secret.ResourceVersion + "/" + member.Spec.Access.Context
-	if cs := r.clients.get(member.Name, stamp); cs != nil {
-		return cs, nil
-	}
-	data, ok := secret.Data[key]
-	if !ok {
-		return nil, fmt.Errorf("Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
-	}
-	cfg, err := enrollment.RESTConfig(data, member.Spec.Access.Context)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Timeout = maxProbeTimeout
-	cfg.QPS, cfg.Burst = 20, 40
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.clients.put(member.Name, stamp, cs)
-	return cs, nil
-}
-
-// memberClients caches one clientset per member, keyed by the credentials'
-// version, so connections are reused across heartbeats.
-type memberClients struct {
-	mu sync.Mutex
-	m  map[string]cachedClient
-}
-
-type cachedClient struct {
-	stamp string
-	cs    kubernetes.Interface
-}
-
-func (c *memberClients) get(name, stamp string) kubernetes.Interface {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[name]; ok && e.stamp == stamp {
-		return e.cs
-	}
-	return nil
-}
-
-func (c *memberClients) put(name, stamp string, cs kubernetes.Interface) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]cachedClient{}
-	}
-	c.m[name] = cachedClient{stamp: stamp, cs: cs}
-}
-
-func (c *memberClients) forget(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, name)
 }
