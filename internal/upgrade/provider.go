@@ -66,15 +66,24 @@ type Provider interface {
 	Progress(ctx context.Context, operationID string, m Member, t Target) (Progress, error)
 }
 
-// Versions is what a member runs now.
+// Versions is what a member runs now: its control plane, and the distinct
+// kubelet versions and node images of its nodes.
 type Versions struct {
 	ControlPlane string
-	Nodes        []NodeVersion
+	Kubelets     []string
+	NodeImages   []string
 }
 
-// NodeVersion is one node's kubelet version and image.
-type NodeVersion struct {
-	Name, Kubelet, Image string
+// VersionsFromStatus is what the hub last observed of a member.
+func VersionsFromStatus(st fleetv1.MemberClusterStatus) Versions {
+	v := Versions{ControlPlane: st.KubernetesVersion}
+	for _, k := range st.Nodes.KubeletVersions {
+		v.Kubelets = append(v.Kubelets, k.Version)
+	}
+	for _, i := range st.Nodes.NodeImages {
+		v.NodeImages = append(v.NodeImages, i.Version)
+	}
+	return v
 }
 
 // ReadVersions asks the member's API server for its versions.
@@ -87,12 +96,8 @@ func ReadVersions(ctx context.Context, cs kubernetes.Interface) (Versions, error
 	if err != nil {
 		return Versions{}, fmt.Errorf("listing the member's nodes: %w", err)
 	}
-	out := Versions{ControlPlane: v.GitVersion}
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
-		out.Nodes = append(out.Nodes, NodeVersion{Name: n.Name, Kubelet: n.Status.NodeInfo.KubeletVersion, Image: clusterprobe.NodeImage(n)})
-	}
-	return out, nil
+	o := clusterprobe.Summarise(v.GitVersion, nodes.Items, nil)
+	return VersionsFromStatus(fleetv1.MemberClusterStatus{KubernetesVersion: o.KubernetesVersion, Nodes: o.Nodes}), nil
 }
 
 // AtTarget reports whether a member already runs the target, and if not, what differs.
@@ -103,12 +108,14 @@ func AtTarget(v Versions, t Target) (bool, string) {
 	if checkControlPlane && !SameVersion(v.ControlPlane, t.KubernetesVersion) {
 		return false, fmt.Sprintf("control plane is %s, target %s", v.ControlPlane, t.KubernetesVersion)
 	}
-	for _, n := range v.Nodes {
-		if checkKubelets && !SameVersion(n.Kubelet, t.KubernetesVersion) {
-			return false, fmt.Sprintf("node %s runs kubelet %s, target %s", n.Name, n.Kubelet, t.KubernetesVersion)
+	for _, k := range v.Kubelets {
+		if checkKubelets && !SameVersion(k, t.KubernetesVersion) {
+			return false, fmt.Sprintf("nodes run kubelet %s, target %s", k, t.KubernetesVersion)
 		}
-		if checkImages && n.Image != t.NodeImage {
-			return false, fmt.Sprintf("node %s runs image %s, target %s", n.Name, n.Image, t.NodeImage)
+	}
+	for _, img := range v.NodeImages {
+		if checkImages && img != t.NodeImage {
+			return false, fmt.Sprintf("nodes run image %s, target %s", img, t.NodeImage)
 		}
 	}
 	return true, ""

@@ -60,7 +60,7 @@ func TestExecProvider(t *testing.T) {
 	}{
 		{"exit 0 and at target", "v1.37.2", "v1.37.2", []string{"sh", "-c", "test \"$FLOTILLA_KUBERNETES_VERSION\" = v1.37.2 && test -s \"$KUBECONFIG\""}, PhaseSucceeded, "target"},
 		{"exit 0 but still on the old version", "v1.36.3", "v1.36.3", []string{"true"}, PhaseFailed, "control plane is v1.36.3"},
-		{"exit 0 but a node is behind", "v1.37.2", "v1.36.3", []string{"true"}, PhaseFailed, "node n1 runs kubelet v1.36.3"},
+		{"exit 0 but a node is behind", "v1.37.2", "v1.36.3", []string{"true"}, PhaseFailed, "nodes run kubelet v1.36.3"},
 		{"command fails", "v1.37.2", "v1.37.2", []string{"sh", "-c", "echo quota exceeded >&2; exit 4"}, PhaseFailed, "exited 4: quota exceeded"},
 		{"template expanded", "v1.37.2", "v1.37.2", []string{"sh", "-c", "test \"$1\" = dev-1", "-", "${FLOTILLA_MEMBER}"}, PhaseSucceeded, ""},
 	}
@@ -91,7 +91,7 @@ func TestExecProviderTimeout(t *testing.T) {
 }
 
 func TestAtTarget(t *testing.T) {
-	v := Versions{ControlPlane: "v1.37.2", Nodes: []NodeVersion{{Name: "n1", Kubelet: "v1.36.3", Image: "img-1"}}}
+	v := Versions{ControlPlane: "v1.37.2", Kubelets: []string{"v1.36.3"}, NodeImages: []string{"img-1"}}
 	cases := []struct {
 		target Target
 		want   bool

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
 )
 
 var listAll = metav1.ListOptions{}
@@ -63,13 +64,8 @@ func (p Providers) For(spec *fleetv1.ProviderSpec) (Provider, error) {
 }
 
 // LocalNodeImage is the newest node image of a local fleet for a Kubernetes
-// version. Local nodes start on revision 1 of their version's image, so a
-// NodeImageOnly upgrade has somewhere to go.
+// version. Local nodes start on localcluster.NodeImageFor(version), an older
+// revision, so that a NodeImageOnly upgrade has somewhere to go.
 func LocalNodeImage(kubernetesVersion string) string {
-	return "flotilla-node-" + kubernetesVersion + "-r2"
-}
-
-// LocalInitialNodeImage is the node image local nodes start with.
-func LocalInitialNodeImage(kubernetesVersion string) string {
-	return "flotilla-node-" + kubernetesVersion + "-r1"
+	return localcluster.NodeImageFor(kubernetesVersion) + "-r2"
 }
