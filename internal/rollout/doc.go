@@ -1,0 +1,80 @@
+// Package rollout is Flotilla's staged-rollout engine: given a strategy,
+// the members, the recorded status, fresh observations and the time, Step
+// computes the next status and the actions to take. It does no I/O, starts
+// no goroutines and never reads the clock, so it is deterministic: the
+// controllers around it do the I/O, and tests drive it with a fake fleet.
+//
+// The vocabulary is generic (members are named units with labels and an
+// update group) so that placement rollouts can use it as well as update runs.
+//
+// # Semantics
+//
+// Stages run in order. A stage starts when its before gates have passed; its
+// groups then run in parallel, each upgrading one member at a time unless
+// its maxConcurrency says more, and the stage's maxConcurrency caps the sum.
+// When every group is done (members, after-group checks, after gates), the
+// stage's checks run, then its after-stage wait and after gates run side by
+// side; the next stage starts when both are over, in the same step.
+//
+// A member already at the target is Skipped. A member refused by version
+// safety (MemberObservation.Blocked) fails. A member held by another run,
+// outside its maintenance windows or inside a freeze is Pending, and its
+// group moves on to other members, coming back to it when it may start.
+//
+// A failed member moves the run to Stopping (nothing new starts, upgrades in
+// flight finish) and then to Failed, unless the failure budgets tolerate it:
+// a group's maxAllowedFailures and its stage's apply where set, and when
+// neither is set no failure is tolerated. A failing group or stage health
+// check fails its group or stage, and so the run.
+//
+// Asking a run to stop moves it to Stopping, then Stopped. Starting a Stopped
+// run, or a Failed one with a new start request, resumes it: Completed and
+// Skipped members stay as they are, members whose upgrade failed are
+// retried, and members whose checks failed have their checks run again. To
+// accept a failure instead, skip the member first. A Completed run cannot be
+// started again (CheckTransition).
+//
+// # Use from a controller
+//
+// A reconcile gathers observations, steps the engine, carries out the
+// actions, then writes the status and requeues:
+//
+//	in := rollout.Input{
+//		RunName:      run.Name,
+//		Strategy:     *run.Status.StrategySnapshot,
+//		Target:       run.Spec.ManagedClusterUpdate.Upgrade.KubernetesVersion,
+//		Members:      members, // from the MemberClusters
+//		Desired:      run.Spec.State,
+//		StartRequest: run.Annotations[fleetv1.StartRequestAnnotation],
+//		Skip:         run.Spec.Skip,
+//		Status:       run.Status,
+//		Observed:     observe(ctx, run), // versions, provider progress, Gates, check results
+//		Now:          clock.Now(),
+//	}
+//	res := rollout.Step(in)
+//	for _, u := range res.Actions.StartUpgrades {
+//		provider.Start(ctx, upgrade.OperationID(run.Name, u.Member), ...) // idempotent
+//	}
+//	for _, c := range res.Actions.RunChecks {
+//		checks.Ensure(c) // at most one run per c.Scope; reports a CheckResult later
+//	}
+//	for _, g := range res.Actions.Gates {
+//		ensureGate(ctx, g) // create, or set its state
+//	}
+//	run.Status = res.Status
+//	for _, t := range res.Transitions {
+//		recorder.Eventf(run, "Normal", string(t.To), "%s %s: %s", t.Kind, t.Path, t.Message)
+//	}
+//	if err := c.Status().Update(ctx, run); err != nil {
+//		return ctrl.Result{}, err
+//	}
+//	if !res.NextStepAt.IsZero() {
+//		return ctrl.Result{RequeueAfter: res.NextStepAt.Sub(clock.Now())}, nil
+//	}
+//	return ctrl.Result{}, nil // watches on Gates, MemberClusters and provider events step again
+//
+// Carry out StartUpgrade before writing the status: the provider's Start is
+// idempotent by operation id, so a crash between the two replays the same
+// start rather than losing it, and once the status says Running the engine
+// never asks again.
+package rollout
