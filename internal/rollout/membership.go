@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,11 +67,24 @@ func (m groupMatcher) matches(member *Member) bool {
 // Resolve places members in the strategy's groups. A group takes the members
 // whose update group is its name or, when it has a memberSelector, those whose
 // labels match; a stage with a memberSelector and no groups gets one implicit
-// group named after the stage. A member two groups claim is an error.
+// group named after the stage. A member two groups claim is an error (every
+// such member is reported, each as a *MembershipConflictError).
 func Resolve(spec fleetv1.UpdateStrategySpec, members []Member) (Resolution, error) {
+	res, conflicts, err := resolve(spec, members)
+	if err != nil {
+		return res, err
+	}
+	errs := make([]error, len(conflicts))
+	for i, c := range conflicts {
+		errs[i] = c
+	}
+	return res, errors.Join(errs...)
+}
+
+func resolve(spec fleetv1.UpdateStrategySpec, members []Member) (Resolution, []*MembershipConflictError, error) {
 	matchers, err := groupMatchers(spec)
 	if err != nil {
-		return Resolution{}, err
+		return Resolution{}, nil, err
 	}
 	res := Resolution{Stages: make([]ResolvedStage, len(spec.Stages))}
 	for i, stage := range spec.Stages {
@@ -84,15 +98,15 @@ func Resolve(spec fleetv1.UpdateStrategySpec, members []Member) (Resolution, err
 	byGroupName := make(map[string]groupMatcher, len(matchers))
 	var selecting []groupMatcher
 	for _, m := range matchers {
-		if m.selector == nil {
-			byGroupName[m.name] = m
-		} else {
+		if m.selector != nil {
 			selecting = append(selecting, m)
+		} else if _, dup := byGroupName[m.name]; !dup {
+			byGroupName[m.name] = m
 		}
 	}
 	sorted := slices.Clone(members)
 	slices.SortFunc(sorted, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	var conflict *MembershipConflictError
+	var conflicts []*MembershipConflictError
 	for i := range sorted {
 		member := &sorted[i]
 		var found []groupMatcher
@@ -108,18 +122,13 @@ func Resolve(spec fleetv1.UpdateStrategySpec, members []Member) (Resolution, err
 		case len(found) == 0:
 			res.Untouched = append(res.Untouched, UntouchedMember{Name: member.Name, Reason: untouchedReason(member)})
 		case len(found) > 1:
-			if conflict == nil {
-				conflict = &MembershipConflictError{Member: member.Name, Groups: [2]string{found[0].name, found[1].name}}
-			}
+			conflicts = append(conflicts, &MembershipConflictError{Member: member.Name, Groups: [2]string{found[0].name, found[1].name}})
 		default:
 			g := &res.Stages[found[0].stage].Groups[found[0].group]
 			g.Members = append(g.Members, member.Name)
 		}
 	}
-	if conflict != nil {
-		return res, conflict
-	}
-	return res, nil
+	return res, conflicts, nil
 }
 
 func untouchedReason(m *Member) string {
