@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -185,12 +186,27 @@ func (s *sim) step() Result {
 		}
 		s.gates[g.Name] = g.State
 	}
-	s.in.Status = r.Status
+	s.in.Status = throughAPIServer(s.t, r.Status)
 	s.last = r
 	if s.stepHook != nil {
 		s.stepHook(s)
 	}
 	return r
+}
+
+// throughAPIServer round-trips a status through JSON, as writing it to the
+// API server and reading it back does (times lose their fractions).
+func throughAPIServer(t testing.TB, st fleetv1.UpdateRunStatus) fleetv1.UpdateRunStatus {
+	t.Helper()
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out fleetv1.UpdateRunStatus
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // nextEvent is the earliest time the fake world or the engine's clock
