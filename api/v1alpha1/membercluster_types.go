@@ -68,9 +68,9 @@ type ProviderSpec struct {
 
 // LocalProvider locates a member of a local fleet (`flotilla local`).
 type LocalProvider struct {
-	// FleetDir is the local fleet's directory, <state-dir>/<name>.
+	// ClusterDir is the directory of the member's local cluster.
 	// +kubebuilder:validation:MinLength=1
-	FleetDir string `json:"fleetDir"`
+	ClusterDir string `json:"clusterDir"`
 }
 
 // ExecProvider runs Command to upgrade a member. The command gets the member's

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -42,6 +44,13 @@ election, serving /metrics and /healthz, /readyz.`,
 			if err != nil {
 				return err
 			}
+			if opts.StateDir == "" {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return fmt.Errorf("--state-dir is required: %w", err)
+				}
+				opts.StateDir = filepath.Join(home, ".flotilla", "hub")
+			}
 			ctx := ctrl.LoggerInto(cmd.Context(), ctrl.Log.WithName("hub"))
 			return hub.Run(ctx, cfg, opts)
 		},
@@ -51,6 +60,7 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().StringVar(&opts.HealthAddress, "health-probe-bind-address", ":8081", `address for /healthz and /readyz ("0" turns it off)`)
 	cmd.Flags().BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one hub replica acts")
 	cmd.Flags().IntVar(&opts.MaxConcurrentProbes, "max-concurrent-probes", 32, "members probed at once")
+	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "directory for upgrade operations and check files (default $HOME/.flotilla/hub)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

@@ -5,6 +5,8 @@ package hub
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,10 +23,13 @@ import (
 
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/controller/membership"
+	"github.com/flotilla-dev/flotilla/internal/controller/updaterun"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // Options configure the hub.
@@ -37,6 +42,9 @@ type Options struct {
 	LeaderElection bool
 	// MaxConcurrentProbes bounds how many members are probed at once.
 	MaxConcurrentProbes int
+	// StateDir keeps upgrade operations and health-check files; a hub that
+	// restarts with the same directory never starts an upgrade twice.
+	StateDir string
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -98,7 +106,24 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the membership controller: %w", err)
 	}
-	log.Info("starting the hub controllers")
+	executable, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := (&updaterun.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("flotilla-updaterun"),
+		Members:  members,
+		Providers: upgrade.Providers{
+			StateDir:      opts.StateDir,
+			Executable:    executable,
+			LocalVersions: toolchain.Default().KubernetesVersions(),
+		},
+		WorkDir: filepath.Join(opts.StateDir, "checks"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the update-run controller: %w", err)
+	}
+	log.Info("starting the hub controllers", "stateDir", opts.StateDir)
 	return mgr.Start(ctx)
 }
 

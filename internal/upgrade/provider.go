@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/kubernetes"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
 )
 
 // Target is the upgrade a member is to get.
@@ -105,11 +105,11 @@ func AtTarget(v Versions, t Target) (bool, string) {
 	checkControlPlane := t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeControlPlaneOnly
 	checkKubelets := t.Type == fleetv1.UpgradeFull
 	checkImages := (t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeNodeImageOnly) && t.NodeImage != ""
-	if checkControlPlane && !SameVersion(v.ControlPlane, t.KubernetesVersion) {
+	if checkControlPlane && !rollout.SameVersion(v.ControlPlane, t.KubernetesVersion) {
 		return false, fmt.Sprintf("control plane is %s, target %s", v.ControlPlane, t.KubernetesVersion)
 	}
 	for _, k := range v.Kubelets {
-		if checkKubelets && !SameVersion(k, t.KubernetesVersion) {
+		if checkKubelets && !rollout.SameVersion(k, t.KubernetesVersion) {
 			return false, fmt.Sprintf("nodes run kubelet %s, target %s", k, t.KubernetesVersion)
 		}
 	}
@@ -119,20 +119,6 @@ func AtTarget(v Versions, t Target) (bool, string) {
 		}
 	}
 	return true, ""
-}
-
-// SameVersion compares two Kubernetes versions, ignoring a leading v and
-// build metadata; a target without a patch ("1.37") matches any patch.
-func SameVersion(have, want string) bool {
-	h, err1 := version.ParseGeneric(have)
-	w, err2 := version.ParseGeneric(want)
-	if err1 != nil || err2 != nil {
-		return strings.TrimPrefix(have, "v") == strings.TrimPrefix(want, "v")
-	}
-	if h.Major() != w.Major() || h.Minor() != w.Minor() {
-		return false
-	}
-	return strings.Count(strings.TrimPrefix(want, "v"), ".") < 2 || h.Patch() == w.Patch()
 }
 
 var unsafeID = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)

@@ -51,7 +51,7 @@ func (p Providers) For(spec *fleetv1.ProviderSpec) (Provider, error) {
 			ops: ops,
 			command: func(m Member, t Target) ([]string, time.Duration, error) {
 				return []string{p.Executable, "local", "upgrade-member",
-					"--fleet-dir", m.Provider.Local.FleetDir, "--member", m.Name,
+					"--cluster-dir", m.Provider.Local.ClusterDir,
 					"--upgrade-type", string(t.Type), "--kubernetes-version", t.KubernetesVersion,
 					"--node-image", t.NodeImage,
 				}, 10 * time.Minute, nil
