@@ -111,7 +111,7 @@ type MemberClusterSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +optional
-	UpdateGroup string `json:"updateGroup,omitempty"`
+	UpdateGroup string       `json:"updateGroup,omitempty"`
 	Access      MemberAccess `json:"access"`
 	// +optional
 	Provider *ProviderSpec `json:"provider,omitempty"`

@@ -101,7 +101,7 @@ type UpdateRunSpec struct {
 	UpdateStrategyName string `json:"updateStrategyName,omitempty"`
 	// Strategy is an inline strategy, for a run without a named one.
 	// +optional
-	Strategy *UpdateStrategySpec `json:"strategy,omitempty"`
+	Strategy             *UpdateStrategySpec  `json:"strategy,omitempty"`
 	ManagedClusterUpdate ManagedClusterUpdate `json:"managedClusterUpdate"`
 	// State is the state the operator wants: NotStarted, Started or Stopped.
 	// +kubebuilder:default=NotStarted
