@@ -36,3 +36,16 @@ func (l Layout) MemberKubeconfig(member string) string {
 
 // StateFile records what the fleet started, for `down` and `status`.
 func (l Layout) StateFile() string { return filepath.Join(l.Dir(), "state.json") }
+
+// HubDir holds the hub's local cluster.
+func (l Layout) HubDir() string { return filepath.Join(l.Dir(), "hub") }
+
+// MemberDir holds a member's local cluster.
+func (l Layout) MemberDir(member string) string { return filepath.Join(l.Dir(), "members", member) }
+
+// HubManagerLog receives the output of the hub controller manager.
+func (l Layout) HubManagerLog() string { return filepath.Join(l.Dir(), "hub-manager.log") }
+
+// HubManagerStateDir is the hub controller manager's --state-dir: its
+// upgrade operations and check files.
+func (l Layout) HubManagerStateDir() string { return filepath.Join(l.Dir(), "hub-manager") }
