@@ -26,14 +26,14 @@ func newUpdateRunCommand(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(
 		newRunCreateCommand(g), newRunStartCommand(g), newRunStopCommand(g), newRunSkipCommand(g),
 		newRunListCommand(g), newRunShowCommand(g), newRunDeleteCommand(g), newRunWaitCommand(g),
-		newRunWatchCommand(g),
+		newRunWatchCommand(g), newRunPlanCommand(g),
 	)
 	return cmd
 }
 
 func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	var name, upgradeType, version, strategyName, stages, nodeImage string
-	var start bool
+	var start, force bool
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --upgrade-type Full|ControlPlaneOnly|NodeImageOnly [--kubernetes-version V] [--update-strategy-name S | --stages JSON]",
 		Short: "Create an update run (it does not start until `updaterun start`)",
@@ -105,10 +105,23 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 					return fmt.Errorf("the strategy's groups %s have no members: assign members with `flotilla member update --update-group`", strings.Join(empty, ", "))
 				}
 			}
-			if start {
-				spec.State = fleetv1.RunStarted
-			}
 			run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+			plan, err := makePlan(cmd.Context(), hub, run)
+			if err != nil {
+				return fmt.Errorf("the run cannot be planned: %w", err)
+			}
+			if err := plan.Problems.Err(); err != nil {
+				return fmt.Errorf("the strategy cannot run: %w", err)
+			}
+			if refused := refusals(plan); len(refused) > 0 && !force {
+				if g.output == "table" {
+					drawPlan(cmd.ErrOrStderr(), run, plan)
+				}
+				return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
+			}
+			if start {
+				run.Spec.State = fleetv1.RunStarted
+			}
 			if err := hub.Create(cmd.Context(), run); err != nil {
 				if apierrors.IsAlreadyExists(err) {
 					return fmt.Errorf("update run %q already exists", name)
@@ -118,6 +131,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			if g.output != "table" {
 				return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 			}
+			drawPlan(cmd.OutOrStdout(), run, plan)
 			fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
 			if !start {
 				fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
@@ -134,6 +148,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&stages, "stages", "", "inline strategy: stages as JSON, or @file.json")
 	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
 	f.BoolVar(&start, "start", false, "start the run right away")
+	f.BoolVar(&force, "force", false, "create the run even if the plan refuses some members (a downgrade, a minor-version jump)")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // act carries out the engine's actions. Upgrades are started by the next
@@ -27,7 +28,7 @@ func (r *Reconciler) act(ctx context.Context, run *fleetv1.UpdateRun, members []
 		if !ok || !started || p.StartTime == nil {
 			continue
 		}
-		target, err := r.memberTarget(ctx, run, m)
+		target, err := upgrade.TargetFor(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
 		if err != nil {
 			continue // the next observation reports it
 		}

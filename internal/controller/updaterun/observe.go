@@ -2,11 +2,8 @@ package updaterun
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"strconv"
 
-	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -37,20 +34,8 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, strate
 	inRun := memberStates(run)
 	for i := range members {
 		m := &members[i]
-		target, err := r.memberTarget(ctx, run, m)
-		mo := rollout.MemberObservation{Version: m.Status.KubernetesVersion, HeldBy: held[m.Name]}
-		if err != nil {
-			mo.Blocked = err.Error()
-			obs.Members[m.Name] = mo
-			continue
-		}
-		mo.AtTarget, _ = upgrade.AtTarget(upgrade.VersionsFromStatus(m.Status), target)
-		if m.Status.KubernetesVersion == "" {
-			mo.AtTarget = false
-		}
-		if !mo.AtTarget {
-			mo.Blocked = versionSafety(m, target)
-		}
+		target, mo := upgrade.Assess(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
+		mo.HeldBy = held[m.Name]
 		if p, ok := inRun[m.Name]; ok && p.State == fleetv1.StateRunning && p.HealthChecks == nil && p.StartTime != nil {
 			mo.Upgrade = r.pollUpgrade(ctx, run, m, p, target)
 		}
@@ -92,73 +77,6 @@ func (r *Reconciler) heldByOtherRuns(ctx context.Context, self string) (map[stri
 		}
 	}
 	return held, nil
-}
-
-// memberTarget is the upgrade one member gets: the run's version, resolved
-// to a full version the member's provider offers, and the node image.
-func (r *Reconciler) memberTarget(ctx context.Context, run *fleetv1.UpdateRun, m *fleetv1.MemberCluster) (upgrade.Target, error) {
-	up := run.Spec.ManagedClusterUpdate.Upgrade
-	t := upgrade.Target{Type: up.Type, KubernetesVersion: normalizeVersion(up.KubernetesVersion)}
-	provider, err := r.Providers.For(m.Spec.Provider)
-	if err != nil {
-		return t, err
-	}
-	access := upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}
-	if t.KubernetesVersion != "" {
-		available, err := provider.AvailableVersions(ctx, access)
-		if err != nil {
-			return t, err
-		}
-		if available != nil {
-			resolved := newestMatching(available, t.KubernetesVersion)
-			if resolved == "" {
-				return t, fmt.Errorf("the member's %s provider cannot reach %s (it offers %v)", m.Spec.Provider.Type, t.KubernetesVersion, available)
-			}
-			t.KubernetesVersion = resolved
-		}
-	}
-	if up.Type != fleetv1.UpgradeControlPlaneOnly {
-		imageFor := t.KubernetesVersion
-		if imageFor == "" {
-			imageFor = m.Status.KubernetesVersion
-		}
-		if t.NodeImage, err = provider.LatestNodeImage(ctx, access, imageFor); err != nil {
-			return t, err
-		}
-	}
-	return t, nil
-}
-
-// newestMatching picks the newest available version that the wanted one
-// ("1.37" or "v1.37.2") names, or "" when none does.
-func newestMatching(available []string, want string) string {
-	var matches []*version.Version
-	byVersion := map[string]string{}
-	for _, a := range available {
-		if !rollout.SameVersion(a, want) {
-			continue
-		}
-		if v, err := version.ParseGeneric(a); err == nil {
-			matches = append(matches, v)
-			byVersion[v.String()] = a
-		}
-	}
-	if len(matches) == 0 {
-		return ""
-	}
-	sort.Slice(matches, func(i, j int) bool { return matches[i].LessThan(matches[j]) })
-	return normalizeVersion(byVersion[matches[len(matches)-1].String()])
-}
-
-// versionSafety says why a member must not take this upgrade, or "".
-func versionSafety(m *fleetv1.MemberCluster, t upgrade.Target) string {
-	if m.Status.KubernetesVersion == "" {
-		return ""
-	}
-	if err := rollout.CheckUpgrade(t.Type, m.Status.KubernetesVersion, t.KubernetesVersion); err != nil {
-		return err.Error()
-	}
-	return ""
 }
 
 // operationID names one attempt at upgrading a member; the attempt's start

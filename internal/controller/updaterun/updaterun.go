@@ -132,7 +132,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	in := rollout.Input{
 		RunName:      run.Name,
 		Strategy:     *strategy,
-		Target:       targetLabel(run),
+		Target:       r.runTarget(ctx, run, memberList.Items),
 		Members:      engineMembers(memberList.Items),
 		Desired:      run.Spec.State,
 		StartRequest: startRequest,
@@ -249,20 +249,15 @@ func engineMembers(items []fleetv1.MemberCluster) []rollout.Member {
 	return out
 }
 
-// targetLabel is what the status records as every member's target.
-func targetLabel(run *fleetv1.UpdateRun) string {
-	up := run.Spec.ManagedClusterUpdate.Upgrade
-	if up.Type == fleetv1.UpgradeNodeImageOnly {
-		return "latest node image"
+// runTarget is what the status records as the members' target; once the
+// run has started it stays what it was.
+func (r *Reconciler) runTarget(ctx context.Context, run *fleetv1.UpdateRun, members []fleetv1.MemberCluster) string {
+	for _, p := range memberStates(run) {
+		if p.TargetVersion != "" {
+			return p.TargetVersion
+		}
 	}
-	return normalizeVersion(up.KubernetesVersion)
-}
-
-func normalizeVersion(v string) string {
-	if v == "" || v[0] == 'v' {
-		return v
-	}
-	return "v" + v
+	return upgrade.RunTarget(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, members)
 }
 
 // membersInFlight reports whether any member of the run is being upgraded.

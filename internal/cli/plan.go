@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
+)
+
+// assessmentProviders resolve targets the way the hub does; they never
+// start anything, so they need no state directory.
+func assessmentProviders() upgrade.Providers {
+	exe, _ := os.Executable()
+	return upgrade.Providers{Executable: exe, LocalVersions: toolchain.Default().KubernetesVersions()}
+}
+
+// makePlan lays out what run will do to the fleet as it is now.
+func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, error) {
+	strategy := run.Status.StrategySnapshot
+	if strategy == nil {
+		strategy = run.Spec.Strategy
+	}
+	if strategy == nil && run.Spec.UpdateStrategyName != "" {
+		s := &fleetv1.UpdateStrategy{}
+		if err := hub.Get(ctx, client.ObjectKey{Name: run.Spec.UpdateStrategyName}, s); err != nil {
+			return rollout.Plan{}, fmt.Errorf("update strategy %q: %w", run.Spec.UpdateStrategyName, client.IgnoreNotFound(err))
+		}
+		strategy = &s.Spec
+	}
+	if strategy == nil {
+		strategy = &fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{Name: "all", MemberSelector: &metaEverything}}}
+	}
+	list := &fleetv1.MemberClusterList{}
+	if err := hub.List(ctx, list); err != nil {
+		return rollout.Plan{}, fmt.Errorf("listing members: %w", err)
+	}
+	providers := assessmentProviders()
+	obs := rollout.Observations{Members: map[string]rollout.MemberObservation{}}
+	members := make([]rollout.Member, 0, len(list.Items))
+	for i := range list.Items {
+		m := &list.Items[i]
+		_, obs.Members[m.Name] = upgrade.Assess(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
+		members = append(members, rollout.Member{Name: m.Name, Labels: m.Labels, UpdateGroup: m.Spec.UpdateGroup})
+	}
+	target := upgrade.RunTarget(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, list.Items)
+	return rollout.MakePlan(rollout.Input{
+		RunName: run.Name, Strategy: *strategy, Target: target, Members: members,
+		Desired: run.Spec.State, Skip: run.Spec.Skip, Status: run.Status, Observed: obs, Now: time.Now(),
+	})
+}
+
+// drawPlan writes a plan as an ordered outline.
+func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan) {
+	up := run.Spec.ManagedClusterUpdate.Upgrade
+	fmt.Fprintf(w, "Plan for update run %s: %s upgrade", run.Name, up.Type)
+	if up.KubernetesVersion != "" {
+		fmt.Fprintf(w, " to %s", up.KubernetesVersion)
+	}
+	fmt.Fprintln(w)
+	counts := map[rollout.MemberAction]int{}
+	for i, st := range plan.Stages {
+		fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, planNote(st.Skip))
+		planGates(w, "   ", "before", st.BeforeGates)
+		for _, g := range st.Groups {
+			label := "group " + g.Name
+			if g.Implicit {
+				label = "members"
+			}
+			limits := fmt.Sprintf("up to %d at once", g.MaxConcurrency)
+			if g.MaxAllowedFailures > 0 {
+				limits += fmt.Sprintf(", %d failures allowed", g.MaxAllowedFailures)
+			}
+			fmt.Fprintf(w, "   %s (%s)%s\n", label, limits, planNote(g.Skip))
+			planGates(w, "     ", "before", g.BeforeGates)
+			for _, m := range g.Members {
+				counts[m.Action]++
+				line := fmt.Sprintf("     - %-20s %s → %s  %s", m.Name, orDash(m.CurrentVersion), orDash(m.TargetVersion), m.Action)
+				if m.Reason != "" {
+					line += ": " + m.Reason
+				}
+				if len(m.HealthChecks) > 0 && m.Action == rollout.PlanUpgrade {
+					line += "  (then checks " + strings.Join(m.HealthChecks, ", ") + ")"
+				}
+				fmt.Fprintln(w, line)
+			}
+			if len(g.HealthChecks) > 0 {
+				fmt.Fprintf(w, "     then group checks: %s\n", strings.Join(g.HealthChecks, ", "))
+			}
+			planGates(w, "     ", "after", g.AfterGates)
+		}
+		if len(st.HealthChecks) > 0 {
+			fmt.Fprintf(w, "   then stage checks: %s\n", strings.Join(st.HealthChecks, ", "))
+		}
+		planGates(w, "   ", "after", st.AfterGates)
+		if st.AfterStageWait > 0 {
+			fmt.Fprintf(w, "   then wait %s%s\n", st.AfterStageWait, planNote(st.SkipAfterStageWait))
+		}
+	}
+	for _, u := range plan.Untouched {
+		fmt.Fprintf(w, "not in any stage (left alone): %s\n", untouchedText(u))
+	}
+	for _, p := range plan.Problems {
+		fmt.Fprintf(w, "%s\n", p)
+	}
+	fmt.Fprintf(w, "Summary: %d to upgrade, %d to skip, %d refused, %d already done, %d untouched\n",
+		counts[rollout.PlanUpgrade], counts[rollout.PlanSkip], counts[rollout.PlanRefuse], counts[rollout.PlanDone], len(plan.Untouched))
+}
+
+func planNote(skip string) string {
+	if skip == "" {
+		return ""
+	}
+	return "  [" + skip + "]"
+}
+
+func planGates(w io.Writer, indent, when string, gates []rollout.GatePlan) {
+	for _, g := range gates {
+		text := fmt.Sprintf("%s%s gate: %s", indent, when, g.Type)
+		if g.DisplayName != "" {
+			text += fmt.Sprintf(" %q", g.DisplayName)
+		}
+		if g.Schedule != "" {
+			text += " at " + g.Schedule
+		}
+		if g.State != "" {
+			text += " (" + string(g.State) + ")"
+		}
+		fmt.Fprintln(w, text)
+	}
+}
+
+func newRunPlanCommand(g *globalOptions) *cobra.Command {
+	return runNameCommand(g, "plan", "Show what an update run will do, member by member, before (or while) it runs",
+		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
+			plan, err := makePlan(cmd.Context(), hub, run)
+			if err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return render(cmd.OutOrStdout(), g.output, plan, nil)
+			}
+			drawPlan(cmd.OutOrStdout(), run, plan)
+			return nil
+		})
+}
+
+// metaEverything selects every member: the strategy of a run that names none.
+var metaEverything = metav1.LabelSelector{}
+
+func untouchedText(u rollout.UntouchedMember) string {
+	if u.Reason == "" {
+		return u.Name
+	}
+	return u.Name + " (" + u.Reason + ")"
+}
+
+// refusals lists the members a plan refuses to upgrade.
+func refusals(plan rollout.Plan) []string {
+	var out []string
+	for _, st := range plan.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				if m.Action == rollout.PlanRefuse {
+					out = append(out, m.Name+": "+m.Reason)
+				}
+			}
+		}
+	}
+	return out
+}
