@@ -55,6 +55,9 @@
 //	for _, u := range res.Actions.StartUpgrades {
 //		provider.Start(ctx, upgrade.OperationID(run.Name, u.Member), ...) // idempotent
 //	}
+//	for _, c := range res.Actions.CancelUpgrades {
+//		cancelUpgrade(ctx, run.Name, c.Member) // best effort: the member is Failed anyway
+//	}
 //	for _, c := range res.Actions.RunChecks {
 //		checks.Ensure(c) // at most one run per c.Scope; reports a CheckResult later
 //	}

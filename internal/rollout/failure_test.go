@@ -119,6 +119,9 @@ func TestUpgradeTimeoutFailsTheMember(t *testing.T) {
 	if m := memberState(r.Status, "a-00"); m.State != fleetv1.StateFailed || m.Message != "upgrade did not finish within 10m0s" {
 		t.Fatalf("a-00 %s %q", m.State, m.Message)
 	}
+	if len(r.Actions.CancelUpgrades) != 1 || r.Actions.CancelUpgrades[0] != (CancelUpgrade{Member: "a-00", Reason: "upgrade did not finish within 10m0s"}) {
+		t.Fatalf("cancel actions %+v", r.Actions.CancelUpgrades)
+	}
 	if r.Status.State != fleetv1.StateFailed {
 		t.Fatalf("run %s, want Failed (nothing else in flight)", r.Status.State)
 	}

@@ -30,7 +30,9 @@ func (s *stepper) advanceMember(g *groupNode, m *fleetv1.MemberProgress) {
 			if s.upgradeTimeout > 0 && m.StartTime != nil {
 				deadline := m.StartTime.Add(s.upgradeTimeout)
 				if !s.now.Before(deadline) {
-					s.set(r, &m.Progress, fleetv1.StateFailed, fmt.Sprintf("upgrade did not finish within %s", s.upgradeTimeout))
+					reason := fmt.Sprintf("upgrade did not finish within %s", s.upgradeTimeout)
+					s.set(r, &m.Progress, fleetv1.StateFailed, reason)
+					s.actions.CancelUpgrades = append(s.actions.CancelUpgrades, CancelUpgrade{Member: m.Name, Reason: reason})
 					return
 				}
 				s.wake(deadline)

@@ -173,6 +173,11 @@ func (s *sim) step() Result {
 		m.upgrades++
 		s.started = append(s.started, startRecord{member: a.Member, stage: a.Stage, group: a.Group, at: s.in.Now, step: s.steps})
 	}
+	for _, a := range r.Actions.CancelUpgrades {
+		if m := s.fleet[a.Member]; m != nil && m.upgrading {
+			m.upgrading, m.outcome, m.message = false, UpgradeFailed, "cancelled: "+a.Reason
+		}
+	}
 	for _, a := range r.Actions.RunChecks {
 		if _, running := s.pending[a.Scope]; running {
 			continue

@@ -281,10 +281,12 @@ func (s *stepper) unstop() {
 }
 
 // resume restarts a Stopped or Failed run from where it stopped. Completed
-// and Skipped members stay as they are. A member whose upgrade failed is
-// retried from the start; one whose upgrade succeeded but whose health
-// checks failed only has its checks run again. Stopped or Failed stages and
-// groups start over, keeping their approved gates and their start times.
+// and Skipped members stay as they are. In a group not yet done, a member
+// whose upgrade failed is retried from the start, and one whose upgrade
+// succeeded but whose health checks failed only has its checks run again;
+// failures a finished group tolerated stay as they are. Stopped or Failed
+// stages and groups start over, keeping their approved gates and their
+// start times.
 func (s *stepper) resume() {
 	s.setRun(fleetv1.StateRunning, "resumed")
 	s.st.LastStartRequest = s.in.StartRequest
@@ -301,6 +303,9 @@ func (s *stepper) resume() {
 				s.set(groupRef(g), &g.p.Progress, fleetv1.StateNotStarted, "resumed")
 			}
 			resetFailedChecks(g.p.HealthChecks)
+			if done(g.p.State) {
+				continue // its failures were within its budget: accepted
+			}
 			for i := range g.p.Members {
 				m := &g.p.Members[i]
 				if m.State != fleetv1.StateFailed {

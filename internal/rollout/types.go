@@ -166,6 +166,10 @@ type Actions struct {
 	// StartUpgrades are emitted once per member attempt, in the step that
 	// moves the member to Running.
 	StartUpgrades []StartUpgrade
+	// CancelUpgrades are upgrades the engine gave up on (they ran past the
+	// member upgrade timeout): the member is Failed, and its upgrade should
+	// be stopped if the provider can.
+	CancelUpgrades []CancelUpgrade
 	// RunChecks are emitted when checks start, and again while the status
 	// says they run but the controller reports nothing for their scope
 	// (e.g. after a controller restart): run at most one per Scope.
@@ -177,7 +181,7 @@ type Actions struct {
 
 // Empty reports whether there is nothing to do.
 func (a Actions) Empty() bool {
-	return len(a.StartUpgrades) == 0 && len(a.RunChecks) == 0 && len(a.Gates) == 0
+	return len(a.StartUpgrades) == 0 && len(a.CancelUpgrades) == 0 && len(a.RunChecks) == 0 && len(a.Gates) == 0
 }
 
 // StartUpgrade asks the controller to start upgrading a member.
@@ -186,6 +190,12 @@ type StartUpgrade struct {
 	Stage  string
 	Group  string
 	Target string
+}
+
+// CancelUpgrade asks the controller to stop a member's upgrade.
+type CancelUpgrade struct {
+	Member string
+	Reason string
 }
 
 // RunChecks asks the controller to run health checks on members and to
