@@ -228,7 +228,12 @@ func (c *Cluster) Stop() error {
 	if s.Kwok != nil {
 		errs = append(errs, s.Kwok.Stop(stopGrace))
 	}
-	errs = append(errs, s.APIServer.Stop(stopGrace))
+	apiServerGrace := stopGrace
+	if !s.Etcd.Alive() {
+		// Its graceful shutdown would hang on the missing etcd.
+		apiServerGrace = 0
+	}
+	errs = append(errs, s.APIServer.Stop(apiServerGrace))
 	errs = append(errs, s.Etcd.Stop(stopGrace))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stopping cluster %s: %w", s.Name, err)
