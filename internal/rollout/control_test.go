@@ -400,3 +400,29 @@ func TestRestartIdempotence(t *testing.T) {
 		t.Fatal(describe(s.in.Status))
 	}
 }
+
+// TestStepLeavesItsInputAlone checks that Step is pure: the recorded
+// status it is given is the same afterwards.
+func TestStepLeavesItsInputAlone(t *testing.T) {
+	spec := strategyOf(fleetv1.UpdateStage{Name: "s", Groups: []fleetv1.UpdateGroup{{Name: "a", MaxConcurrency: count(2), AfterGates: []fleetv1.GateConfig{approval()}}}, AfterStageWaitInSeconds: 60})
+	spec.HealthChecks = []fleetv1.HealthCheck{check("m", fleetv1.RunAfterMember), check("g", fleetv1.RunAfterGroup), check("s", fleetv1.RunAfterStage)}
+	members := fleetOf("a", 5)
+	members[2].failChecks = "bad"
+	spec.Stages[0].Groups[0].MaxAllowedFailures = count(1)
+	s := newSim(t, spec, members...)
+	s.checksTake = time.Minute
+	s.stepHook = func(s *sim) {
+		in := s.in
+		in.Now = in.Now.Add(time.Hour)
+		in.Desired = fleetv1.RunStopped
+		in.Skip = []fleetv1.SkipTarget{{Type: fleetv1.SkipGroup, Name: "a"}}
+		recorded := in.Status.DeepCopy()
+		Step(in)
+		in.Desired, in.Skip = fleetv1.RunStarted, nil
+		Step(in)
+		if !equality.Semantic.DeepEqual(*recorded, in.Status) {
+			t.Fatalf("step %d: Step changed its input", s.steps)
+		}
+	}
+	s.runToEnd(100)
+}

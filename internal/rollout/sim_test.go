@@ -161,6 +161,18 @@ func (s *sim) step() Result {
 	if !s.noInvariants {
 		checkInvariants(s.t, s.in, *before, r)
 	}
+	s.applyActions(r)
+	s.in.Status = throughAPIServer(s.t, r.Status)
+	s.last = r
+	if s.stepHook != nil {
+		s.stepHook(s)
+	}
+	return r
+}
+
+// applyActions carries out a step's actions in the fake world.
+func (s *sim) applyActions(r Result) {
+	s.t.Helper()
 	for _, a := range r.Actions.StartUpgrades {
 		m := s.fleet[a.Member]
 		if m == nil {
@@ -191,12 +203,6 @@ func (s *sim) step() Result {
 		}
 		s.gates[g.Name] = g.State
 	}
-	s.in.Status = throughAPIServer(s.t, r.Status)
-	s.last = r
-	if s.stepHook != nil {
-		s.stepHook(s)
-	}
-	return r
 }
 
 // throughAPIServer round-trips a status through JSON, as writing it to the

@@ -43,7 +43,7 @@ func Step(in Input) Result {
 
 func newStepper(in Input) *stepper {
 	s := &stepper{in: in, now: in.Now}
-	in.Status.DeepCopyInto(&s.st)
+	s.st = copyStatus(&in.Status)
 	s.skips = newSkipSet(in.Skip)
 	for _, c := range in.Strategy.HealthChecks {
 		switch c.RunAfter {
