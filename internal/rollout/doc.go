@@ -76,8 +76,10 @@
 //	}
 //	return ctrl.Result{}, nil // watches on Gates, MemberClusters and provider events step again
 //
-// Carry out StartUpgrade before writing the status: the provider's Start is
-// idempotent by operation id, so a crash between the two replays the same
-// start rather than losing it, and once the status says Running the engine
-// never asks again.
+// Once the status says a member is Running the engine never asks for its
+// upgrade again, so a crash between writing the status and starting the
+// upgrade must not lose the start. Either start upgrades before writing the
+// status (the provider's Start being idempotent, a crash replays the same
+// start), or write first and have the observation of a Running member
+// (re)start its upgrade idempotently, as the UpdateRun controller does.
 package rollout

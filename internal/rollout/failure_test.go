@@ -296,3 +296,14 @@ func TestStaleUpgradeReportIsIgnored(t *testing.T) {
 		t.Fatalf("a-00 %s %q, want the stale report ignored", m.State, m.Message)
 	}
 }
+
+func TestAMemberSeenAtTargetWithoutProviderNewsIsUpgraded(t *testing.T) {
+	s := newSim(t, strategyOf(stage("s", group("a"))), fleetOf("a", 1)...)
+	s.noInvariants = true
+	s.step()
+	s.in.Observed = Observations{Members: map[string]MemberObservation{"a-00": {Version: "v1.37.2", AtTarget: true}}}
+	r := Step(s.in)
+	if m := memberState(r.Status, "a-00"); m.State != fleetv1.StateCompleted {
+		t.Fatalf("a-00 %s %q, want Completed", m.State, m.Message)
+	}
+}

@@ -22,7 +22,7 @@ func GateName(run, stage, group string, timing fleetv1.GateTiming, index int) st
 		parts = append(parts, group)
 	}
 	parts = append(parts, strings.ToLower(string(timing)), fmt.Sprint(index))
-	name := strings.ToLower(strings.Join(parts, "-"))
+	name := strings.Trim(strings.ToLower(strings.Join(parts, "-")), "-.")
 	if len(name) <= maxObjectName {
 		return name
 	}

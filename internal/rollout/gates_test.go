@@ -19,6 +19,7 @@ func TestGateName(t *testing.T) {
 		{"k8s-1-29-rollout", "stage-primary-final", "", fleetv1.GateBefore, 0, "k8s-1-29-rollout-stage-primary-final-before-0"},
 		{"run", "canary", "eu", fleetv1.GateAfter, 1, "run-canary-eu-after-1"},
 		{"Run.One", "s", "", fleetv1.GateAfter, 3, "run.one-s-after-3"},
+		{"", "s", "", fleetv1.GateBefore, 0, "s-before-0"},
 	} {
 		if got := GateName(tc.run, tc.stage, tc.group, tc.timing, tc.index); got != tc.want {
 			t.Errorf("GateName = %q, want %q", got, tc.want)

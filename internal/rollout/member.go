@@ -16,6 +16,11 @@ func (s *stepper) advanceMember(g *groupNode, m *fleetv1.MemberProgress) {
 		if !obs.StartedAt.IsZero() && m.StartTime != nil && obs.StartedAt.Before(m.StartTime.Time) {
 			obs = UpgradeObservation{} // a report on an earlier attempt
 		}
+		if obs.State == UpgradeUnknown && s.in.Observed.Members[m.Name].AtTarget {
+			// No word from the provider (it may have lost its record), but
+			// the member runs the target: the upgrade is evidently done.
+			obs.State = UpgradeSucceeded
+		}
 		switch obs.State {
 		case UpgradeSucceeded:
 			if len(s.memberChecks) == 0 {
