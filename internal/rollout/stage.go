@@ -119,7 +119,7 @@ func (s *stepper) advanceWait(n *stageNode) bool {
 	}
 	end := s.waitEnd(n)
 	if !s.now.Before(end) {
-		s.set(r, w, fleetv1.StateCompleted, "")
+		s.set(r, w, fleetv1.StateCompleted, "waited "+(time.Duration(n.spec.AfterStageWaitInSeconds)*time.Second).String())
 		return true
 	}
 	s.wake(end)

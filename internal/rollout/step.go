@@ -154,8 +154,12 @@ func (s *stepper) advance() {
 			continue
 		}
 		s.st.CurrentStage = n.name
-		if s.runState() == fleetv1.StateStopping && n.inFlight == 0 {
+		switch {
+		case s.runState() == fleetv1.StateStopping && n.inFlight == 0:
 			s.finishStopping(n)
+		case s.runState() == fleetv1.StateRunning && n.p.Message != "":
+			// Say what the run is doing, for listings.
+			s.st.Message = "stage " + n.name + ": " + n.p.Message
 		}
 		return
 	}
