@@ -55,8 +55,12 @@ func TestMembersAreFixedWhenTheRunStarts(t *testing.T) {
 func TestInvalidMembershipFailsTheStart(t *testing.T) {
 	spec := strategyOf(stage("s", group("a"), group("b")))
 	spec.Stages[0].Groups[1].MemberSelector = selector("region", "eu")
-	s := newSim(t, spec, member("m", "a", "region=eu"))
+	s := newSim(t, spec, member("m", "a"))
 	s.in.Desired = fleetv1.RunNotStarted
+	if r := s.step(); groupState(r.Status, "a").Members[0].Name != "m" {
+		t.Fatalf("preview\n%s", describe(r.Status))
+	}
+	s.in.Members[0].Labels = map[string]string{"region": "eu"} // now claimed by a and b
 	r := s.step()
 	if r.Status.State != fleetv1.StateNotStarted || !strings.Contains(r.Status.Message, "cannot start: member m is in two groups, a and b") {
 		t.Fatalf("%s %q", r.Status.State, r.Status.Message)
@@ -65,6 +69,14 @@ func TestInvalidMembershipFailsTheStart(t *testing.T) {
 	r = s.step()
 	if r.Status.State != fleetv1.StateFailed || !strings.Contains(r.Status.Message, "member m is in two groups") || len(r.Actions.StartUpgrades) != 0 {
 		t.Fatalf("%s %q", r.Status.State, r.Status.Message)
+	}
+	// The operator takes m out of group a and starts the run again: it
+	// takes the fleet as it is now, not the preview it showed before.
+	s.in.Members[0].UpdateGroup = ""
+	s.in.StartRequest = "fixed"
+	r = s.step()
+	if r.Status.State != fleetv1.StateRunning || !slices.Equal(startedNames(r), []string{"m"}) || len(groupState(r.Status, "b").Members) != 1 {
+		t.Fatalf("started %v\n%s", startedNames(r), describe(r.Status))
 	}
 }
 

@@ -90,7 +90,9 @@ func (s *stepper) drive() {
 		desired = fleetv1.RunNotStarted
 	}
 	state := s.runState()
-	fresh := state == fleetv1.StateNotStarted || len(s.st.Stages) == 0
+	// A run that never started (including one that failed to) takes its
+	// members from the fleet as it is now.
+	fresh := state == fleetv1.StateNotStarted || s.st.StartTime == nil || len(s.st.Stages) == 0
 	err := s.strategyErr
 	if err == nil {
 		err = s.buildTree(fresh)
