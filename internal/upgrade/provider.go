@@ -64,6 +64,8 @@ type Provider interface {
 	LatestNodeImage(ctx context.Context, m Member, kubernetesVersion string) (string, error)
 	Start(ctx context.Context, operationID string, m Member, t Target) error
 	Progress(ctx context.Context, operationID string, m Member, t Target) (Progress, error)
+	// Cancel stops an upgrade the run gave up on, where the provider can.
+	Cancel(ctx context.Context, operationID string, m Member) error
 }
 
 // Versions is what a member runs now: its control plane, and the distinct
@@ -236,6 +238,10 @@ func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Targ
 	}
 	pr.Phase, pr.Message = PhaseSucceeded, "member reports the target"
 	return pr, nil
+}
+
+func (p *execProvider) Cancel(_ context.Context, id string, _ Member) error {
+	return p.ops.Cancel(id)
 }
 
 func lastLine(s string) string { return lastLines(s, 1) }

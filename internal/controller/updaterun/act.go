@@ -34,6 +34,20 @@ func (r *Reconciler) act(ctx context.Context, run *fleetv1.UpdateRun, members []
 		}
 		_ = r.pollUpgrade(ctx, run, m, p, target)
 	}
+	for _, c := range a.CancelUpgrades {
+		m, ok := byName[c.Member]
+		p, recordedMember := recorded[c.Member]
+		if !ok || !recordedMember || p.StartTime == nil || m.Spec.Provider == nil {
+			continue
+		}
+		provider, err := r.Providers.For(m.Spec.Provider)
+		if err != nil {
+			continue
+		}
+		if err := provider.Cancel(ctx, operationID(run.Name, p), upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}); err != nil {
+			r.Recorder.Eventf(run, "Warning", "CancelFailed", "cancelling the upgrade of %s: %v", c.Member, err)
+		}
+	}
 	for _, g := range a.Gates {
 		if err := r.ensureGate(ctx, run, g); err != nil {
 			return err
