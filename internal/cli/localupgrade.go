@@ -47,3 +47,47 @@ kubelet version and node image, uncordon). Faults injected with
 	cmd.Flags().StringVar(&image, "node-image", "", "node image the nodes get (default: keep)")
 	return cmd
 }
+
+// newLocalFaultCommand injects faults into a local member's next upgrades.
+func newLocalFaultCommand() *cobra.Command {
+	var (
+		fleet                      fleetFlags
+		member                     string
+		failUpgrade, nodesNotReady bool
+		clear                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "fault --member NAME [--fail-upgrade] [--nodes-not-ready-after-upgrade] [--clear]",
+		Short: "Make a local member's next upgrades fail, to rehearse failures",
+		Long: `Inject faults into a member of a local fleet: --fail-upgrade makes its
+upgrades fail before they change anything; --nodes-not-ready-after-upgrade leaves
+its nodes NotReady after they are rolled, as a bad node image would. --clear
+removes the faults (nodes already left NotReady stay so).`,
+		Example: `  flotilla local fault --member dev-1 --nodes-not-ready-after-upgrade`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if member == "" {
+				return fmt.Errorf("--member is required")
+			}
+			if clear == (failUpgrade || nodesNotReady) {
+				return fmt.Errorf("pass --clear, or at least one of --fail-upgrade and --nodes-not-ready-after-upgrade")
+			}
+			faults := localupgrade.Faults{FailUpgrade: failUpgrade, NodesNotReadyAfterUpgrade: nodesNotReady}
+			if err := localupgrade.WriteFaults(fleet.layout().MemberDir(member), faults); err != nil {
+				return fmt.Errorf("member %q of local fleet %q: %w", member, fleet.name, err)
+			}
+			if clear {
+				fmt.Fprintf(cmd.OutOrStdout(), "faults of %s cleared\n", member)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "faults injected into %s: %+v\n", member, faults)
+			}
+			return nil
+		},
+	}
+	fleet.register(cmd)
+	cmd.Flags().StringVar(&member, "member", "", "the member to inject faults into")
+	cmd.Flags().BoolVar(&failUpgrade, "fail-upgrade", false, "its upgrades fail")
+	cmd.Flags().BoolVar(&nodesNotReady, "nodes-not-ready-after-upgrade", false, "its nodes stay NotReady after an upgrade")
+	cmd.Flags().BoolVar(&clear, "clear", false, "remove the member's faults")
+	return cmd
+}
