@@ -45,6 +45,9 @@ type Options struct {
 	// StateDir keeps upgrade operations and health-check files; a hub that
 	// restarts with the same directory never starts an upgrade twice.
 	StateDir string
+	// DisableMembership does not run the membership controller: members'
+	// status is left to someone else (a benchmark that writes it itself).
+	DisableMembership bool
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -98,13 +101,15 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	members := &memberaccess.Clients{Hub: mgr.GetClient()}
-	if err := (&membership.Reconciler{
-		Client:         mgr.GetClient(),
-		Members:        members,
-		Recorder:       mgr.GetEventRecorderFor("flotilla-membership"),
-		MaxConcurrency: opts.MaxConcurrentProbes,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the membership controller: %w", err)
+	if !opts.DisableMembership {
+		if err := (&membership.Reconciler{
+			Client:         mgr.GetClient(),
+			Members:        members,
+			Recorder:       mgr.GetEventRecorderFor("flotilla-membership"),
+			MaxConcurrency: opts.MaxConcurrentProbes,
+		}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the membership controller: %w", err)
+		}
 	}
 	executable, err := os.Executable()
 	if err != nil {
