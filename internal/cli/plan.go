@@ -133,7 +133,7 @@ func planGates(w io.Writer, indent, when string, gates []rollout.GatePlan) {
 		if g.Schedule != "" {
 			text += " at " + g.Schedule
 		}
-		if g.State != "" {
+		if g.State != "" && g.State != fleetv1.StateNotStarted {
 			text += " (" + string(g.State) + ")"
 		}
 		fmt.Fprintln(w, text)

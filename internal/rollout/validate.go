@@ -296,8 +296,13 @@ func (v *validator) membership(spec fleetv1.UpdateStrategySpec, members []Member
 			}
 		}
 	}
+	// A member picked by a selector is covered whatever its update group.
+	untouched := map[string]bool{}
+	for _, u := range res.Untouched {
+		untouched[u.Name] = true
+	}
 	for _, m := range members {
-		if m.UpdateGroup != "" && !named[m.UpdateGroup] {
+		if untouched[m.Name] && m.UpdateGroup != "" && !named[m.UpdateGroup] {
 			v.warn("members", "member %s is in update group %s, which the strategy does not name: the run will not touch it", m.Name, m.UpdateGroup)
 		}
 	}
