@@ -67,7 +67,7 @@ type State struct {
 	Name string `json:"name"`
 	Dir  string `json:"dir"`
 	// KubernetesVersion is the version of the kube-apiserver binary last
-	// started, e.g. "v1.36.3".
+	// started successfully, e.g. "v1.36.3".
 	KubernetesVersion string `json:"kubernetesVersion"`
 	// Server is the API server's URL.
 	Server    string          `json:"server"`
@@ -263,13 +263,12 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, version string) error {
 	if err := c.StopAPIServer(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.state.KubernetesVersion = fullVersion
-	c.mu.Unlock()
 	if err := c.startAPIServer(ctx, bin, false); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name(), err)
 	}
-	return nil
+	// Only now: after a failed start, the recorded version must still differ
+	// from the target, so that a retried upgrade restarts the server again.
+	return c.update(func(s *State) { s.KubernetesVersion = fullVersion })
 }
 
 func (c *Cluster) pki() pki { return pki{dir: filepath.Join(c.Dir(), "pki")} }

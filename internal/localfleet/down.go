@@ -6,10 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/localcluster/process"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
 
 // Down stops everything the fleet at l started, the hub manager first, and
@@ -44,30 +47,67 @@ func Down(l Layout, progressOut io.Writer) error {
 	return nil
 }
 
-// stopFleet stops the hub manager, then every cluster (in parallel; each
-// stops its API server before its etcd).
+// stopFleet stops the hub manager and the upgrades it started, then every
+// cluster (in parallel; each stops its API server before its etcd), then
+// sweeps for any process of the fleet that a crash left unrecorded.
 func stopFleet(s State) error {
 	var errs []error
+	flotillaBinaries := map[string]bool{}
+	if exe, err := os.Executable(); err == nil {
+		flotillaBinaries[exe] = true
+	}
 	if s.HubManager != nil {
+		flotillaBinaries[s.HubManager.Path] = true
 		// Before the hub's API server, so that it does not spend its last
-		// seconds failing against it.
+		// seconds failing against it, and before the members, so that it
+		// starts no upgrade of them.
 		if err := s.HubManager.Stop(10 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("hub manager: %w", err))
 		}
 	}
+	// Upgrades run as detached `flotilla local upgrade-member` processes,
+	// under the shell the upgrade package wraps them in; stopped first, they
+	// restart no API server behind our back.
+	errs = append(errs, stopStrays(s.Dir, func(argv []string) bool {
+		return flotillaBinaries[argv[0]] || (argv[0] == "/bin/sh" && slices.Contains(argv, "flotilla-upgrade"))
+	}))
+
 	var (
 		wg sync.WaitGroup
 		mu sync.Mutex
 	)
+	toolDirs := map[string]bool{toolchain.Default().BinDir(): true}
 	for _, dir := range clusterDirs(s) {
 		wg.Go(func() {
-			err := stopCluster(dir)
+			bins, err := stopCluster(dir)
 			mu.Lock()
+			defer mu.Unlock()
 			errs = append(errs, err)
-			mu.Unlock()
+			for _, b := range bins {
+				if b != "" {
+					toolDirs[filepath.Dir(b)] = true
+				}
+			}
 		})
 	}
 	wg.Wait()
+
+	errs = append(errs, stopStrays(s.Dir, func(argv []string) bool {
+		return toolDirs[filepath.Dir(argv[0])]
+	}))
+	return errors.Join(errs...)
+}
+
+// stopStrays stops the processes that mention the fleet's directory and
+// that match accepts.
+func stopStrays(fleetDir string, match func(argv []string) bool) error {
+	if fleetDir == "" {
+		return nil
+	}
+	var errs []error
+	for _, p := range process.Find(fleetDir, match) {
+		errs = append(errs, p.Stop(10*time.Second))
+	}
 	return errors.Join(errs...)
 }
 
@@ -95,13 +135,16 @@ func clusterDirs(s State) []string {
 	return dirs
 }
 
-func stopCluster(dir string) error {
+// stopCluster stops the cluster in dir, if one was started there, and
+// returns the binaries it ran.
+func stopCluster(dir string) ([]string, error) {
 	if _, err := os.Stat(localcluster.StateFile(dir)); errors.Is(err, os.ErrNotExist) {
-		return nil // never started
+		return nil, nil // never started
 	}
 	c, err := localcluster.Attach(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.Stop()
+	st := c.State()
+	return []string{st.Etcd.Path, st.APIServer.Path}, c.Stop()
 }

@@ -22,7 +22,7 @@ import (
 // in CI, where `make test` builds them first and a skip would hide a failure.
 func requireTools(t *testing.T) {
 	t.Helper()
-	missing := toolchain.Default().Missing()
+	missing := testToolchainMissing()
 	if len(missing) == 0 {
 		return
 	}
@@ -31,6 +31,8 @@ func requireTools(t *testing.T) {
 	}
 	t.Skipf("tool binaries not built (%s): run `make tools` to run this test", strings.Join(missing, ", "))
 }
+
+func testToolchainMissing() []string { return toolchain.Default().Missing() }
 
 func TestUpStatusDown(t *testing.T) {
 	requireTools(t)

@@ -1,7 +1,7 @@
 // Package process starts long-running programs detached from the caller (so
 // they outlive a CLI invocation) and stops them later from a recorded PID,
 // checking first that the PID still belongs to the program that was started:
-// PIDs are reused.
+// PIDs are reused. It reads /proc, so it works on Linux only.
 package process
 
 import (
@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,10 +151,11 @@ func (r Record) LogTail(lines int) string {
 	return strings.Join(all, "\n")
 }
 
+// wait waits until the process and everything else in its group is gone.
 func (r Record) wait(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		if !r.Alive() {
+		if !r.Alive() && groupGone(r.PID) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -181,6 +183,41 @@ func (r Record) owned() bool {
 	}
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 	return args[0] == r.Path && argsMention(args[1:], r.Owner)
+}
+
+// groupGone reports whether no process is left in process group pgid.
+func groupGone(pgid int) bool {
+	return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+}
+
+// Find lists the running processes whose arguments mention owner and whose
+// command line match accepts, as Records that Stop can end: a sweep for
+// processes a crash left unrecorded.
+func Find(owner string, match func(argv []string) bool) []Record {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var found []Record
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if !argsMention(argv[1:], owner) || !match(argv) {
+			continue
+		}
+		r := Record{PID: pid, Path: argv[0], Owner: owner}
+		if r.owned() {
+			found = append(found, r)
+		}
+	}
+	return found
 }
 
 func argsMention(args []string, owner string) bool {

@@ -114,3 +114,26 @@ func waitForLog(t *testing.T, rec Record, text string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestFindSweepsUnrecordedProcesses(t *testing.T) {
+	dir := t.TempDir()
+	rec := startShell(t, dir, "sleep 60; true")
+	isShell := func(argv []string) bool { return argv[0] == "/bin/sh" }
+	found := Find(dir, isShell)
+	if len(found) != 1 || found[0].PID != rec.PID {
+		t.Fatalf("Find = %+v, want pid %d", found, rec.PID)
+	}
+	if got := Find(t.TempDir(), isShell); len(got) != 0 {
+		t.Errorf("Find for another directory = %+v", got)
+	}
+	if err := found[0].Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Alive() {
+		t.Fatal("found process survived Stop")
+	}
+	// The shell's sleep went with its group.
+	if !groupGone(rec.PID) {
+		t.Error("process group not empty after Stop")
+	}
+}
