@@ -64,8 +64,8 @@ func (p Providers) For(spec *fleetv1.ProviderSpec) (Provider, error) {
 }
 
 // LocalNodeImage is the newest node image of a local fleet for a Kubernetes
-// version. Local nodes start on localcluster.NodeImageFor(version), an older
-// revision, so that a NodeImageOnly upgrade has somewhere to go.
+// version: the one new local nodes start on, as a new cloud cluster starts on
+// its provider's latest image.
 func LocalNodeImage(kubernetesVersion string) string {
-	return localcluster.NodeImageFor(kubernetesVersion) + "-r2"
+	return localcluster.NodeImageFor(kubernetesVersion)
 }
