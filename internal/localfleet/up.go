@@ -276,7 +276,7 @@ func (u *upRun) startMember(ctx context.Context, m MemberConfig) error {
 		Nodes: *m.Nodes, Pods: m.Pods, NodeLabels: nodeLabels, Toolchain: &u.tc,
 	})
 	if err != nil {
-		return fmt.Errorf("member %s: %w", m.Name, err)
+		return err // it names the cluster, which is named after the member
 	}
 	err = u.recordCluster(c, u.layout.MemberKubeconfig(m.Name), func(s *State) *ClusterRecord {
 		for i := range s.Members {
