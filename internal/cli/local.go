@@ -22,7 +22,7 @@ func newLocalCommand() *cobra.Command {
 processes on this machine, with kwok simulating the members' nodes. It runs in
 the background until 'flotilla local down'. The binaries come from 'make tools'.`,
 	}
-	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalStatusCommand(), newLocalUpgradeMemberCommand())
+	cmd.AddCommand(newLocalUpCommand(), newLocalDownCommand(), newLocalStatusCommand(), newLocalUpgradeMemberCommand(), newLocalFaultCommand())
 	return cmd
 }
 
