@@ -83,11 +83,11 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			}
 			var strategy *fleetv1.UpdateStrategySpec
 			if stages != "" {
-				parsed, err := parseStages(stages)
+				parsed, err := parseStrategy(stages)
 				if err != nil {
 					return err
 				}
-				spec.Strategy = &fleetv1.UpdateStrategySpec{Stages: parsed}
+				spec.Strategy = parsed
 				strategy = spec.Strategy
 			} else if strategyName != "" {
 				s, err := getStrategy(cmd, hub, strategyName)
@@ -145,7 +145,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&upgradeType, "upgrade-type", "", "Full, ControlPlaneOnly or NodeImageOnly")
 	f.StringVar(&version, "kubernetes-version", "", "target Kubernetes version, e.g. 1.37.2 (Full and ControlPlaneOnly)")
 	f.StringVar(&strategyName, "update-strategy-name", "", "update strategy to follow")
-	f.StringVar(&stages, "stages", "", "inline strategy: stages as JSON, or @file.json")
+	f.StringVar(&stages, "stages", "", "inline strategy: a JSON list of stages, or a whole strategy spec (JSON or YAML); @FILE reads a file")
 	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
 	f.BoolVar(&start, "start", false, "start the run right away")
 	f.BoolVar(&force, "force", false, "create the run even if the plan refuses some members (a downgrade, a minor-version jump)")

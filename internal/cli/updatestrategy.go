@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,9 +28,11 @@ func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// parseStages reads --stages: JSON inline or, with a leading @, from a file.
-// The shape is Azure Fleet Manager's, so `az fleet` input works unchanged.
-func parseStages(arg string) ([]fleetv1.UpdateStage, error) {
+// parseStrategy reads --stages: JSON inline or, with a leading @, from a
+// file. A list is Azure Fleet Manager's stages, so `az fleet` input works
+// unchanged; an object is a whole strategy spec, with Flotilla's additions
+// (health checks, windows, timeouts) beside its stages.
+func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	data := []byte(arg)
 	if strings.HasPrefix(arg, "@") {
 		var err error
@@ -37,23 +40,25 @@ func parseStages(arg string) ([]fleetv1.UpdateStage, error) {
 			return nil, fmt.Errorf("reading --stages file: %w", err)
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var stages []fleetv1.UpdateStage
-	if err := dec.Decode(&stages); err != nil {
-		// Azure's documents also wrap the list as {"stages": [...]}.
-		var wrapped fleetv1.UpdateStrategySpec
-		wdec := json.NewDecoder(bytes.NewReader(data))
-		wdec.DisallowUnknownFields()
-		if werr := wdec.Decode(&wrapped); werr != nil || len(wrapped.Stages) == 0 {
-			return nil, fmt.Errorf("invalid --stages JSON: %w", err)
-		}
-		stages = wrapped.Stages
+	data, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --stages: %w", err)
 	}
-	if len(stages) == 0 {
+	spec := &fleetv1.UpdateStrategySpec{}
+	trimmed := bytes.TrimSpace(data)
+	var target any = spec
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		target = &spec.Stages
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(target); err != nil {
+		return nil, fmt.Errorf("invalid --stages: %w", err)
+	}
+	if len(spec.Stages) == 0 {
 		return nil, fmt.Errorf("--stages has no stages")
 	}
-	return stages, nil
+	return spec, nil
 }
 
 // emptyGroups lists the strategy's groups that no member belongs to.
@@ -91,7 +96,7 @@ func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 			if err := validateObjectName(name); err != nil {
 				return err
 			}
-			parsed, err := parseStages(stages)
+			parsed, err := parseStrategy(stages)
 			if err != nil {
 				return err
 			}
@@ -101,7 +106,7 @@ func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 			}
 			s := &fleetv1.UpdateStrategy{
 				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec:       fleetv1.UpdateStrategySpec{Stages: parsed},
+				Spec:       *parsed,
 			}
 			if err := hub.Create(cmd.Context(), s); err != nil {
 				if apierrors.IsAlreadyExists(err) {
@@ -111,7 +116,7 @@ func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 			}
 			members := &fleetv1.MemberClusterList{}
 			if err := hub.List(cmd.Context(), members); err == nil {
-				for _, eg := range emptyGroups(parsed, members.Items) {
+				for _, eg := range emptyGroups(parsed.Stages, members.Items) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
 				}
 			}
@@ -119,7 +124,7 @@ func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	cmd.Flags().StringVar(&stages, "stages", "", "stages as JSON, or @file.json")
+	cmd.Flags().StringVar(&stages, "stages", "", "stages as a JSON list, or a whole strategy spec as a JSON or YAML object; @FILE reads a file")
 	return cmd
 }
 
