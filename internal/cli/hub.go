@@ -12,6 +12,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/hub"
 	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
 
 func newHubCommand() *cobra.Command {
@@ -51,6 +52,11 @@ election, serving /metrics and /healthz, /readyz.`,
 				}
 				opts.StateDir = filepath.Join(home, ".flotilla", "hub")
 			}
+			// Health-check scripts and upgrade commands find the kubectl and
+			// jq that `make tools` built, when the machine has none of its own.
+			if dir := filepath.Join(toolchain.Default().CacheDir, "path"); dirExists(dir) {
+				_ = os.Setenv("PATH", os.Getenv("PATH")+string(os.PathListSeparator)+dir)
+			}
 			ctx := ctrl.LoggerInto(cmd.Context(), ctrl.Log.WithName("hub"))
 			return hub.Run(ctx, cfg, opts)
 		},
@@ -63,4 +69,9 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "directory for upgrade operations and check files (default $HOME/.flotilla/hub)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+func dirExists(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }

@@ -31,7 +31,8 @@ func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
 // parseStrategy reads --stages: JSON inline or, with a leading @, from a
 // file. A list is Azure Fleet Manager's stages, so `az fleet` input works
 // unchanged; an object is a whole strategy spec, with Flotilla's additions
-// (health checks, windows, timeouts) beside its stages.
+// (health checks, windows, timeouts) beside its stages, or an UpdateStrategy
+// manifest.
 func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	data := []byte(arg)
 	if strings.HasPrefix(arg, "@") {
@@ -46,6 +47,14 @@ func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	}
 	spec := &fleetv1.UpdateStrategySpec{}
 	trimmed := bytes.TrimSpace(data)
+	// A whole UpdateStrategy manifest, as for kubectl apply, gives its spec.
+	var manifest struct {
+		Kind string          `json:"kind"`
+		Spec json.RawMessage `json:"spec"`
+	}
+	if json.Unmarshal(trimmed, &manifest) == nil && manifest.Kind == "UpdateStrategy" && len(manifest.Spec) > 0 {
+		trimmed = manifest.Spec
+	}
 	var target any = spec
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		target = &spec.Stages

@@ -34,6 +34,11 @@ func TestParseStrategy(t *testing.T) {
 		t.Errorf("health checks lost: %+v", spec)
 	}
 
+	spec, err = parseStrategy("apiVersion: fleet.flotilla.dev/v1alpha1\nkind: UpdateStrategy\nmetadata: {name: x}\nspec:\n  stages: [{name: one, groups: [{name: dev}]}]\n")
+	if err != nil || len(spec.Stages) != 1 {
+		t.Errorf("an UpdateStrategy manifest: %+v, %v", spec, err)
+	}
+
 	for input, want := range map[string]string{
 		`[{"name": "a", "groupz": []}]`: `unknown field "groupz"`,
 		`[]`:                           "no stages",

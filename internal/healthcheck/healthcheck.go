@@ -279,6 +279,9 @@ func command(ctx context.Context, argv []string, t Target) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
 	kubeconfig, err := os.CreateTemp(dir, "kubeconfig-"+t.Member+"-*")
 	if err != nil {
 		return "", err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestChecks(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check.TimeoutSeconds = 1 // one attempt: a failing check gives up at once
-			tc.target.WorkDir = t.TempDir()
+			tc.target.WorkDir = filepath.Join(t.TempDir(), "not-yet-made")
 			r := Run(context.Background(), tc.check, tc.target)
 			if r.Passed != tc.pass || !strings.Contains(r.Output, tc.output) {
 				t.Fatalf("Run() = %+v, want passed=%v with output containing %q", r, tc.pass, tc.output)

@@ -106,6 +106,15 @@ func (f *fleet) dir(parts ...string) string {
 }
 
 func (f *fleet) dumpHubLog() {
+	if out, _, err := f.run("updaterun", "list"); err == nil {
+		f.t.Logf("update runs:\n%s", out)
+		for _, line := range strings.Split(out, "\n")[1:] {
+			if fields := strings.Fields(line); len(fields) > 0 {
+				show, _, _ := f.run("updaterun", "show", "-n", fields[0])
+				f.t.Logf("%s", show)
+			}
+		}
+	}
 	data, err := os.ReadFile(f.dir("hub-manager.log"))
 	if err != nil {
 		return

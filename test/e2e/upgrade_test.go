@@ -67,14 +67,8 @@ spec:
   - {name: nodes, type: NodesReady, timeoutSeconds: 30}
   - {name: seed-script, type: Command, runAfter: Stage, command: [`+script+`], timeoutSeconds: 60}
 `)
-	// The strategy as a manifest, applied the Kubernetes way through the CLI's
-	// JSON path: the stages go in verbatim.
-	_ = strategy
-	f.must("updatestrategy", "create", "-n", "staged", "--stages", `[
-	  {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 4},
-	  {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}],
-	   "beforeGates": [{"type": "Approval", "displayName": "dev looks good"}]}
-	]`)
+	// Azure's stages plus Flotilla's health checks, one strategy spec.
+	f.must("updatestrategy", "create", "-n", "staged", "--stages", "@"+strategy)
 
 	plan := f.must("updaterun", "create", "-n", "k8s-1-37", "--upgrade-type", "Full", "--kubernetes-version", "1.37", "--update-strategy-name", "staged")
 	for _, want := range []string{"dev-1                v1.36.3 → v1.37.2  Upgrade", "dev-2                v1.37.2 → v1.37.2  Skip", "then wait 4s", `before gate: Approval "dev looks good"`} {
