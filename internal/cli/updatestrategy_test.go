@@ -41,9 +41,9 @@ func TestParseStrategy(t *testing.T) {
 
 	for input, want := range map[string]string{
 		`[{"name": "a", "groupz": []}]`: `unknown field "groupz"`,
-		`[]`:                           "no stages",
-		`{"stages": [`:                 "invalid --stages",
-		"@/nonexistent/file.json":      "reading --stages file",
+		`[]`:                            "no stages",
+		`{"stages": [`:                  "invalid --stages",
+		"@/nonexistent/file.json":       "reading --stages file",
 	} {
 		if _, err := parseStrategy(input); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseStrategy(%q) = %v, want an error containing %q", input, err, want)
