@@ -48,7 +48,7 @@ demo: tools build
 	hack/demo.sh
 
 demo-down: build
-	$(BIN) local down
+	$(BIN) local down --name demo
 
 clean:
 	rm -rf bin

@@ -1,12 +1,16 @@
 package cli
 
-import "os"
+import (
+	"io"
+	"os"
+)
 
-// isCharDevice reports whether the file descriptor is a terminal-like device.
-func isCharDevice(fd uintptr) bool {
-	info, err := os.NewFile(fd, "").Stat()
-	if err != nil {
+// isTerminal reports whether w is a terminal, where `watch` redraws in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
 		return false
 	}
-	return info.Mode()&os.ModeCharDevice != 0
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

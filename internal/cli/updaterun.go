@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -567,13 +566,4 @@ func newRunWatchCommand(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop watching after this long; 0 watches until the run ends")
 	return cmd
-}
-
-func isTerminal(w io.Writer) bool {
-	type fd interface{ Fd() uintptr }
-	f, ok := w.(fd)
-	if !ok {
-		return false
-	}
-	return isCharDevice(f.Fd())
 }
