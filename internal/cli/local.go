@@ -31,11 +31,15 @@ type fleetFlags struct{ name, stateDir string }
 
 func (f *fleetFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.name, "name", "n", localfleet.DefaultName, "name of the local fleet")
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", localfleet.DefaultStateDir(), "directory that holds local fleets")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "directory that holds local fleets (default $HOME/.flotilla/local)")
 }
 
 func (f *fleetFlags) layout() localfleet.Layout {
-	return localfleet.Layout{StateDir: f.stateDir, Name: f.name}
+	dir := f.stateDir
+	if dir == "" {
+		dir = localfleet.DefaultStateDir()
+	}
+	return localfleet.Layout{StateDir: dir, Name: f.name}
 }
 
 // args repeats the flags that differ from the defaults, for hints.
@@ -44,7 +48,7 @@ func (f *fleetFlags) args() string {
 	if f.name != localfleet.DefaultName {
 		s += " --name " + f.name
 	}
-	if f.stateDir != localfleet.DefaultStateDir() {
+	if f.stateDir != "" && f.stateDir != localfleet.DefaultStateDir() {
 		s += " --state-dir " + f.stateDir
 	}
 	return s
