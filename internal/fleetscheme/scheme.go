@@ -1,5 +1,5 @@
 // Package fleetscheme builds the runtime.Scheme that every hub client uses:
-// the Kubernetes built-in kinds plus the fleet API.
+// the Kubernetes built-in kinds plus the fleet and placement APIs.
 package fleetscheme
 
 import (
@@ -8,6 +8,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
 
@@ -17,5 +18,6 @@ func New() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(fleetv1.AddToScheme(s))
+	utilruntime.Must(placementv1.AddToScheme(s))
 	return s
 }
