@@ -135,7 +135,29 @@ type WorkSpec struct {
 	Manifests []runtime.RawExtension `json:"manifests,omitempty"`
 	// +optional
 	ApplyStrategy *placementv1.ApplyStrategy `json:"applyStrategy,omitempty"`
+	// DeletionPolicy says what the agent does with the placed objects when
+	// the Work is deleted: Delete them (the default) or Abandon them.
+	// +kubebuilder:validation:Enum=Delete;Abandon
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
+
+// DeletionPolicy is what happens on members to what a placement placed when
+// it stops placing it.
+type DeletionPolicy string
+
+const (
+	DeletionPolicyDelete  DeletionPolicy = "Delete"
+	DeletionPolicyAbandon DeletionPolicy = "Abandon"
+)
+
+// DeletionPolicyAnnotation on a ClusterResourcePlacement set to Abandon
+// leaves what it placed on the members when it is deleted.
+const DeletionPolicyAnnotation = "placement.flotilla.dev/deletion-policy"
+
+// AgentFinalizer on a Work keeps it until its agent has removed what it placed.
+const AgentFinalizer = "fleet.flotilla.dev/agent-cleanup"
 
 // Condition types of a Work and of each of its manifests.
 const (
