@@ -133,7 +133,14 @@ const (
 	MemberReachable = "Reachable"
 	// MemberHealthy: reachable, every node Ready and no Failed or Unknown pod.
 	MemberHealthy = "Healthy"
+	// MemberAgentConnected: the member agent of a hubful fleet heartbeats;
+	// only such members receive placements.
+	MemberAgentConnected = "AgentConnected"
 )
+
+// LeavingAnnotation on a MemberCluster, set by `flotilla member leave`, takes
+// it out of every placement while its agent removes what it placed.
+const LeavingAnnotation = "fleet.flotilla.dev/leaving"
 
 // VersionCount counts the nodes that report one version.
 type VersionCount struct {
@@ -187,6 +194,9 @@ type MemberClusterStatus struct {
 	// LastHeartbeatTime is when the member last answered.
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// AgentLastHeartbeatTime is when the member agent last reported.
+	// +optional
+	AgentLastHeartbeatTime *metav1.Time `json:"agentLastHeartbeatTime,omitempty"`
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
