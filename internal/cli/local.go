@@ -60,6 +60,7 @@ func newLocalUpCommand() *cobra.Command {
 		configFile   string
 		members      int
 		noHubManager bool
+		hubful       bool
 		timeout      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -80,6 +81,10 @@ The config file declares the members:
     updateGroup: group-dev-clusters
     nodes: 3
     pods: 5
+
+With --hubful (or "hubful: true" in the config) every member also gets a
+member agent that dials the hub with its own restricted identity, so that
+ClusterResourcePlacements reach it.
 
 Without it, --members N makes member-1..N in the update group "default". The
 hub runs the newest supported Kubernetes minor and members the oldest, unless
@@ -103,6 +108,7 @@ the config says otherwise.`,
 				Config:       cfg,
 				Progress:     cmd.ErrOrStderr(),
 				NoHubManager: noHubManager,
+				Hubful:       hubful,
 			})
 			if err != nil {
 				return err
@@ -115,6 +121,7 @@ the config says otherwise.`,
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML file that declares the hub and the members")
 	cmd.Flags().IntVar(&members, "members", 3, "number of members, when there is no --config")
 	cmd.Flags().BoolVar(&noHubManager, "no-hub-manager", false, "do not start the hub controller manager (run 'flotilla hub' yourself)")
+	cmd.Flags().BoolVar(&hubful, "hubful", false, "join every member with a member agent, for placement (also 'hubful: true' in the config)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up if the fleet is not ready by then")
 	cmd.MarkFlagsMutuallyExclusive("config", "members")
 	return cmd

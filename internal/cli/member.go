@@ -31,6 +31,8 @@ func newMemberCommand(g *globalOptions) *cobra.Command {
 		newMemberShowCommand(g),
 		newMemberUpdateCommand(g),
 		newMemberDeleteCommand(g),
+		newMemberJoinCommand(g),
+		newMemberLeaveCommand(g),
 	)
 	return cmd
 }

@@ -20,6 +20,8 @@ const DefaultUpdateGroup = "default"
 
 // Config declares a local fleet: its hub and its members.
 type Config struct {
+	// Hubful runs a member agent beside every member, for placement.
+	Hubful  bool           `json:"hubful,omitempty"`
 	Hub     HubConfig      `json:"hub"`
 	Members []MemberConfig `json:"members"`
 }

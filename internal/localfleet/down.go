@@ -65,6 +65,14 @@ func stopFleet(s State) error {
 			errs = append(errs, fmt.Errorf("hub manager: %w", err))
 		}
 	}
+	// Agents next: a member going away under a running agent only fills
+	// its log with errors.
+	for _, a := range s.Agents {
+		flotillaBinaries[a.Path] = true
+		if err := a.Stop(10 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("agent: %w", err))
+		}
+	}
 	// Upgrades run as detached `flotilla local upgrade-member` processes,
 	// under the shell the upgrade package wraps them in; stopped first, they
 	// restart no API server behind our back.

@@ -46,6 +46,22 @@ func (l Layout) MemberDir(member string) string { return filepath.Join(l.Dir(), 
 // HubManagerLog receives the output of the hub controller manager.
 func (l Layout) HubManagerLog() string { return filepath.Join(l.Dir(), "hub-manager.log") }
 
+// AgentHubKubeconfig is the kubeconfig a member's agent uses for the hub:
+// the agent's own restricted identity, not the hub admin's.
+func (l Layout) AgentHubKubeconfig(member string) string {
+	return filepath.Join(l.Dir(), "members", member+".agent-hub.kubeconfig")
+}
+
+// AgentStateDir is a member agent's --state-dir.
+func (l Layout) AgentStateDir(member string) string {
+	return filepath.Join(l.Dir(), "agents", member)
+}
+
+// AgentLog receives the output of a member's agent.
+func (l Layout) AgentLog(member string) string {
+	return filepath.Join(l.Dir(), "agents", member+".log")
+}
+
 // HubManagerStateDir is the hub controller manager's --state-dir: its
 // upgrade operations and check files.
 func (l Layout) HubManagerStateDir() string { return filepath.Join(l.Dir(), "hub-manager") }

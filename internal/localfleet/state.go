@@ -27,6 +27,14 @@ type State struct {
 	Members   []ClusterRecord `json:"members"`
 	// HubManager is the `flotilla hub` process; nil when not started.
 	HubManager *HubManagerRecord `json:"hubManager,omitempty"`
+	// Agents are the member agents of a hubful fleet, by member name.
+	Agents map[string]*AgentRecord `json:"agents,omitempty"`
+}
+
+// AgentRecord is one member agent process.
+type AgentRecord struct {
+	process.Record
+	HealthAddress string `json:"healthAddress"`
 }
 
 // ClusterRecord is one cluster of the fleet.

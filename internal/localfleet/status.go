@@ -77,7 +77,12 @@ func Status(ctx context.Context, l Layout) (FleetStatus, error) {
 		if i == 0 {
 			role = RoleHub
 		}
-		wg.Go(func() { fs.Clusters[i] = clusterStatus(ctx, rec, role) })
+		wg.Go(func() {
+			fs.Clusters[i] = clusterStatus(ctx, rec, role)
+			if a := s.Agents[rec.Name]; a != nil && role == RoleMember {
+				fs.Clusters[i].Processes = append(fs.Clusters[i].Processes, processStatus("agent", a.Record))
+			}
+		})
 	}
 	wg.Wait()
 	return fs, nil

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -52,6 +53,11 @@ type Options struct {
 	HubExecutable string
 	// Toolchain finds the binaries; nil means toolchain.Default().
 	Toolchain *toolchain.Toolchain
+	// Hubful joins every member with an agent (also set by Config.Hubful).
+	Hubful bool
+	// AgentExecutable is the flotilla binary that runs `agent`; empty means
+	// HubExecutable, then this program.
+	AgentExecutable string
 }
 
 // Up starts a local fleet: the hub and every member in parallel, each a real
@@ -95,6 +101,17 @@ func Up(ctx context.Context, opts Options) (State, error) {
 	}
 
 	u := &upRun{layout: layout, cfg: cfg, tc: tc, progress: p, hubExe: hubExe, crdsReady: make(chan struct{})}
+	if opts.Hubful || cfg.Hubful {
+		u.agentExe = opts.AgentExecutable
+		if u.agentExe == "" {
+			u.agentExe = hubExe
+		}
+		if u.agentExe == "" {
+			if u.agentExe, err = os.Executable(); err != nil {
+				return State{}, fmt.Errorf("finding the flotilla binary to run the agents: %w", err)
+			}
+		}
+	}
 	u.state = State{
 		Name:      layout.Name,
 		Dir:       layout.Dir(),
@@ -115,8 +132,12 @@ func Up(ctx context.Context, opts Options) (State, error) {
 	if err := u.update(func(*State) {}); err != nil {
 		return State{}, err
 	}
-	p.printf("starting local fleet %q in %s: hub on Kubernetes %s, %d member(s)",
-		layout.Name, layout.Dir(), cfg.Hub.KubernetesVersion, len(cfg.Members))
+	kind := "hubless"
+	if u.agentExe != "" {
+		kind = "hubful"
+	}
+	p.printf("starting %s local fleet %q in %s: hub on Kubernetes %s, %d member(s)",
+		kind, layout.Name, layout.Dir(), cfg.Hub.KubernetesVersion, len(cfg.Members))
 
 	if err := u.run(ctx); err != nil {
 		stopErr := stopFleet(u.snapshot())
@@ -136,6 +157,10 @@ type upRun struct {
 	tc       toolchain.Toolchain
 	progress *progress
 	hubExe   string
+	// agentExe runs the member agents; empty for a hubless fleet.
+	agentExe string
+	// hubConfig is the hub admin's client config, set before crdsReady.
+	hubConfig *rest.Config
 
 	// crdsReady is closed once the hub serves the fleet CRDs; hubClient is
 	// set before.
@@ -195,6 +220,7 @@ func (u *upRun) startHub(ctx context.Context) error {
 		return fmt.Errorf("hub: %w", err)
 	}
 	u.hubClient = hubClient
+	u.hubConfig = cfg
 	close(u.crdsReady)
 	u.progress.printf("fleet CRDs established on the hub")
 
@@ -238,9 +264,15 @@ func (u *upRun) startHubManager() (*HubManagerRecord, error) {
 // waitHubManager waits until the manager serves /readyz, failing early if it
 // exits.
 func waitHubManager(ctx context.Context, m *HubManagerRecord) error {
+	return waitReady(ctx, m.HealthAddress, m.Exited(), m.Log, m.LogTail, "the hub manager")
+}
+
+// waitReady waits until a process of ours serves /readyz at address,
+// failing early if it exits.
+func waitReady(ctx context.Context, address string, exited <-chan struct{}, log string, logTail func(int) string, what string) error {
 	ctx, cancel := context.WithTimeout(ctx, hubManagerReadyTimeout)
 	defer cancel()
-	url := "http://" + m.HealthAddress + "/readyz"
+	url := "http://" + address + "/readyz"
 	var lastErr error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -257,11 +289,11 @@ func waitHubManager(ctx context.Context, m *HubManagerRecord) error {
 		}
 		lastErr = err
 		select {
-		case <-m.Exited():
-			return fmt.Errorf("the hub manager exited (log %s):\n%s", m.Log, m.LogTail(15))
+		case <-exited:
+			return fmt.Errorf("%s exited (log %s):\n%s", what, log, logTail(15))
 		case <-ctx.Done():
-			return fmt.Errorf("the hub manager is not ready (log %s): %w; last check: %v", m.Log, ctx.Err(), lastErr)
-		case <-time.After(100 * time.Millisecond):
+			return fmt.Errorf("%s is not ready (log %s): %w; last check: %v", what, log, ctx.Err(), lastErr)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -319,6 +351,60 @@ func (u *upRun) startMember(ctx context.Context, m MemberConfig) error {
 		group = "none"
 	}
 	u.progress.printf("member %s enrolled (update group %s)", m.Name, group)
+	if u.agentExe == "" {
+		return nil
+	}
+	return u.startAgent(ctx, m)
+}
+
+// startAgent joins a member (its hub namespace, identity and RBAC) and runs
+// its agent, which dials the hub with that identity only.
+func (u *upRun) startAgent(ctx context.Context, m MemberConfig) error {
+	joined, err := enrollment.Join(ctx, u.hubClient, enrollment.JoinRequest{Name: m.Name, HubConfig: u.hubConfig})
+	if err != nil {
+		return fmt.Errorf("joining member %s: %w", m.Name, err)
+	}
+	hubKubeconfig := u.layout.AgentHubKubeconfig(m.Name)
+	if err := os.WriteFile(hubKubeconfig, joined.HubKubeconfig, 0o600); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(u.layout.AgentStateDir(m.Name), 0o700); err != nil {
+		return err
+	}
+	ports, err := localcluster.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	health := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	rec, err := process.Start(process.Spec{
+		Path: u.agentExe,
+		Args: []string{"agent",
+			"--member-name", m.Name,
+			"--hub-kubeconfig", hubKubeconfig,
+			"--member-kubeconfig", u.layout.MemberKubeconfig(m.Name),
+			"--state-dir", u.layout.AgentStateDir(m.Name),
+			"--heartbeat-period", fmt.Sprintf("%ds", heartbeatPeriodSeconds),
+			"--health-address", health,
+		},
+		Owner: u.layout.Dir(),
+		Log:   u.layout.AgentLog(m.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the agent of %s: %w", m.Name, err)
+	}
+	agent := &AgentRecord{Record: rec, HealthAddress: health}
+	if err := u.update(func(s *State) {
+		if s.Agents == nil {
+			s.Agents = map[string]*AgentRecord{}
+		}
+		s.Agents[m.Name] = agent
+	}); err != nil {
+		return errors.Join(err, rec.Stop(10*time.Second))
+	}
+	if err := waitReady(ctx, health, rec.Exited(), rec.Log, rec.LogTail, "the agent of "+m.Name); err != nil {
+		return err
+	}
+	u.progress.printf("member %s joined: agent running (pid %d, log %s)", m.Name, rec.PID, rec.Log)
 	return nil
 }
 
