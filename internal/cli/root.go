@@ -66,6 +66,8 @@ then $FLOTILLA_HUB_KUBECONFIG, then the running local fleet (flotilla local up).
 		newUpdateStrategyCommand(opts),
 		newUpdateRunCommand(opts),
 		newGateCommand(opts),
+		newPlacementCommand(opts),
+		newApplyCommand(opts),
 		newLocalCommand(),
 		newHubCommand(),
 		newVersionCommand(opts),

@@ -6,6 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
@@ -19,7 +23,14 @@ type memberRow struct {
 	Nodes      int32  `json:"nodes"`
 	FailedPods int32  `json:"failedPods"`
 	Health     string `json:"health"`
-	Age        string `json:"age"`
+	// Agent is the member agent's state in a hubful fleet: Connected,
+	// Disconnected, or empty for a hubless member.
+	Agent string `json:"agent,omitempty"`
+	// Placements counts the placements that picked the member, and
+	// PlacementsApplied those applied there.
+	Placements        int    `json:"placements"`
+	PlacementsApplied int    `json:"placementsApplied"`
+	Age               string `json:"age"`
 }
 
 // fleetStatus is the fleet at a glance.
@@ -48,11 +59,20 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 				return fmt.Errorf("listing members: %w", err)
 			}
 			st := summarise(list.Items)
+			placements := &placementv1.ClusterResourcePlacementList{}
+			if err := hub.List(cmd.Context(), placements); err != nil && !meta.IsNoMatchError(err) {
+				return fmt.Errorf("listing placements: %w", err)
+			}
+			countPlacements(&st, placements.Items)
 			return render(cmd.OutOrStdout(), g.output, st, func() *table {
-				t := &table{headers: []string{"NAME", "GROUP", "VERSION", "NODES", "FAILED PODS", "HEALTH", "AGE"}}
+				t := &table{headers: []string{"NAME", "GROUP", "VERSION", "NODES", "FAILED PODS", "HEALTH", "AGENT", "PLACEMENTS", "AGE"}}
 				for _, r := range st.Members {
+					placed := "-"
+					if r.Placements > 0 {
+						placed = fmt.Sprintf("%d/%d applied", r.PlacementsApplied, r.Placements)
+					}
 					t.add(r.Name, orDash(r.Group), orDash(r.Version), fmt.Sprintf("%d/%d", r.ReadyNodes, r.Nodes),
-						fmt.Sprint(r.FailedPods), r.Health, r.Age)
+						fmt.Sprint(r.FailedPods), r.Health, orDash(r.Agent), placed, r.Age)
 				}
 				return t
 			})
@@ -70,6 +90,12 @@ func summarise(members []fleetv1.MemberCluster) fleetStatus {
 			ReadyNodes: m.Status.Nodes.Ready, Nodes: m.Status.Nodes.Total,
 			FailedPods: m.Status.FailedPods, Health: health(m), Age: age(m.CreationTimestamp),
 		}
+		if c := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberAgentConnected); c != nil {
+			row.Agent = "Disconnected"
+			if c.Status == metav1.ConditionTrue {
+				row.Agent = "Connected"
+			}
+		}
 		st.Members = append(st.Members, row)
 		if row.Version != "" {
 			st.Versions[row.Version]++
@@ -81,4 +107,24 @@ func summarise(members []fleetv1.MemberCluster) fleetStatus {
 		}
 	}
 	return st
+}
+
+// countPlacements adds to each member row the placements that picked it.
+func countPlacements(st *fleetStatus, placements []placementv1.ClusterResourcePlacement) {
+	index := map[string]*memberRow{}
+	for i := range st.Members {
+		index[st.Members[i].Name] = &st.Members[i]
+	}
+	for _, p := range placements {
+		for _, s := range p.Status.PlacementStatuses {
+			row := index[s.ClusterName]
+			if row == nil {
+				continue
+			}
+			row.Placements++
+			if meta.IsStatusConditionTrue(s.Conditions, placementv1.ResourcesAppliedConditionType) {
+				row.PlacementsApplied++
+			}
+		}
+	}
 }
