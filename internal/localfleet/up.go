@@ -247,6 +247,10 @@ func (u *upRun) startHubManager() (*HubManagerRecord, error) {
 			"--metrics-bind-address", metrics,
 			"--health-probe-bind-address", health,
 			"--state-dir", u.layout.HubManagerStateDir(),
+			// One manager per local fleet: without an election it rides out
+			// the hub's API server going away (rehearsals of hub failure)
+			// instead of exiting when it cannot renew its lease.
+			"--leader-elect=false",
 		},
 		Owner: u.layout.Dir(),
 		Log:   u.layout.HubManagerLog(),
