@@ -119,8 +119,8 @@ func TestSchedule(t *testing.T) {
 			wantMessage: "picked 2 of 3 eligible members; cluster x: does not match required affinity",
 		},
 		{
-			name: "PickAll skips ineligible members",
-			in: Input{Members: []Member{member("a"), func() Member { m := member("b"); m.Eligible = false; return m }()}},
+			name:       "PickAll skips ineligible members",
+			in:         Input{Members: []Member{member("a"), func() Member { m := member("b"); m.Eligible = false; return m }()}},
 			wantPicked: []string{"a"}, wantSatisfied: true,
 			wantMessage: "picked 1 of 1 eligible members; cluster b: not eligible",
 		},
@@ -323,8 +323,8 @@ func TestSchedule(t *testing.T) {
 			wantPicked: []string{"a1", "a2", "a3", "b1"}, wantSatisfied: true,
 		},
 		{
-			name: "PickN zero picks nothing",
-			in:   Input{Policy: pickN(0), Members: []Member{member("a")}, Bound: bound("a")},
+			name:           "PickN zero picks nothing",
+			in:             Input{Policy: pickN(0), Members: []Member{member("a")}, Bound: bound("a")},
 			wantUnschedule: []string{"a"}, wantSatisfied: true,
 		},
 		{
