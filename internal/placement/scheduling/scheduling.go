@@ -205,7 +205,9 @@ func (s *scheduler) pickFixed() Result {
 
 func pickReason(m Member, why string) string {
 	if !m.Eligible && m.Unreachable {
-		return fmt.Sprintf("%s; kept while unreachable for %s", why, m.UnreachableFor.Round(time.Second))
+		// No duration here: the reason is stored, and must not change on
+		// every reconcile.
+		return why + "; kept while unreachable"
 	}
 	return why
 }
