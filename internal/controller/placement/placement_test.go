@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -417,6 +418,75 @@ func TestPlacementOnARealHub(t *testing.T) {
 		for _, ps := range got.Status.PlacementStatuses {
 			if len(ps.ApplicableClusterResourceOverrides) != 1 {
 				t.Errorf("%s: applicable overrides %v", ps.ClusterName, ps.ApplicableClusterResourceOverrides)
+			}
+		}
+	})
+
+	t.Run("a change rolls out within maxUnavailable", func(t *testing.T) {
+		role := &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "rolling-role"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
+		}
+		must(t, c.Create(ctx, role))
+		rolling := &placementv1.ClusterResourcePlacement{
+			ObjectMeta: metav1.ObjectMeta{Name: "rolling"},
+			Spec: placementv1.ClusterResourcePlacementSpec{
+				ResourceSelectors: []placementv1.ClusterResourceSelector{{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole", Name: "rolling-role"}},
+				Strategy: placementv1.RolloutStrategy{RollingUpdate: &placementv1.RollingUpdateConfig{
+					MaxUnavailable: ptr.To(intstr.FromInt32(1)), UnavailablePeriodSeconds: ptr.To(3600),
+				}},
+			},
+		}
+		must(t, c.Create(ctx, rolling))
+		all := []string{"dev-1", "eu-1", "us-1"}
+		atSnapshot := func(snapshot string) ([]string, error) {
+			var at []string
+			for _, m := range all {
+				w, err := work(c, "rolling", m)
+				if err != nil {
+					return nil, err
+				}
+				if w.Spec.ResourceSnapshotName == snapshot {
+					at = append(at, m)
+				}
+			}
+			return at, nil
+		}
+		eventually(t, "three Works", func() error {
+			at, err := atSnapshot("rolling-0")
+			if err == nil && len(at) != 3 {
+				err = fmt.Errorf("at rolling-0: %v", at)
+			}
+			return err
+		})
+		for _, m := range all {
+			reportApplied(t, c, "rolling", m)
+		}
+		eventually(t, "editing the role", func() error {
+			r := &rbacv1.ClusterRole{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(role), r); err != nil {
+				return err
+			}
+			r.Rules[0].Verbs = []string{"get", "list"}
+			return c.Update(ctx, r)
+		})
+		for want := 1; want <= 3; want++ {
+			var moved []string
+			eventually(t, fmt.Sprintf("%d members moved", want), func() error {
+				at, err := atSnapshot("rolling-1")
+				if err == nil && len(at) != want {
+					err = fmt.Errorf("at rolling-1: %v", at)
+				}
+				moved = at
+				return err
+			})
+			// Nothing more moves until the moved member is available again.
+			time.Sleep(time.Second)
+			if at, _ := atSnapshot("rolling-1"); len(at) != want {
+				t.Fatalf("with maxUnavailable 1, %v moved at once", at)
+			}
+			for _, m := range moved {
+				reportApplied(t, c, "rolling", m)
 			}
 		}
 	})
