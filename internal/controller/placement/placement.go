@@ -55,6 +55,7 @@ type Reconciler struct {
 
 	watches    *resourceWatches
 	namespaces namespaceSet
+	selections selectionCache
 }
 
 func (r *Reconciler) now() time.Time {
@@ -77,6 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.Client.Get(ctx, req.NamespacedName, crp); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.watches.forget(req.Name)
+			r.selections.forget(req.Name)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -90,7 +92,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	status := crp.Status.DeepCopy()
 
-	sel, err := r.Reader.Select(ctx, crp.Spec.ResourceSelectors)
+	sel, err := r.selection(ctx, crp)
 	if err != nil {
 		// A bad selector is the user's to fix; say so in the status and
 		// look again later (a CRD may yet be installed).
@@ -104,7 +106,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
-	r.watches.track(crp.Name, sel.Resources, sel.Namespaces)
 
 	latest, err := r.ensureSnapshot(ctx, crp, sel)
 	if err != nil {

@@ -125,6 +125,10 @@ func startHub(t *testing.T) client.Client {
 			t.Errorf("manager: %v", err)
 		}
 	})
+	// Timings below measure the controller, not the manager's start.
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("the manager's cache did not sync")
+	}
 	return c
 }
 

@@ -62,6 +62,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		For(&placementv1.ClusterResourcePlacement{}, builder.WithPredicates(specChanged)).
 		Watches(&fleetv1.MemberCluster{}, allPlacements, builder.WithPredicates(schedulingInputChanged)).
 		Watches(&fleetv1.Work{}, byPlacementLabel).
+		// Watching bindings and snapshots also starts their informers with
+		// the manager, not lazily in the first reconcile.
+		Watches(&fleetv1.ResourceBinding{}, byPlacementLabel).
+		Watches(&fleetv1.ResourceSnapshot{}, byPlacementLabel).
 		Watches(&placementv1.ClusterResourceOverride{}, allPlacements).
 		Watches(&placementv1.ResourceOverride{}, allPlacements).
 		WatchesRawSource(source.Channel(r.watches.wake, &handler.EnqueueRequestForObject{})).

@@ -29,6 +29,10 @@ type resourceWatches struct {
 	types   map[string]map[schema.GroupVersionResource]bool
 	inNSOf  map[string]map[string]bool // placement -> namespaces it reads
 	pending []schema.GroupVersionResource
+	// changes counts, per placement, the events that may change what it
+	// selects, so a reconcile woken by something else can reuse the last
+	// selection instead of listing everything again.
+	changes map[string]uint64
 }
 
 func newResourceWatches(client metadata.Interface) *resourceWatches {
@@ -38,6 +42,7 @@ func newResourceWatches(client metadata.Interface) *resourceWatches {
 		started: map[schema.GroupVersionResource]bool{},
 		types:   map[string]map[schema.GroupVersionResource]bool{},
 		inNSOf:  map[string]map[string]bool{},
+		changes: map[string]uint64{},
 	}
 }
 
@@ -97,6 +102,18 @@ func (w *resourceWatches) forget(placement string) {
 	defer w.mu.Unlock()
 	delete(w.types, placement)
 	delete(w.inNSOf, placement)
+	delete(w.changes, placement)
+}
+
+// changeCount is the number of selection-relevant events seen for a
+// placement; a selection read after it is current until it moves.
+func (w *resourceWatches) changeCount(placement string) uint64 {
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changes[placement]
 }
 
 func (w *resourceWatches) startInformer(gvr schema.GroupVersionResource) {
@@ -128,6 +145,7 @@ func (w *resourceWatches) changed(gvr schema.GroupVersionResource, obj any) {
 			continue
 		}
 		wake = append(wake, placement)
+		w.changes[placement]++
 	}
 	w.mu.Unlock()
 	for _, p := range wake {
