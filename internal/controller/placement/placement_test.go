@@ -495,6 +495,29 @@ func TestPlacementOnARealHub(t *testing.T) {
 		}
 	})
 
+	t.Run("a namespaced kind cannot be selected directly", func(t *testing.T) {
+		bad := &placementv1.ClusterResourcePlacement{
+			ObjectMeta: metav1.ObjectMeta{Name: "bad-selector"},
+			Spec: placementv1.ClusterResourcePlacementSpec{
+				ResourceSelectors: []placementv1.ClusterResourceSelector{{Group: "", Version: "v1", Kind: "ResourceQuota", Name: "platform-quota"}},
+			},
+		}
+		must(t, c.Create(ctx, bad))
+		eventually(t, "Scheduled False", func() error {
+			got := &placementv1.ClusterResourcePlacement{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(bad), got); err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, placementv1.ClusterResourcePlacementScheduledConditionType)
+			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "InvalidResourceSelectors" ||
+				!strings.Contains(cond.Message, "only cluster-scoped kinds") {
+				return fmt.Errorf("condition %+v", cond)
+			}
+			return nil
+		})
+		must(t, c.Delete(ctx, bad))
+	})
+
 	t.Run("deleting the placement removes Works, bindings and snapshots after the agent lets go", func(t *testing.T) {
 		// Play an agent that holds its Work until it cleaned up.
 		w, err := work(c, crpName, "eu-1")
