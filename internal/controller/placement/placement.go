@@ -108,6 +108,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	latest, err := r.ensureSnapshot(ctx, crp, sel)
+	if errors.Is(err, errNotCachedYet) {
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}

@@ -518,6 +518,27 @@ func TestPlacementOnARealHub(t *testing.T) {
 		must(t, c.Delete(ctx, bad))
 	})
 
+	t.Run("the deletion-policy annotation reaches the Works", func(t *testing.T) {
+		if w, err := work(c, crpName, "eu-1"); err != nil || w.Spec.DeletionPolicy != fleetv1.DeletionPolicyDelete {
+			t.Fatalf("Work deletionPolicy before: %v", err)
+		}
+		eventually(t, "annotating the placement", func() error {
+			got := &placementv1.ClusterResourcePlacement{}
+			if err := c.Get(ctx, client.ObjectKey{Name: crpName}, got); err != nil {
+				return err
+			}
+			got.Annotations = map[string]string{fleetv1.DeletionPolicyAnnotation: string(fleetv1.DeletionPolicyAbandon)}
+			return c.Update(ctx, got)
+		})
+		eventually(t, "Work deletionPolicy Abandon", func() error {
+			w, err := work(c, crpName, "eu-1")
+			if err == nil && w.Spec.DeletionPolicy != fleetv1.DeletionPolicyAbandon {
+				err = fmt.Errorf("deletionPolicy %q", w.Spec.DeletionPolicy)
+			}
+			return err
+		})
+	})
+
 	t.Run("deleting the placement removes Works, bindings and snapshots after the agent lets go", func(t *testing.T) {
 		// Play an agent that holds its Work until it cleaned up.
 		w, err := work(c, crpName, "eu-1")

@@ -3,6 +3,7 @@ package placement
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -17,6 +18,10 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
 )
+
+// errNotCachedYet: a snapshot this controller just made is not in its
+// cache yet; the snapshot's watch event brings the placement back.
+var errNotCachedYet = errors.New("the newest snapshot is not cached yet")
 
 // snapshotName is <placement>-<index>.
 func snapshotName(crp string, index int32) string { return fmt.Sprintf("%s-%d", crp, index) }
@@ -68,8 +73,7 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 		}
 		if err := r.Client.Create(ctx, snap); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				// Our cache has not seen it yet; the next reconcile will.
-				return nil, fmt.Errorf("snapshot %s exists but is not cached yet", snap.Name)
+				return nil, errNotCachedYet
 			}
 			return nil, fmt.Errorf("creating snapshot %s: %w", snap.Name, err)
 		}

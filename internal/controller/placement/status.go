@@ -143,7 +143,12 @@ func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, late
 			set(t, metav1.ConditionUnknown, "WorkNotReported", "the member agent has not reported on the current Work")
 			return
 		}
-		set(t, c.Status, c.Reason, c.Message)
+		reason := c.Reason
+		if reason == "" {
+			// A condition needs a reason; an agent may not give one.
+			reason = "Reported"
+		}
+		set(t, c.Status, reason, c.Message)
 	}
 	if reportDiff {
 		meta.RemoveStatusCondition(&ps.Conditions, placementv1.ResourcesAppliedConditionType)
