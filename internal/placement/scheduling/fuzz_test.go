@@ -3,6 +3,7 @@ package scheduling
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,6 +27,13 @@ func FuzzSchedule(f *testing.F) {
 		again := Schedule(in)
 		if !reflect.DeepEqual(got, again) {
 			t.Fatalf("not deterministic:\n%+v\n%+v", got, again)
+		}
+		// The order members are listed in must not matter either.
+		reversed := in
+		reversed.Members = slices.Clone(in.Members)
+		slices.Reverse(reversed.Members)
+		if r := Schedule(reversed); !reflect.DeepEqual(got, r) {
+			t.Fatalf("depends on the member order:\n%+v\n%+v", got, r)
 		}
 		byName := map[string]Member{}
 		for _, m := range in.Members {
