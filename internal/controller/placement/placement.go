@@ -94,14 +94,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	sel, err := r.selection(ctx, crp)
 	if err != nil {
-		// A bad selector is the user's to fix; say so in the status and
-		// look again later (a CRD may yet be installed).
+		// A bad selector is the user's to fix: say so in the status and
+		// look again later (a CRD may yet be installed). Anything else is
+		// retried with backoff.
+		userError := errors.Is(err, selection.ErrNamespacedKind) || meta.IsNoMatchError(err)
+		reason := "ResourceSelectionFailed"
+		if userError {
+			reason = "InvalidResourceSelectors"
+		}
 		setCondition(status, crp.Generation, placementv1.ClusterResourcePlacementScheduledConditionType,
-			metav1.ConditionFalse, "InvalidResourceSelectors", err.Error())
+			metav1.ConditionFalse, reason, err.Error())
 		if werr := r.writeStatus(ctx, crp, status); werr != nil {
 			return reconcile.Result{}, werr
 		}
-		if errors.Is(err, selection.ErrNamespacedKind) || meta.IsNoMatchError(err) {
+		if userError {
 			return reconcile.Result{RequeueAfter: r.resync()}, nil
 		}
 		return reconcile.Result{}, err
