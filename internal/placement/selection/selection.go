@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
 )
 
 // ErrNamespacedKind is returned for a selector of a namespaced kind: only
@@ -115,9 +117,15 @@ func (r *Reader) Select(ctx context.Context, selectors []placementv1.ClusterReso
 		if err != nil {
 			return nil, fmt.Errorf("resourceSelectors[%d]: %w", i, err)
 		}
+		isNamespace := sel.Group == "" && sel.Kind == "Namespace"
 		for _, o := range picked {
+			if isNamespace && Reserved(o.GetName()) {
+				if sel.Name != "" {
+					return nil, fmt.Errorf("resourceSelectors[%d]: namespace %s is reserved and cannot be placed", i, sel.Name)
+				}
+				continue
+			}
 			objs[key(o)] = o
-			isNamespace := sel.Group == "" && sel.Kind == "Namespace"
 			if isNamespace && sel.SelectionScope != placementv1.NamespaceOnly {
 				namespaces = append(namespaces, o.GetName())
 			}
@@ -231,6 +239,14 @@ func (r *Reader) namespacedTypes() ([]schema.GroupVersionResource, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
+}
+
+// Reserved reports whether a namespace belongs to the cluster or to the
+// fleet itself (kube-system, the member namespaces holding Works, ...) and
+// is never placed.
+func Reserved(namespace string) bool {
+	return strings.HasPrefix(namespace, "kube-") || strings.HasPrefix(namespace, fleetv1.MemberNamespacePrefix) ||
+		namespace == enrollment.Namespace
 }
 
 // neverPlaced are resource types that belong to the cluster they live in.

@@ -112,3 +112,14 @@ func TestSkip(t *testing.T) {
 		}
 	}
 }
+
+func TestReserved(t *testing.T) {
+	for ns, want := range map[string]bool{
+		"kube-system": true, "kube-node-lease": true, "flotilla-system": true, "flotilla-member-eu-1": true,
+		"fintech": false, "default": false, "kubernetes-dashboard": false, "flotilla-demo": false,
+	} {
+		if got := Reserved(ns); got != want {
+			t.Errorf("Reserved(%q) = %v, want %v", ns, got, want)
+		}
+	}
+}
