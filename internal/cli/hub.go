@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -23,7 +24,7 @@ func newHubCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "hub --kubeconfig FILE",
-		Short: "Run the hub's controllers (membership, update runs, gates, ...)",
+		Short: "Run the hub's controllers (membership, update runs, gates, placement, ...)",
 		Long: `Run the hub's controller manager against the hub's API server. It installs or
 upgrades the fleet CRDs at start, then runs the controllers under leader
 election, serving /metrics and /healthz, /readyz.`,
@@ -67,6 +68,8 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one hub replica acts")
 	cmd.Flags().IntVar(&opts.MaxConcurrentProbes, "max-concurrent-probes", 32, "members probed at once")
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "directory for upgrade operations and check files (default $HOME/.flotilla/hub)")
+	cmd.Flags().BoolVar(&opts.EnablePlacement, "enable-placement", true, "run the ClusterResourcePlacement controller (hubful fleets)")
+	cmd.Flags().DurationVar(&opts.UnreachableGracePeriod, "unreachable-grace-period", 5*time.Minute, "how long a PickN placement keeps an unreachable member before picking another")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

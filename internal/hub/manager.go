@@ -23,6 +23,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/controller/membership"
+	"github.com/flotilla-dev/flotilla/internal/controller/placement"
 	"github.com/flotilla-dev/flotilla/internal/controller/updaterun"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
@@ -48,6 +49,12 @@ type Options struct {
 	// DisableMembership does not run the membership controller: members'
 	// status is left to someone else (a benchmark that writes it itself).
 	DisableMembership bool
+	// EnablePlacement runs the ClusterResourcePlacement controller (hubful
+	// fleets).
+	EnablePlacement bool
+	// UnreachableGracePeriod is how long a PickN placement keeps a member
+	// that stopped answering before it picks another.
+	UnreachableGracePeriod time.Duration
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -127,6 +134,15 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		WorkDir: filepath.Join(opts.StateDir, "checks"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
+	}
+	if opts.EnablePlacement {
+		if err := (&placement.Reconciler{
+			Client:           mgr.GetClient(),
+			Recorder:         mgr.GetEventRecorderFor("flotilla-placement"),
+			UnreachableGrace: opts.UnreachableGracePeriod,
+		}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the placement controller: %w", err)
+		}
 	}
 	log.Info("starting the hub controllers", "stateDir", opts.StateDir)
 	return mgr.Start(ctx)

@@ -37,9 +37,10 @@ const (
 // the member the resource goes to.
 const OverrideClusterNameVariable = "${MEMBER-CLUSTER-NAME}"
 
-// JSONPatchOverride is one JSON patch operation.
-// +kubebuilder:validation:XValidation:rule="self.op == 'remove' || has(self.value)",message="add and replace need a value"
-// +kubebuilder:validation:XValidation:rule="self.op != 'remove' || !has(self.value)",message="remove takes no value"
+// JSONPatchOverride is one JSON patch operation. Whether add and replace
+// carry a value is checked by the placement controller, not by CEL: CEL
+// cannot see into a schemaless field, and the API server refuses a CRD
+// whose rules try.
 type JSONPatchOverride struct {
 	Op JSONPatchOverrideOperator `json:"op"`
 	// Path is a JSON pointer; fields under metadata other than labels and

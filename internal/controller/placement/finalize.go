@@ -1,0 +1,72 @@
+package placement
+
+import (
+	"context"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+// finalizePoll is how often a deleted placement looks for its Works to go
+// when no Work event says so.
+const finalizePoll = 2 * time.Second
+
+// finalize removes what a deleted placement made: its Works (waiting for
+// the agents to clean up unless the member left), bindings and snapshots,
+// and then lets the placement go.
+func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResourcePlacement) (reconcile.Result, error) {
+	r.watches.forget(crp.Name)
+	if !controllerutil.ContainsFinalizer(crp, Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	memberList := &fleetv1.MemberClusterList{}
+	if err := r.Client.List(ctx, memberList); err != nil {
+		return reconcile.Result{}, err
+	}
+	members := map[string]*fleetv1.MemberCluster{}
+	for i := range memberList.Items {
+		members[memberList.Items[i].Name] = &memberList.Items[i]
+	}
+	works, err := r.works(ctx, crp.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	remaining := 0
+	for member, w := range works {
+		gone, err := r.removeWork(ctx, w, memberLeft(members, member))
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if !gone {
+			remaining++
+		}
+	}
+	bindings, err := r.bindings(ctx, crp.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	for _, b := range bindings {
+		if err := r.Client.Delete(ctx, b); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	snaps, err := r.snapshots(ctx, crp.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	for i := range snaps {
+		if err := r.Client.Delete(ctx, &snaps[i]); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	if remaining > 0 {
+		return reconcile.Result{RequeueAfter: finalizePoll}, nil
+	}
+	controllerutil.RemoveFinalizer(crp, Finalizer)
+	return reconcile.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, crp))
+}

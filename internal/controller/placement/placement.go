@@ -1,0 +1,248 @@
+// Package placement is the ClusterResourcePlacement controller on the hub.
+// Per placement it snapshots the selected resources, schedules members,
+// keeps one binding per picked member, rolls the newest snapshot out to
+// them within maxUnavailable, writes each member's Work (with overrides
+// applied) and reports the agents' results in the placement's status. The
+// decisions live in the pure packages under internal/placement; this
+// package does the I/O.
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
+	"github.com/flotilla-dev/flotilla/internal/placement/selection"
+)
+
+// Finalizer keeps a placement until its Works, bindings and snapshots are gone.
+const Finalizer = "fleet.flotilla.dev/placement-cleanup"
+
+// Defaults of the Reconciler's tunables.
+const (
+	DefaultUnreachableGrace = 5 * time.Minute
+	// DefaultResync re-reads the selection even without a watch event, in
+	// case a watch missed something.
+	DefaultResync = 30 * time.Second
+)
+
+// Reconciler drives ClusterResourcePlacements.
+type Reconciler struct {
+	Client   client.Client
+	Reader   *selection.Reader
+	Recorder record.EventRecorder
+	// UnreachableGrace is how long a PickN placement keeps a member that
+	// stopped answering before replacing it.
+	UnreachableGrace time.Duration
+	Resync           time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	watches    *resourceWatches
+	namespaces namespaceSet
+	selections selectionCache
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) resync() time.Duration {
+	if r.Resync > 0 {
+		return r.Resync
+	}
+	return DefaultResync
+}
+
+// Reconcile brings one placement one step closer to its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	crp := &placementv1.ClusterResourcePlacement{}
+	if err := r.Client.Get(ctx, req.NamespacedName, crp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.watches.forget(req.Name)
+			r.selections.forget(req.Name)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !crp.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, crp)
+	}
+	if controllerutil.AddFinalizer(crp, Finalizer) {
+		if err := r.Client.Update(ctx, crp); err != nil {
+			return reconcile.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	status := crp.Status.DeepCopy()
+
+	sel, err := r.selection(ctx, crp)
+	if err != nil {
+		// A bad selector is the user's to fix: say so in the status and
+		// look again later (a CRD may yet be installed). Anything else is
+		// retried with backoff.
+		userError := errors.Is(err, selection.ErrNamespacedKind) || meta.IsNoMatchError(err)
+		reason := "ResourceSelectionFailed"
+		if userError {
+			reason = "InvalidResourceSelectors"
+		}
+		setCondition(status, crp.Generation, placementv1.ClusterResourcePlacementScheduledConditionType,
+			metav1.ConditionFalse, reason, err.Error())
+		if werr := r.writeStatus(ctx, crp, status); werr != nil {
+			return reconcile.Result{}, werr
+		}
+		if userError {
+			return reconcile.Result{RequeueAfter: r.resync()}, nil
+		}
+		return reconcile.Result{}, err
+	}
+
+	latest, err := r.ensureSnapshot(ctx, crp, sel)
+	if errors.Is(err, errNotCachedYet) {
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+
+	members := &fleetv1.MemberClusterList{}
+	if err := r.Client.List(ctx, members); err != nil {
+		return reconcile.Result{}, err
+	}
+	bindings, err := r.bindings(ctx, crp.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	works, err := r.works(ctx, crp.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	now := r.now()
+	in := scheduling.Input{
+		Policy:           crp.Spec.Policy,
+		Members:          schedulingMembers(members.Items, now),
+		Bound:            map[string]fleetv1.BindingState{},
+		UnreachableGrace: r.unreachableGrace(),
+	}
+	for name, b := range bindings {
+		in.Bound[name] = b.Spec.State
+	}
+	decision := scheduling.Schedule(in)
+	r.recordScheduling(crp, bindings, decision)
+
+	ro, err := r.rollout(ctx, crp, latest, decision, bindings, works, members.Items, now)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	r.buildStatus(crp, status, sel, latest, decision, ro)
+	if err := r.writeStatus(ctx, crp, status); err != nil {
+		return reconcile.Result{}, err
+	}
+	next := r.resync()
+	if ro.recheckIn > 0 && ro.recheckIn < next {
+		next = ro.recheckIn
+	}
+	return reconcile.Result{RequeueAfter: next}, nil
+}
+
+func (r *Reconciler) unreachableGrace() time.Duration {
+	if r.UnreachableGrace > 0 {
+		return r.UnreachableGrace
+	}
+	return DefaultUnreachableGrace
+}
+
+// writeStatus writes status only when it changed, so that a reconcile of a
+// settled placement costs no write.
+func (r *Reconciler) writeStatus(ctx context.Context, crp *placementv1.ClusterResourcePlacement, status *placementv1.ClusterResourcePlacementStatus) error {
+	if statusEqual(&crp.Status, status) {
+		return nil
+	}
+	updated := crp.DeepCopy()
+	updated.Status = *status
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// A newer version is already queued for reconcile.
+			return nil
+		}
+		return fmt.Errorf("writing the status of %s: %w", crp.Name, err)
+	}
+	crp.Status = updated.Status
+	return nil
+}
+
+// schedulingMembers turns MemberClusters into what the scheduler needs.
+func schedulingMembers(items []fleetv1.MemberCluster, now time.Time) []scheduling.Member {
+	out := make([]scheduling.Member, 0, len(items))
+	for _, m := range items {
+		sm := scheduling.Member{
+			Name: m.Name, Labels: m.Labels, Properties: m.Status.Properties, Taints: m.Spec.Taints,
+		}
+		joined := meta.IsStatusConditionTrue(m.Status.Conditions, fleetv1.MemberJoined)
+		candidate := m.Spec.Access.Mode == fleetv1.AccessAgent && joined && m.DeletionTimestamp.IsZero()
+		reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable)
+		switch {
+		case candidate && reachable != nil && reachable.Status == metav1.ConditionTrue:
+			sm.Eligible = true
+		case candidate:
+			sm.Unreachable = true
+			if reachable != nil {
+				sm.UnreachableFor = now.Sub(reachable.LastTransitionTime.Time)
+			}
+		}
+		out = append(out, sm)
+	}
+	return out
+}
+
+// memberLeft reports whether a member is gone for good as far as its Works
+// are concerned: deleted, being deleted, or no longer joined. Its agent
+// will never remove its finalizer, so the hub does.
+func memberLeft(members map[string]*fleetv1.MemberCluster, name string) bool {
+	m, ok := members[name]
+	return !ok || !m.DeletionTimestamp.IsZero() || !meta.IsStatusConditionTrue(m.Status.Conditions, fleetv1.MemberJoined)
+}
+
+// recordScheduling emits an Event for each member picked or dropped.
+func (r *Reconciler) recordScheduling(crp *placementv1.ClusterResourcePlacement, bindings map[string]*fleetv1.ResourceBinding, d scheduling.Result) {
+	if r.Recorder == nil {
+		return
+	}
+	var added []string
+	for _, p := range d.Picked {
+		if b, ok := bindings[p.Member]; !ok || b.Spec.State == fleetv1.BindingUnscheduled {
+			added = append(added, p.Member)
+		}
+	}
+	if len(added) > 0 {
+		r.Recorder.Eventf(crp, corev1.EventTypeNormal, "Scheduled", "picked %s: %s", strings.Join(added, ", "), d.Message)
+	}
+	if len(d.Unschedule) > 0 {
+		r.Recorder.Eventf(crp, corev1.EventTypeNormal, "Unscheduled", "no longer picked: %s", strings.Join(d.Unschedule, ", "))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,71 @@
+package placement
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	"github.com/flotilla-dev/flotilla/internal/placement/selection"
+)
+
+// selectionCache keeps each placement's last selection. Reading a selection
+// lists every type in the selected namespaces; most reconciles are woken by
+// Work status or members, not by the selected objects, and reuse it.
+type selectionCache struct {
+	mu    sync.Mutex
+	byCRP map[string]cachedSelection
+}
+
+type cachedSelection struct {
+	sel        *selection.Selection
+	generation int64
+	changes    uint64
+	readAt     time.Time
+}
+
+func (c *selectionCache) get(name string) (cachedSelection, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.byCRP[name]
+	return s, ok
+}
+
+func (c *selectionCache) put(name string, s cachedSelection) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byCRP == nil {
+		c.byCRP = map[string]cachedSelection{}
+	}
+	c.byCRP[name] = s
+}
+
+func (c *selectionCache) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byCRP, name)
+}
+
+// selection returns what the placement selects: the cached selection while
+// the spec is unchanged, no watched object changed since it was read and
+// it is younger than the resync period, else a fresh read.
+func (r *Reconciler) selection(ctx context.Context, crp *placementv1.ClusterResourcePlacement) (*selection.Selection, error) {
+	changes := r.watches.changeCount(crp.Name)
+	if c, ok := r.selections.get(crp.Name); ok && r.watches != nil &&
+		c.generation == crp.Generation && c.changes == changes && r.now().Sub(c.readAt) < r.resync() {
+		return c.sel, nil
+	}
+	// The count is taken before reading: an event during the read makes
+	// the next reconcile read again.
+	readAt := r.now()
+	sel, err := r.Reader.Select(ctx, crp.Spec.ResourceSelectors)
+	if err != nil {
+		r.selections.forget(crp.Name)
+		return nil, err
+	}
+	r.watches.track(crp.Name, sel.Resources, sel.Namespaces)
+	// Starting a watch lists its type, which counts as changes; the
+	// selection just read already holds them.
+	r.selections.put(crp.Name, cachedSelection{sel: sel, generation: crp.Generation, changes: changes, readAt: readAt})
+	return sel, nil
+}

@@ -1,0 +1,115 @@
+// Package clusterselector decides whether a member cluster matches the
+// cluster selectors of the placement API (label and property selectors).
+// Scheduling and overrides both use it, so a term means the same everywhere.
+package clusterselector
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+)
+
+// Cluster is what a selector looks at: the member's labels and the
+// properties it reports in status.properties.
+type Cluster struct {
+	Labels     map[string]string
+	Properties map[string]string
+}
+
+// Matches reports whether c matches any term of sel. A nil selector, or one
+// without terms, matches every cluster.
+func Matches(sel *placementv1.ClusterSelector, c Cluster) (bool, error) {
+	if sel == nil || len(sel.ClusterSelectorTerms) == 0 {
+		return true, nil
+	}
+	var firstErr error
+	for i := range sel.ClusterSelectorTerms {
+		ok, err := MatchesTerm(&sel.ClusterSelectorTerms[i], c)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, firstErr
+}
+
+// MatchesTerm reports whether c matches both the label and the property
+// selector of a term; an unset selector matches everything. An invalid
+// selector matches nothing and is returned as an error.
+func MatchesTerm(term *placementv1.ClusterSelectorTerm, c Cluster) (bool, error) {
+	if term.LabelSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err != nil {
+			return false, fmt.Errorf("invalid labelSelector: %w", err)
+		}
+		if !sel.Matches(labels.Set(c.Labels)) {
+			return false, nil
+		}
+	}
+	if term.PropertySelector != nil {
+		for _, req := range term.PropertySelector.MatchExpressions {
+			ok, err := matchesProperty(req, c.Properties)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// matchesProperty compares a property as a Kubernetes quantity, so "16Gi"
+// and "17179869184" are equal. A missing or non-numeric property matches no
+// operator, Ne included: nothing is known about it.
+func matchesProperty(req placementv1.PropertySelectorRequirement, props map[string]string) (bool, error) {
+	if len(req.Values) != 1 {
+		return false, fmt.Errorf("property %s: want exactly one value, got %d", req.Name, len(req.Values))
+	}
+	want, err := resource.ParseQuantity(req.Values[0])
+	if err != nil {
+		return false, fmt.Errorf("property %s: value %q is not a quantity: %w", req.Name, req.Values[0], err)
+	}
+	raw, ok := props[req.Name]
+	if !ok {
+		return false, nil
+	}
+	have, err := resource.ParseQuantity(raw)
+	if err != nil {
+		return false, nil
+	}
+	cmp := have.Cmp(want)
+	switch req.Operator {
+	case placementv1.PropertySelectorGreaterThan:
+		return cmp > 0, nil
+	case placementv1.PropertySelectorGreaterThanOrEqual:
+		return cmp >= 0, nil
+	case placementv1.PropertySelectorEqualTo:
+		return cmp == 0, nil
+	case placementv1.PropertySelectorNotEqualTo:
+		return cmp != 0, nil
+	case placementv1.PropertySelectorLessThan:
+		return cmp < 0, nil
+	case placementv1.PropertySelectorLessThanOrEqual:
+		return cmp <= 0, nil
+	}
+	return false, fmt.Errorf("property %s: unknown operator %q", req.Name, req.Operator)
+}
+
+// Quantity parses a property as a number for ranking; ok is false when the
+// property is missing or not a quantity.
+func Quantity(props map[string]string, name string) (float64, bool) {
+	raw, ok := props[name]
+	if !ok {
+		return 0, false
+	}
+	q, err := resource.ParseQuantity(raw)
+	if err != nil {
+		return 0, false
+	}
+	return q.AsApproximateFloat64(), true
+}
