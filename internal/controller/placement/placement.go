@@ -194,9 +194,11 @@ func schedulingMembers(items []fleetv1.MemberCluster, now time.Time) []schedulin
 		sm := scheduling.Member{
 			Name: m.Name, Labels: m.Labels, Properties: m.Status.Properties, Taints: m.Spec.Taints,
 		}
-		joined := meta.IsStatusConditionTrue(m.Status.Conditions, fleetv1.MemberJoined)
-		candidate := m.Spec.Access.Mode == fleetv1.AccessAgent && joined && m.DeletionTimestamp.IsZero()
-		reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable)
+		// Placement needs an agent: a member is a candidate once its agent
+		// has reported (hubful), whatever the hub's own access to it, and
+		// until it is deleted or leaves.
+		reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberAgentConnected)
+		candidate := reachable != nil && m.DeletionTimestamp.IsZero() && m.Annotations[fleetv1.LeavingAnnotation] == ""
 		switch {
 		case candidate && reachable != nil && reachable.Status == metav1.ConditionTrue:
 			sm.Eligible = true
@@ -212,11 +214,11 @@ func schedulingMembers(items []fleetv1.MemberCluster, now time.Time) []schedulin
 }
 
 // memberLeft reports whether a member is gone for good as far as its Works
-// are concerned: deleted, being deleted, or no longer joined. Its agent
+// are concerned: deleted, being deleted, or without an agent. Its agent
 // will never remove its finalizer, so the hub does.
 func memberLeft(members map[string]*fleetv1.MemberCluster, name string) bool {
 	m, ok := members[name]
-	return !ok || !m.DeletionTimestamp.IsZero() || !meta.IsStatusConditionTrue(m.Status.Conditions, fleetv1.MemberJoined)
+	return !ok || !m.DeletionTimestamp.IsZero() || meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberAgentConnected) == nil
 }
 
 // recordScheduling emits an Event for each member picked or dropped.

@@ -176,6 +176,7 @@ func createMember(t *testing.T, c client.Client, name string, labels map[string]
 	m.Status.Conditions = []metav1.Condition{
 		{Type: fleetv1.MemberJoined, Status: metav1.ConditionTrue, Reason: "Joined", LastTransitionTime: now},
 		{Type: fleetv1.MemberReachable, Status: metav1.ConditionTrue, Reason: "Heartbeat", LastTransitionTime: now},
+		{Type: fleetv1.MemberAgentConnected, Status: metav1.ConditionTrue, Reason: "Heartbeat", LastTransitionTime: now},
 	}
 	if err := c.Status().Update(ctx, m); err != nil {
 		t.Fatal(err)

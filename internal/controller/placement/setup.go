@@ -95,7 +95,7 @@ var schedulingInputChanged = predicate.Funcs{
 		}
 		return !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
 			!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) ||
-			o.Spec.Access.Mode != n.Spec.Access.Mode ||
+			o.Annotations[fleetv1.LeavingAnnotation] != n.Annotations[fleetv1.LeavingAnnotation] ||
 			!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 			!equality.Semantic.DeepEqual(o.Status.Properties, n.Status.Properties) ||
 			conditionStatuses(o) != conditionStatuses(n)
@@ -104,7 +104,7 @@ var schedulingInputChanged = predicate.Funcs{
 
 func conditionStatuses(m *fleetv1.MemberCluster) string {
 	s := ""
-	for _, t := range []string{fleetv1.MemberJoined, fleetv1.MemberReachable} {
+	for _, t := range []string{fleetv1.MemberAgentConnected} {
 		for _, c := range m.Status.Conditions {
 			if c.Type == t {
 				s += t + "=" + string(c.Status) + ";"
