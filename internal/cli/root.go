@@ -68,6 +68,7 @@ then $FLOTILLA_HUB_KUBECONFIG, then the running local fleet (flotilla local up).
 		newGateCommand(opts),
 		newLocalCommand(),
 		newHubCommand(),
+		newAgentCommand(opts),
 		newVersionCommand(opts),
 	)
 	return root
