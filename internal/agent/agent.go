@@ -94,6 +94,9 @@ type entry struct {
 	statusOnHub bool
 	// saved is what was last written to the state directory.
 	saved []byte
+	// finalized: the agent removed its finalizer, so the Work's
+	// disappearance from the hub is expected.
+	finalized bool
 }
 
 // Validate checks the options for the mistakes a user can make.
@@ -343,7 +346,7 @@ func (a *Agent) workGone(obj any) {
 	e := a.works[w.Name]
 	delete(a.works, w.Name)
 	a.mu.Unlock()
-	if e != nil && len(e.applied) > 0 {
+	if e != nil && !e.finalized && len(e.applied) > 0 {
 		a.log.Info("Work deleted on the hub without the agent's cleanup; its objects stay on the member", "work", w.Name, "objects", len(e.applied))
 	}
 	if err := a.store.remove(w.Name); err != nil {

@@ -174,6 +174,15 @@ func startEnv(t *testing.T) *env {
 	if e.agentHub, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err != nil {
 		t.Fatal(err)
 	}
+	// RBAC takes a moment to see new roles; the agent would only retry, but
+	// its first apply is timed.
+	agentClient, err := client.New(e.agentHub, client.Options{Scheme: fleetscheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "agent RBAC in effect", func() error {
+		return agentClient.List(ctx, &fleetv1.WorkList{}, client.InNamespace(workNamespace))
+	})
 	return e
 }
 
@@ -182,7 +191,7 @@ func startEnv(t *testing.T) *env {
 func (e *env) startAgent(t *testing.T, name, stateDir string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ctx = logr.NewContext(ctx, testr.NewWithOptions(t, testr.Options{LogTimestamp: true}).WithName(name))
+	ctx = logr.NewContext(ctx, testr.NewWithOptions(t, testr.Options{LogTimestamp: true, Verbosity: 1}).WithName(name))
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, agent.Options{

@@ -209,6 +209,11 @@ func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []plac
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	a.mu.Lock()
+	if e := a.works[work.Name]; e != nil {
+		e.finalized = true
+	}
+	a.mu.Unlock()
 	orig := work.DeepCopy()
 	controllerutil.RemoveFinalizer(work, fleetv1.AgentFinalizer)
 	if err := a.hub.Patch(ctx, work, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
