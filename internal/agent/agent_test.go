@@ -191,7 +191,7 @@ func startEnv(t *testing.T) *env {
 func (e *env) startAgent(t *testing.T, name, stateDir string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ctx = logr.NewContext(ctx, testr.NewWithOptions(t, testr.Options{LogTimestamp: true, Verbosity: 1}).WithName(name))
+	ctx = logr.NewContext(ctx, testr.NewWithOptions(t, testr.Options{LogTimestamp: true}).WithName(name))
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, agent.Options{
