@@ -19,7 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -513,6 +516,55 @@ func TestAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("a CRD and its custom resource in one Work", func(t *testing.T) {
+		widgets := &apiextensionsv1.CustomResourceDefinition{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+			ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com"},
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: "example.com", Scope: apiextensionsv1.NamespaceScoped,
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
+				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+					Name: "v1", Served: true, Storage: true,
+					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+						Type: "object", XPreserveUnknownFields: ptr(true),
+					}},
+				}},
+			},
+		}
+		widget := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "example.com/v1", "kind": "Widget",
+			"metadata": map[string]any{"name": "w1", "namespace": "fintech"},
+			"spec":     map[string]any{"size": int64(3)},
+		}}
+		start := time.Now()
+		e.createWork(t, "crd", nil, "", widgets, widget)
+		e.waitCondition(t, "crd", fleetv1.WorkApplied, metav1.ConditionTrue, "")
+		t.Logf("CRD and custom resource applied in %s", time.Since(start).Round(time.Millisecond))
+		gvr := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+		dyn := dynamic.NewForConfigOrDie(e.memberCfg).Resource(gvr).Namespace("fintech")
+		live, err := dyn.Get(ctx, "w1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Drift on a kind the agent learnt about at run time is corrected too.
+		if err := unstructured.SetNestedField(live.Object, int64(4), "spec", "size"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "widget drift reverted", func() error {
+			live, err := dyn.Get(ctx, "w1", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if size, _, _ := unstructured.NestedInt64(live.Object, "spec", "size"); size != 3 {
+				return fmt.Errorf("size %d", size)
+			}
+			return nil
+		})
+	})
+
 	t.Run("removes a manifest dropped from the Work", func(t *testing.T) {
 		w := e.work(t, "seed")
 		w.Spec.Manifests = []runtime.RawExtension{manifest(t, seedNamespace()), manifest(t, seedQuota("500"))}
@@ -613,3 +665,5 @@ func (e *env) waitGone(t *testing.T, name string) {
 		return fmt.Errorf("still there: %v", err)
 	})
 }
+
+func ptr[T any](v T) *T { return &v }
