@@ -22,13 +22,16 @@ const (
 )
 
 // heartbeatLoop heartbeats once at start, then every period. A failed
-// heartbeat (hub down) is logged and tried again at the next tick.
+// heartbeat (hub down) is logged and tried again at the next tick. When the
+// MemberCluster asks for more frequent heartbeats than --heartbeat-period,
+// its spec wins: the hub counts missed heartbeats by its spec.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
-	ticker := time.NewTicker(a.opts.HeartbeatPeriod)
-	defer ticker.Stop()
 	failing := false
+	period := a.opts.HeartbeatPeriod
+	timer := time.NewTimer(period)
+	defer timer.Stop()
 	for {
-		err := a.heartbeat(ctx)
+		specPeriod, err := a.heartbeat(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -38,24 +41,35 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			a.log.Info("heartbeat delivered again")
 		}
 		failing = err != nil
+		next := a.opts.HeartbeatPeriod
+		if specPeriod > 0 && specPeriod < next {
+			next = specPeriod
+		}
+		if next != period {
+			a.log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
+			period = next
+		}
+		timer.Reset(period)
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
 
-// heartbeat probes the member and writes the MemberCluster's status.
-func (a *Agent) heartbeat(ctx context.Context) error {
+// heartbeat probes the member and writes the MemberCluster's status. It
+// returns the heartbeat period the MemberCluster's spec asks for.
+func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
 	probeCtx, cancel := context.WithTimeout(ctx, min(a.opts.HeartbeatPeriod, 10*time.Second))
 	obs, probeErr := clusterprobe.Probe(probeCtx, a.memberKube)
 	cancel()
 
 	mc := &fleetv1.MemberCluster{}
 	if err := a.hub.Get(ctx, client.ObjectKey{Name: a.opts.MemberName}, mc); err != nil {
-		return fmt.Errorf("reading MemberCluster %s: %w", a.opts.MemberName, err)
+		return 0, fmt.Errorf("reading MemberCluster %s: %w", a.opts.MemberName, err)
 	}
+	specPeriod := time.Duration(mc.Spec.HeartbeatPeriodSeconds) * time.Second
 	orig := mc.DeepCopy()
 	now := metav1.NewTime(a.now())
 	status := &mc.Status
@@ -80,10 +94,10 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 	// Optimistic locking: the hub's membership controller writes this
 	// status too (HeartbeatMissed), and neither may undo the other.
 	if err := a.hub.Status().Patch(ctx, mc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("writing MemberCluster %s status: %w", a.opts.MemberName, err)
+		return specPeriod, fmt.Errorf("writing MemberCluster %s status: %w", a.opts.MemberName, err)
 	}
 	if c := meta.FindStatusCondition(orig.Status.Conditions, fleetv1.MemberJoined); c == nil || c.Status != metav1.ConditionTrue {
 		a.log.Info("joined the fleet: heartbeats are arriving on the hub")
 	}
-	return nil
+	return specPeriod, nil
 }
