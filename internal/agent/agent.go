@@ -78,8 +78,10 @@ type Agent struct {
 	member     *member
 	store      *store
 	queue      workqueue.TypedRateLimitingInterface[string]
-	watches    *watches
-	ready      atomic.Bool
+	// statusQueue holds the Works whose status awaits writing to the hub.
+	statusQueue workqueue.TypedRateLimitingInterface[string]
+	watches     *watches
+	ready       atomic.Bool
 
 	mu    sync.Mutex
 	works map[string]*entry
@@ -162,18 +164,25 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	return &Agent{
-		opts:       opts,
-		namespace:  fleetv1.MemberNamespace(opts.MemberName),
-		hub:        hub,
-		hubDynamic: hubDynamic,
-		memberKube: memberKube,
-		member:     newMember(dc, memberDynamic),
-		store:      st,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "works"}),
-		works: map[string]*entry{},
+		opts:        opts,
+		namespace:   fleetv1.MemberNamespace(opts.MemberName),
+		hub:         hub,
+		hubDynamic:  hubDynamic,
+		memberKube:  memberKube,
+		member:      newMember(dc, memberDynamic),
+		store:       st,
+		queue:       newQueue("works"),
+		statusQueue: newQueue("work-status"),
+		works:       map[string]*entry{},
 	}, nil
+}
+
+// newQueue retries failures from 200ms up to every 30s: a hub or member
+// outage is retried often enough to resume quickly, rarely enough to be cheap.
+func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
 }
 
 // hubMapper maps the only two kinds the agent touches on the hub without
@@ -206,6 +215,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer a.queue.ShutDown()
+	defer a.statusQueue.ShutDown()
 
 	if err := a.startHealth(ctx, &wg); err != nil {
 		return err
@@ -221,7 +231,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		for a.processStatus(ctx) {
+		}
+	}()
 	go func() { defer wg.Done(); a.watchHub(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() {
@@ -238,7 +253,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	a.ready.Store(true)
-	a.log.Info("agent started", "hub", a.opts.Hub.Host, "member", a.opts.Member.Host, "namespace", a.namespace, "stateDir", a.opts.StateDir)
+	a.log.Info("agent started", "hubServer", a.opts.Hub.Host, "memberServer", a.opts.Member.Host, "namespace", a.namespace, "stateDir", a.opts.StateDir)
 	<-ctx.Done()
 	a.log.Info("agent stopping")
 	return nil
@@ -372,7 +387,7 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	start := time.Now()
 	if err := a.reconcile(ctx, name); err != nil {
 		if ctx.Err() == nil {
-			a.log.Info("Work not in sync; retrying", "work", name, "error", err.Error())
+			a.logRetry(a.queue.NumRequeues(name), "Work not in sync; retrying", name, err)
 		}
 		a.queue.AddRateLimited(name)
 		return true
@@ -380,6 +395,16 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	a.queue.Forget(name)
 	a.log.V(1).Info("Work reconciled", "work", name, "took", time.Since(start))
 	return true
+}
+
+// logRetry logs the first of a run of failures for a Work, and the rest
+// only when debugging: an outage must not flood the log.
+func (a *Agent) logRetry(requeues int, msg, work string, err error) {
+	log := a.log
+	if requeues > 0 {
+		log = log.V(1)
+	}
+	log.Info(msg, "work", work, "error", err.Error())
 }
 
 // snapshot copies a Work's entry for one reconcile.

@@ -86,15 +86,41 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 	}
 
 	status := workStatus(work, statuses, strategy, metav1.NewTime(a.now()).Rfc3339Copy())
-	write := a.record(work, baseRV, nowOurs, status)
-	if write {
-		if err := a.writeStatus(ctx, work, status); err != nil {
-			errs = append(errs, fmt.Errorf("writing status to the hub: %w", err))
-		} else {
-			a.statusWritten(work.Name, status)
-		}
+	if a.record(work, baseRV, nowOurs, status) {
+		// Written by its own worker: a slow or absent hub must not hold up
+		// enforcement on the member.
+		a.statusQueue.Add(work.Name)
 	}
 	return errors.Join(errs...)
+}
+
+func (a *Agent) processStatus(ctx context.Context) bool {
+	name, shutdown := a.statusQueue.Get()
+	if shutdown {
+		return false
+	}
+	defer a.statusQueue.Done(name)
+	a.mu.Lock()
+	e := a.works[name]
+	var work *fleetv1.Work
+	if e != nil && !e.statusOnHub {
+		work = e.work.DeepCopy()
+	}
+	a.mu.Unlock()
+	if work == nil {
+		a.statusQueue.Forget(name)
+		return true
+	}
+	if err := a.writeStatus(ctx, work, &work.Status); err != nil {
+		if ctx.Err() == nil {
+			a.logRetry(a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
+		}
+		a.statusQueue.AddRateLimited(name)
+		return true
+	}
+	a.statusQueue.Forget(name)
+	a.statusWritten(name, &work.Status)
+	return true
 }
 
 // record stores the outcome of a reconcile of work, begun on the hub copy
