@@ -466,6 +466,19 @@ func TestAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("a second Work does not take another Work's object", func(t *testing.T) {
+		e.createWork(t, "rival", nil, "", configMap("drift-cm", map[string]string{"a": "9"}))
+		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonConflict)
+		if err := e.hubClient.Delete(ctx, e.work(t, "rival")); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(t, "rival")
+		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
+		if err != nil || cm.Data["a"] != "2" || cm.Annotations[fleetv1.WorkAnnotation] != "drifty" {
+			t.Errorf("drift-cm after the rival Work: %v %v %v", cm.GetAnnotations(), cm.Data, err)
+		}
+	})
+
 	t.Run("ReportDiff reports and writes nothing", func(t *testing.T) {
 		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Create(ctx, configMap("diff-cm", map[string]string{"a": "x"}), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

@@ -27,6 +27,7 @@ const (
 	ReasonApplyFailed      = "ApplyFailed"
 	ReasonManifestInvalid  = "ManifestInvalid"
 	ReasonNotTakenOver     = "NotTakenOver"
+	ReasonConflict         = "ConflictWithOtherWork"
 	ReasonDrifted          = "Drifted"
 	ReasonAvailable        = "Available"
 	ReasonNotTrackable     = "NotTrackable"
@@ -254,6 +255,15 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 	}
 	setDiffs(&res.status, prev, nil, now)
 
+	if owner := ownerWork(live); ours && owner != work.Name && a.placing(owner) {
+		// Two Works must not fight over one object; the one that placed it
+		// first keeps it until it lets go.
+		setCondition(&res.status.Conditions, fleetv1.WorkApplied, false, ReasonConflict,
+			fmt.Sprintf("%s is placed by Work %s", describe(id), owner), work.Generation, now)
+		setCondition(&res.status.Conditions, fleetv1.WorkAvailable, false, ReasonNotApplied, "the manifest is not applied", work.Generation, now)
+		res.placed = false
+		return res
+	}
 	if ours {
 		diffs := compareManifest(desired.Object, live.Object)
 		if len(diffs) == 0 {
@@ -281,11 +291,10 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 	}
 	res.placed = true
 	res.status.Drifts, res.status.FirstDriftedObservedTime = nil, nil
-	msg := "applied"
 	if takeOver {
-		msg = "applied, taking over the object that already existed on the member"
+		a.log.Info("took over an object that existed on the member", "work", work.Name, "object", describe(id))
 	}
-	setCondition(&res.status.Conditions, fleetv1.WorkApplied, true, ReasonApplied, msg, work.Generation, now)
+	setCondition(&res.status.Conditions, fleetv1.WorkApplied, true, ReasonApplied, "applied", work.Generation, now)
 	setAvailable(&res.status, applied, work.Generation, now)
 	return res
 }
@@ -307,6 +316,22 @@ type objectKey struct{ group, kind, namespace, name string }
 
 func objectKeyOf(id placementv1.ResourceIdentifier) objectKey {
 	return objectKey{id.Group, id.Kind, id.Namespace, id.Name}
+}
+
+// ownerWork is the Work a member object says placed it.
+func ownerWork(live *unstructured.Unstructured) string {
+	if live == nil {
+		return ""
+	}
+	return live.GetAnnotations()[fleetv1.WorkAnnotation]
+}
+
+// placing says whether the agent holds a Work that is not being deleted.
+func (a *Agent) placing(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.works[name]
+	return e != nil && e.work.DeletionTimestamp.IsZero()
 }
 
 // apply server-side applies obj with force: the hub's manifest wins over
