@@ -294,15 +294,46 @@ func (a *Agent) watchHub(ctx context.Context) {
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		a.log.V(1).Info("hub watch interrupted; retrying", "error", err.Error())
 	})
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.workSeen,
 		UpdateFunc: func(_, obj any) { a.workSeen(obj) },
 		DeleteFunc: a.workGone,
-	}); err != nil {
+	})
+	if err != nil {
 		a.log.Error(err, "watching Works")
 		return
 	}
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		if cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+			a.forgetMissing(inf.GetStore())
+		}
+	}()
 	inf.RunWithContext(ctx)
+	<-synced
+}
+
+// forgetMissing stops enforcing saved Works that the hub's first successful
+// list did not return: they were deleted while the agent was away, without
+// its finalizer, so their objects stay as they are. A failed list never
+// gets here.
+func (a *Agent) forgetMissing(hub cache.Store) {
+	a.mu.Lock()
+	var gone []string
+	for name := range a.works {
+		if _, exists, err := hub.GetByKey(a.namespace + "/" + name); err == nil && !exists {
+			gone = append(gone, name)
+			delete(a.works, name)
+		}
+	}
+	a.mu.Unlock()
+	for _, name := range gone {
+		a.log.Info("saved Work no longer on the hub; no longer enforced, its objects stay on the member", "work", name)
+		if err := a.store.remove(name); err != nil {
+			a.log.Error(err, "removing state", "work", name)
+		}
+	}
 }
 
 func workFrom(obj any) (*fleetv1.Work, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -621,10 +622,30 @@ func TestAgent(t *testing.T) {
 		t.Logf("hub down: drift reverted in %s", took.Round(time.Millisecond))
 
 		stopAgent()
+		// A Work saved by the agent but deleted from the hub (finalizer
+		// removed by hand) while it was away: enforced until the hub
+		// answers, then forgotten, its object left in place.
+		ghost := &fleetv1.Work{
+			TypeMeta:   metav1.TypeMeta{APIVersion: fleetv1.GroupVersion.String(), Kind: "Work"},
+			ObjectMeta: metav1.ObjectMeta{Name: "ghost", Namespace: workNamespace, Generation: 1, Finalizers: []string{fleetv1.AgentFinalizer}},
+			Spec:       fleetv1.WorkSpec{Placement: "ghost-crp", Manifests: []runtime.RawExtension{manifest(t, configMap("ghost-cm", map[string]string{"a": "1"}))}},
+		}
+		ghostFile := filepath.Join(stateDir, "works", "ghost.json")
+		data, err := json.Marshal(map[string]any{"work": ghost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ghostFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		// On the parent test: the agent outlives this subtest.
 		e.startAgent(root, "agent-restarted", stateDir)
 		took = e.driftQuota(t, "500")
 		t.Logf("hub down, agent restarted from its state dir: drift reverted in %s", took.Round(time.Millisecond))
+		eventually(t, 10*time.Second, "saved Work enforced while the hub is down", func() error {
+			_, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{})
+			return err
+		})
 
 		restart := time.Now()
 		if err := e.hub.RestartAPIServer(ctx, ""); err != nil {
@@ -647,6 +668,15 @@ func TestAgent(t *testing.T) {
 			}
 			return nil
 		})
+		eventually(t, 10*time.Second, "Work missing from the hub forgotten", func() error {
+			if _, err := os.Stat(ghostFile); !os.IsNotExist(err) {
+				return fmt.Errorf("state file: %v", err)
+			}
+			return nil
+		})
+		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{}); err != nil {
+			t.Errorf("the forgotten Work's object: %v", err)
+		}
 	})
 
 	t.Run("deleting the Work removes what it placed", func(t *testing.T) {
