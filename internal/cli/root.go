@@ -70,6 +70,7 @@ then $FLOTILLA_HUB_KUBECONFIG, then the running local fleet (flotilla local up).
 		newApplyCommand(opts),
 		newLocalCommand(),
 		newHubCommand(),
+		newAgentCommand(opts),
 		newVersionCommand(opts),
 	)
 	return root

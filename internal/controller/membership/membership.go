@@ -1,11 +1,13 @@
 // Package membership is the hub's membership controller: every heartbeat
 // period it probes each member it reaches with stored credentials and records
 // what it saw (version, nodes, failed pods, resources) and the conditions
-// Joined, Reachable and Healthy.
+// Joined, Reachable and Healthy. Members in agent mode report their own
+// status; for them it only marks the member unreachable when heartbeats stop.
 package membership
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -95,8 +97,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		period = time.Duration(member.Spec.HeartbeatPeriodSeconds) * time.Second
 	}
 	if member.Spec.Access.Mode == fleetv1.AccessAgent {
-		// Agent members report their own heartbeats.
-		return ctrl.Result{}, nil
+		return r.checkHeartbeat(ctx, member, period)
 	}
 
 	status := member.Status.DeepCopy()
@@ -126,6 +127,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	ok, reason, msg := obs.Healthy()
 	r.setCondition(member, status, fleetv1.MemberHealthy, ok, reason, msg)
 	return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+}
+
+// missedHeartbeats is how many heartbeat periods an agent may stay silent
+// before its member counts as unreachable.
+const missedHeartbeats = 3
+
+// checkHeartbeat handles a member whose agent writes its status: the hub has
+// no credentials to probe it, so it only notices when the heartbeats stop.
+func (r *Reconciler) checkHeartbeat(ctx context.Context, member *fleetv1.MemberCluster, period time.Duration) (ctrl.Result, error) {
+	deadline := missedHeartbeats * period
+	last, since := member.CreationTimestamp.Time, "since the member was created"
+	if hb := member.Status.LastHeartbeatTime; hb != nil {
+		last, since = hb.Time, "since "+hb.UTC().Format(time.RFC3339)
+	}
+	// Status writes do not trigger a reconcile: look again when the
+	// heartbeat would be missed.
+	if age := r.now().Sub(last); age < deadline {
+		return ctrl.Result{RequeueAfter: deadline - age}, nil
+	}
+	status := member.Status.DeepCopy()
+	status.ObservedGeneration = member.Generation
+	r.setUnreachable(member, status, "HeartbeatMissed",
+		fmt.Sprintf("no heartbeat from the member agent %s (%d heartbeat periods of %s)", since, missedHeartbeats, period))
+	if equality.Semantic.DeepEqual(&member.Status, status) {
+		return ctrl.Result{RequeueAfter: period}, nil
+	}
+	// Optimistic locking: a heartbeat the agent writes meanwhile wins.
+	patch := client.MergeFromWithOptions(member.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	member.Status = *status
+	if err := r.Client.Status().Patch(ctx, member, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return ctrl.Result{RequeueAfter: period}, nil
 }
 
 func (r *Reconciler) setUnreachable(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, reason, msg string) {

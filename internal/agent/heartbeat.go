@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+)
+
+// Heartbeat condition reasons, in the style of the hub's membership
+// controller.
+const (
+	ReasonAgentJoined       = "AgentJoined"
+	ReasonHeartbeatReceived = "HeartbeatReceived"
+	ReasonProbeFailed       = "ProbeFailed"
+)
+
+// heartbeatLoop heartbeats once at start, then every period. A failed
+// heartbeat (hub down) is logged and tried again at the next tick. When the
+// MemberCluster asks for more frequent heartbeats than --heartbeat-period,
+// its spec wins: the hub counts missed heartbeats by its spec.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	failing := false
+	period := a.opts.HeartbeatPeriod
+	timer := time.NewTimer(period)
+	defer timer.Stop()
+	for {
+		specPeriod, err := a.heartbeat(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			a.log.Info("heartbeat failed; retrying every period", "error", err.Error())
+		case err == nil && failing:
+			a.log.Info("heartbeat delivered again")
+		}
+		failing = err != nil
+		next := a.opts.HeartbeatPeriod
+		if specPeriod > 0 && specPeriod < next {
+			next = specPeriod
+		}
+		if next != period {
+			a.log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
+			period = next
+		}
+		timer.Reset(period)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// heartbeat probes the member and writes the MemberCluster's status. It
+// returns the heartbeat period the MemberCluster's spec asks for.
+func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
+	probeCtx, cancel := context.WithTimeout(ctx, min(a.opts.HeartbeatPeriod, 10*time.Second))
+	obs, probeErr := clusterprobe.Probe(probeCtx, a.memberKube)
+	cancel()
+
+	mc := &fleetv1.MemberCluster{}
+	if err := a.hub.Get(ctx, client.ObjectKey{Name: a.opts.MemberName}, mc); err != nil {
+		return 0, fmt.Errorf("reading MemberCluster %s: %w", a.opts.MemberName, err)
+	}
+	specPeriod := time.Duration(mc.Spec.HeartbeatPeriodSeconds) * time.Second
+	orig := mc.DeepCopy()
+	now := metav1.NewTime(a.now())
+	status := &mc.Status
+	status.LastHeartbeatTime = &now
+	set := func(condType string, ok bool, reason, msg string) {
+		setCondition(&status.Conditions, condType, ok, reason, msg, mc.Generation, now)
+	}
+	set(fleetv1.MemberJoined, true, ReasonAgentJoined, "the member agent reports heartbeats")
+	if probeErr != nil {
+		set(fleetv1.MemberReachable, false, ReasonProbeFailed, "the agent cannot probe its member's API server: "+probeErr.Error())
+		set(fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+probeErr.Error())
+	} else {
+		status.KubernetesVersion = obs.KubernetesVersion
+		status.Nodes = obs.Nodes
+		status.FailedPods = obs.FailedPods
+		status.ResourceUsage = obs.ResourceUsage
+		status.Properties = obs.Properties
+		set(fleetv1.MemberReachable, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
+		ok, reason, msg := obs.Healthy()
+		set(fleetv1.MemberHealthy, ok, reason, msg)
+	}
+	// Optimistic locking: the hub's membership controller writes this
+	// status too (HeartbeatMissed), and neither may undo the other.
+	if err := a.hub.Status().Patch(ctx, mc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return specPeriod, fmt.Errorf("writing MemberCluster %s status: %w", a.opts.MemberName, err)
+	}
+	if c := meta.FindStatusCondition(orig.Status.Conditions, fleetv1.MemberJoined); c == nil || c.Status != metav1.ConditionTrue {
+		a.log.Info("joined the fleet: heartbeats are arriving on the hub")
+	}
+	return specPeriod, nil
+}

@@ -1,0 +1,346 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+)
+
+// Work condition reasons.
+const (
+	ReasonAllApplied   = "AllManifestsApplied"
+	ReasonAllAvailable = "AllManifestsAvailable"
+)
+
+// reconcile brings one Work to the member and reports its status.
+func (a *Agent) reconcile(ctx context.Context, name string) error {
+	work, applied := a.snapshot(name)
+	if work == nil {
+		return nil
+	}
+	if !work.DeletionTimestamp.IsZero() {
+		return a.finalize(ctx, work, applied)
+	}
+	baseRV := work.ResourceVersion
+	if !hasFinalizer(work) {
+		// Before anything is placed, so that a deleted Work always gets
+		// its objects removed.
+		if err := a.addFinalizer(ctx, work); err != nil {
+			return fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+
+	strategy := strategyOf(work.Spec.ApplyStrategy)
+	var (
+		errs     []error
+		statuses = make([]fleetv1.ManifestStatus, 0, len(work.Spec.Manifests))
+		inWork   = map[objectKey]bool{}
+		placed   = map[objectKey]bool{}
+		nowOurs  []placementv1.ResourceIdentifier
+	)
+	for i, raw := range work.Spec.Manifests {
+		r := a.syncManifest(ctx, work, i, raw, strategy, work.Status.Manifests)
+		statuses = append(statuses, r.status)
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+		if r.resource != nil {
+			a.watches.ensure(*r.resource)
+		}
+		key := objectKeyOf(r.status.Identifier)
+		inWork[key] = true
+		if r.placed && !placed[key] {
+			placed[key] = true
+			nowOurs = append(nowOurs, r.status.Identifier)
+		}
+	}
+	// Objects placed before whose manifest is gone are removed; those
+	// still in the Work stay tracked even if this round failed on them.
+	for _, id := range applied {
+		key := objectKeyOf(id)
+		switch {
+		case placed[key]:
+		case inWork[key]:
+			nowOurs = append(nowOurs, id)
+		default:
+			if err := a.removeObject(ctx, work.Name, id, false); err != nil {
+				errs = append(errs, fmt.Errorf("removing %s: %w", describe(id), err))
+				nowOurs = append(nowOurs, id)
+				continue
+			}
+			a.log.Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
+		}
+	}
+
+	status := workStatus(work, statuses, strategy, metav1.NewTime(a.now()).Rfc3339Copy())
+	if a.record(work, baseRV, nowOurs, status) {
+		// Written by its own worker: a slow or absent hub must not hold up
+		// enforcement on the member.
+		a.statusQueue.Add(work.Name)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) processStatus(ctx context.Context) bool {
+	name, shutdown := a.statusQueue.Get()
+	if shutdown {
+		return false
+	}
+	defer a.statusQueue.Done(name)
+	a.mu.Lock()
+	e := a.works[name]
+	var work *fleetv1.Work
+	if e != nil && !e.statusOnHub {
+		work = e.work.DeepCopy()
+	}
+	a.mu.Unlock()
+	if work == nil {
+		a.statusQueue.Forget(name)
+		return true
+	}
+	if err := a.writeStatus(ctx, work, &work.Status); err != nil {
+		if ctx.Err() == nil {
+			a.logRetry(a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
+		}
+		a.statusQueue.AddRateLimited(name)
+		return true
+	}
+	a.statusQueue.Forget(name)
+	a.statusWritten(name, &work.Status)
+	return true
+}
+
+// record stores the outcome of a reconcile of work, begun on the hub copy
+// with resourceVersion baseRV, and persists it. It reports whether the
+// status must be written to the hub.
+func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.ResourceIdentifier, status *fleetv1.WorkStatus) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.works[work.Name]
+	if e == nil {
+		return false
+	}
+	e.applied = applied
+	current := e.work.ResourceVersion == baseRV || e.work.ResourceVersion == work.ResourceVersion
+	if current {
+		// Nothing newer came from the hub meanwhile than this Work (and
+		// the agent's own finalizer patch): its status is now ours.
+		hubStatus := e.work.Status
+		e.work = work.DeepCopy()
+		e.work.Status = hubStatus
+		if !equality.Semantic.DeepEqual(&e.work.Status, status) {
+			e.work.Status = *status
+			e.statusOnHub = false
+		}
+	}
+	a.persist(e)
+	return current && !e.statusOnHub
+}
+
+// persist writes an entry to the state directory when it changed.
+func (a *Agent) persist(e *entry) {
+	data, err := json.Marshal(&record{Work: e.work, Applied: e.applied})
+	if err != nil || string(data) == string(e.saved) {
+		return
+	}
+	if err := a.store.save(&record{Work: e.work, Applied: e.applied}); err != nil {
+		a.log.Error(err, "saving state", "work", e.work.Name)
+		return
+	}
+	e.saved = data
+}
+
+func (a *Agent) statusWritten(name string, status *fleetv1.WorkStatus) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e := a.works[name]; e != nil && equality.Semantic.DeepEqual(&e.work.Status, status) {
+		e.statusOnHub = true
+	}
+}
+
+// forget drops a Work whose cleanup is done.
+func (a *Agent) forget(name string) error {
+	a.mu.Lock()
+	delete(a.works, name)
+	a.mu.Unlock()
+	return a.store.remove(name)
+}
+
+// addFinalizer patches the agent's finalizer onto the Work, with optimistic
+// locking so that a concurrent spec change is not lost. On success work is
+// the hub's new copy.
+func (a *Agent) addFinalizer(ctx context.Context, work *fleetv1.Work) error {
+	orig := work.DeepCopy()
+	controllerutil.AddFinalizer(work, fleetv1.AgentFinalizer)
+	if err := a.hub.Patch(ctx, work, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		*work = *orig
+		return err
+	}
+	work.ManagedFields = nil
+	return nil
+}
+
+// writeStatus replaces the Work's status with a merge patch; lists are
+// replaced whole by a merge patch, and null clears what is gone.
+func (a *Agent) writeStatus(ctx context.Context, work *fleetv1.Work, status *fleetv1.WorkStatus) error {
+	body := map[string]any{"status": map[string]any{
+		"conditions": status.Conditions,
+		"manifests":  status.Manifests,
+	}}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	target := &fleetv1.Work{ObjectMeta: metav1.ObjectMeta{Name: work.Name, Namespace: work.Namespace}}
+	return a.hub.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data))
+}
+
+// finalize removes (or, with deletionPolicy Abandon, releases) what a
+// deleted Work placed, then lets the Work go.
+func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []placementv1.ResourceIdentifier) error {
+	if !hasFinalizer(work) {
+		return a.forget(work.Name)
+	}
+	abandon := work.Spec.DeletionPolicy == fleetv1.DeletionPolicyAbandon
+	seen := map[objectKey]bool{}
+	var ids []placementv1.ResourceIdentifier
+	for _, id := range append(applied, identifiers(work.Status.Manifests)...) {
+		if key := objectKeyOf(id); id.Kind != "" && !seen[key] {
+			seen[key] = true
+			ids = append(ids, id)
+		}
+	}
+	// Namespaces go last, CRDs just before them: deleting either first
+	// would take the other objects with it before they are handled.
+	sort.SliceStable(ids, func(i, j int) bool { return removalRank(ids[i]) < removalRank(ids[j]) })
+	var errs []error
+	for _, id := range ids {
+		if err := a.removeObject(ctx, work.Name, id, abandon); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", describe(id), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if e := a.works[work.Name]; e != nil {
+		e.finalized = true
+	}
+	a.mu.Unlock()
+	orig := work.DeepCopy()
+	controllerutil.RemoveFinalizer(work, fleetv1.AgentFinalizer)
+	if err := a.hub.Patch(ctx, work, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer: %w", err)
+	}
+	action := "deleted"
+	if abandon {
+		action = "abandoned"
+	}
+	a.log.Info("Work deleted; its objects are "+action, "work", work.Name, "objects", len(ids))
+	return a.forget(work.Name)
+}
+
+func identifiers(statuses []fleetv1.ManifestStatus) []placementv1.ResourceIdentifier {
+	out := make([]placementv1.ResourceIdentifier, 0, len(statuses))
+	for _, s := range statuses {
+		out = append(out, s.Identifier)
+	}
+	return out
+}
+
+func removalRank(id placementv1.ResourceIdentifier) int {
+	switch {
+	case id.Group == "" && id.Kind == "Namespace":
+		return 2
+	case id.Group == "apiextensions.k8s.io" && id.Kind == "CustomResourceDefinition":
+		return 1
+	}
+	return 0
+}
+
+// workStatus sums the manifests' conditions up into the Work's.
+func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy placementv1.ApplyStrategy, now metav1.Time) *fleetv1.WorkStatus {
+	status := &fleetv1.WorkStatus{Manifests: manifests}
+	status.Conditions = append(status.Conditions, work.Status.Conditions...)
+	gen := work.Generation
+	total := len(manifests)
+	if len(manifests) == 0 {
+		status.Manifests = nil
+	}
+	// firstNot finds the first manifest whose condition is not True.
+	firstNot := func(condType string) (int, *metav1.Condition, placementv1.ResourceIdentifier) {
+		n := 0
+		var first *metav1.Condition
+		var id placementv1.ResourceIdentifier
+		for i := range manifests {
+			c := meta.FindStatusCondition(manifests[i].Conditions, condType)
+			if c == nil || c.Status != metav1.ConditionTrue {
+				if n == 0 {
+					first, id = c, manifests[i].Identifier
+				}
+				n++
+			}
+		}
+		return n, first, id
+	}
+	summary := func(n int, first *metav1.Condition, id placementv1.ResourceIdentifier, what string) (reason, msg string) {
+		reason, detail := "Unknown", "no report"
+		if first != nil {
+			reason, detail = first.Reason, first.Message
+		}
+		return reason, fmt.Sprintf("%d of %d manifests are not %s; first %s: %s", n, total, what, describe(id), detail)
+	}
+
+	if strategy.Type == placementv1.ApplyStrategyTypeReportDiff {
+		meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkApplied)
+		meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkAvailable)
+		if n, first, id := firstNot(fleetv1.WorkDiffReported); n > 0 {
+			reason, msg := summary(n, first, id, "compared")
+			setCondition(&status.Conditions, fleetv1.WorkDiffReported, false, reason, msg, gen, now)
+			return status
+		}
+		diffs := 0
+		for _, m := range manifests {
+			if len(m.Diffs) > 0 {
+				diffs++
+			}
+		}
+		if diffs > 0 {
+			setCondition(&status.Conditions, fleetv1.WorkDiffReported, true, ReasonDiffFound,
+				fmt.Sprintf("%d of %d manifests differ from the member's objects", diffs, total), gen, now)
+		} else {
+			setCondition(&status.Conditions, fleetv1.WorkDiffReported, true, ReasonNoDiffFound,
+				fmt.Sprintf("all %d manifests match the member's objects", total), gen, now)
+		}
+		return status
+	}
+
+	meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkDiffReported)
+	if n, first, id := firstNot(fleetv1.WorkApplied); n > 0 {
+		reason, msg := summary(n, first, id, "applied")
+		setCondition(&status.Conditions, fleetv1.WorkApplied, false, reason, msg, gen, now)
+		setCondition(&status.Conditions, fleetv1.WorkAvailable, false, ReasonNotApplied, "not every manifest is applied", gen, now)
+		return status
+	}
+	setCondition(&status.Conditions, fleetv1.WorkApplied, true, ReasonAllApplied, fmt.Sprintf("all %d manifests applied", total), gen, now)
+	if n, first, id := firstNot(fleetv1.WorkAvailable); n > 0 {
+		_, msg := summary(n, first, id, "available")
+		setCondition(&status.Conditions, fleetv1.WorkAvailable, false, ReasonNotYetAvailable, msg, gen, now)
+		return status
+	}
+	setCondition(&status.Conditions, fleetv1.WorkAvailable, true, ReasonAllAvailable, fmt.Sprintf("all %d manifests available", total), gen, now)
+	return status
+}
