@@ -431,8 +431,10 @@ func TestAgent(t *testing.T) {
 			}
 			s := mc.Status
 			switch {
-			case s.LastHeartbeatTime == nil:
+			case s.LastHeartbeatTime == nil || s.AgentLastHeartbeatTime == nil:
 				return fmt.Errorf("no heartbeat yet")
+			case !meta.IsStatusConditionTrue(s.Conditions, fleetv1.MemberAgentConnected):
+				return fmt.Errorf("AgentConnected not True: %+v", s.Conditions)
 			case !meta.IsStatusConditionTrue(s.Conditions, fleetv1.MemberJoined) || !meta.IsStatusConditionTrue(s.Conditions, fleetv1.MemberReachable):
 				return fmt.Errorf("conditions %+v", s.Conditions)
 			case meta.FindStatusCondition(s.Conditions, fleetv1.MemberHealthy) == nil:

@@ -61,10 +61,6 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 // heartbeat probes the member and writes the MemberCluster's status. It
 // returns the heartbeat period the MemberCluster's spec asks for.
 func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
-	probeCtx, cancel := context.WithTimeout(ctx, min(a.opts.HeartbeatPeriod, 10*time.Second))
-	obs, probeErr := clusterprobe.Probe(probeCtx, a.memberKube)
-	cancel()
-
 	mc := &fleetv1.MemberCluster{}
 	if err := a.hub.Get(ctx, client.ObjectKey{Name: a.opts.MemberName}, mc); err != nil {
 		return 0, fmt.Errorf("reading MemberCluster %s: %w", a.opts.MemberName, err)
@@ -73,30 +69,40 @@ func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
 	orig := mc.DeepCopy()
 	now := metav1.NewTime(a.now())
 	status := &mc.Status
-	status.LastHeartbeatTime = &now
 	set := func(condType string, ok bool, reason, msg string) {
 		setCondition(&status.Conditions, condType, ok, reason, msg, mc.Generation, now)
 	}
-	set(fleetv1.MemberJoined, true, ReasonAgentJoined, "the member agent reports heartbeats")
-	if probeErr != nil {
-		set(fleetv1.MemberReachable, false, ReasonProbeFailed, "the agent cannot probe its member's API server: "+probeErr.Error())
-		set(fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+probeErr.Error())
-	} else {
-		status.KubernetesVersion = obs.KubernetesVersion
-		status.Nodes = obs.Nodes
-		status.FailedPods = obs.FailedPods
-		status.ResourceUsage = obs.ResourceUsage
-		status.Properties = obs.Properties
-		set(fleetv1.MemberReachable, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
-		ok, reason, msg := obs.Healthy()
-		set(fleetv1.MemberHealthy, ok, reason, msg)
+	status.AgentLastHeartbeatTime = &now
+	set(fleetv1.MemberAgentConnected, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
+	// A member the hub also reaches with stored credentials (a hubless
+	// fleet that became hubful) is probed by the hub: the agent then only
+	// says that it is there.
+	if mc.Spec.Access.Mode == fleetv1.AccessAgent {
+		probeCtx, cancel := context.WithTimeout(ctx, min(a.opts.HeartbeatPeriod, 10*time.Second))
+		obs, probeErr := clusterprobe.Probe(probeCtx, a.memberKube)
+		cancel()
+		status.LastHeartbeatTime = &now
+		set(fleetv1.MemberJoined, true, ReasonAgentJoined, "the member agent reports heartbeats")
+		if probeErr != nil {
+			set(fleetv1.MemberReachable, false, ReasonProbeFailed, "the agent cannot probe its member's API server: "+probeErr.Error())
+			set(fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+probeErr.Error())
+		} else {
+			status.KubernetesVersion = obs.KubernetesVersion
+			status.Nodes = obs.Nodes
+			status.FailedPods = obs.FailedPods
+			status.ResourceUsage = obs.ResourceUsage
+			status.Properties = obs.Properties
+			set(fleetv1.MemberReachable, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
+			ok, reason, msg := obs.Healthy()
+			set(fleetv1.MemberHealthy, ok, reason, msg)
+		}
 	}
 	// Optimistic locking: the hub's membership controller writes this
 	// status too (HeartbeatMissed), and neither may undo the other.
 	if err := a.hub.Status().Patch(ctx, mc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 		return specPeriod, fmt.Errorf("writing MemberCluster %s status: %w", a.opts.MemberName, err)
 	}
-	if c := meta.FindStatusCondition(orig.Status.Conditions, fleetv1.MemberJoined); c == nil || c.Status != metav1.ConditionTrue {
+	if c := meta.FindStatusCondition(orig.Status.Conditions, fleetv1.MemberAgentConnected); c == nil || c.Status != metav1.ConditionTrue {
 		a.log.Info("joined the fleet: heartbeats are arriving on the hub")
 	}
 	return specPeriod, nil

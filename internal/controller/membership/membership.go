@@ -105,14 +105,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	access, err := r.Members.For(ctx, member)
 	if err != nil {
 		r.setUnreachable(member, status, "CredentialsInvalid", err.Error())
-		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+		return r.finish(ctx, member, status, period)
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, min(period, maxProbeTimeout))
 	defer cancel()
 	obs, err := clusterprobe.Probe(probeCtx, access.Client)
 	if err != nil {
 		r.setUnreachable(member, status, "ProbeFailed", err.Error())
-		return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+		return r.finish(ctx, member, status, period)
 	}
 
 	now := metav1.NewTime(r.now())
@@ -126,7 +126,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.setCondition(member, status, fleetv1.MemberReachable, true, "ProbeSucceeded", "the member's API server is ready at "+access.Host)
 	ok, reason, msg := obs.Healthy()
 	r.setCondition(member, status, fleetv1.MemberHealthy, ok, reason, msg)
-	return ctrl.Result{RequeueAfter: period}, r.writeStatus(ctx, member, status)
+	return r.finish(ctx, member, status, period)
 }
 
 // missedHeartbeats is how many heartbeat periods an agent may stay silent
@@ -150,16 +150,7 @@ func (r *Reconciler) checkHeartbeat(ctx context.Context, member *fleetv1.MemberC
 	status.ObservedGeneration = member.Generation
 	r.setUnreachable(member, status, "HeartbeatMissed",
 		fmt.Sprintf("no heartbeat from the member agent %s (%d heartbeat periods of %s)", since, missedHeartbeats, period))
-	if equality.Semantic.DeepEqual(&member.Status, status) {
-		return ctrl.Result{RequeueAfter: period}, nil
-	}
-	// Optimistic locking: a heartbeat the agent writes meanwhile wins.
-	patch := client.MergeFromWithOptions(member.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	member.Status = *status
-	if err := r.Client.Status().Patch(ctx, member, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	return ctrl.Result{RequeueAfter: period}, nil
+	return r.finish(ctx, member, status, period)
 }
 
 func (r *Reconciler) setUnreachable(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, reason, msg string) {
@@ -194,14 +185,43 @@ func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1
 	})
 }
 
-func (r *Reconciler) writeStatus(ctx context.Context, member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus) error {
+// finish checks the agent's heartbeat, writes the status if it changed and
+// asks to be called again in one period. The write is optimistic: a status
+// the member's agent wrote meanwhile (AgentConnected) is not overwritten
+// from a stale copy; the probe is simply redone soon after.
+func (r *Reconciler) finish(ctx context.Context, member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, period time.Duration) (ctrl.Result, error) {
+	r.checkAgent(member, status, period)
 	if equality.Semantic.DeepEqual(&member.Status, status) {
-		return nil
+		return ctrl.Result{RequeueAfter: period}, nil
 	}
-	patch := client.MergeFrom(member.DeepCopy())
+	patch := client.MergeFromWithOptions(member.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	member.Status = *status
 	if err := r.Client.Status().Patch(ctx, member, patch); err != nil {
-		return client.IgnoreNotFound(err)
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return nil
+	return ctrl.Result{RequeueAfter: period}, nil
+}
+
+// conflictRetry is how soon a status write that lost a race is redone.
+const conflictRetry = 200 * time.Millisecond
+
+// checkAgent turns AgentConnected False once a joined member's agent has
+// missed its heartbeats; placements then stop picking the member.
+func (r *Reconciler) checkAgent(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, period time.Duration) {
+	c := meta.FindStatusCondition(status.Conditions, fleetv1.MemberAgentConnected)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return
+	}
+	last := c.LastTransitionTime.Time
+	if hb := status.AgentLastHeartbeatTime; hb != nil {
+		last = hb.Time
+	}
+	if r.now().Sub(last) < missedHeartbeats*period {
+		return
+	}
+	r.setCondition(member, status, fleetv1.MemberAgentConnected, false, "HeartbeatMissed",
+		fmt.Sprintf("no heartbeat from the member agent since %s (%d heartbeat periods of %s)", last.UTC().Format(time.RFC3339), missedHeartbeats, period))
 }

@@ -37,7 +37,9 @@ func TestAgentMemberHeartbeat(t *testing.T) {
 			if tc.lastHeartbeat != nil {
 				hb := metav1.NewTime(*tc.lastHeartbeat)
 				mc.Status.LastHeartbeatTime = &hb
+				mc.Status.AgentLastHeartbeatTime = &hb
 				mc.Status.Conditions = []metav1.Condition{
+					{Type: fleetv1.MemberAgentConnected, Status: metav1.ConditionTrue, Reason: "HeartbeatReceived", LastTransitionTime: hb},
 					{Type: fleetv1.MemberJoined, Status: metav1.ConditionTrue, Reason: "AgentJoined", LastTransitionTime: hb},
 					{Type: fleetv1.MemberReachable, Status: metav1.ConditionTrue, Reason: "HeartbeatReceived", LastTransitionTime: hb},
 				}
@@ -62,6 +64,12 @@ func TestAgentMemberHeartbeat(t *testing.T) {
 			}
 			if tc.wantMissed && meta.IsStatusConditionTrue(got.Status.Conditions, fleetv1.MemberHealthy) {
 				t.Error("an unreachable member is Healthy")
+			}
+			if tc.lastHeartbeat != nil {
+				agent := meta.FindStatusCondition(got.Status.Conditions, fleetv1.MemberAgentConnected)
+				if disconnected := agent.Status == metav1.ConditionFalse; disconnected != tc.wantMissed {
+					t.Errorf("AgentConnected %+v, want False=%v", agent, tc.wantMissed)
+				}
 			}
 		})
 	}
