@@ -196,17 +196,24 @@ func schedulingMembers(items []fleetv1.MemberCluster, now time.Time) []schedulin
 		}
 		// Placement needs an agent: a member is a candidate once its agent
 		// has reported (hubful), whatever the hub's own access to it, and
-		// until it is deleted or leaves.
-		reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberAgentConnected)
-		candidate := reachable != nil && m.DeletionTimestamp.IsZero() && m.Annotations[fleetv1.LeavingAnnotation] == ""
+		// until it is deleted or leaves. It is eligible while its agent
+		// heartbeats and its API server answers.
+		agent := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberAgentConnected)
+		reachable := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable)
+		candidate := agent != nil && m.DeletionTimestamp.IsZero() && m.Annotations[fleetv1.LeavingAnnotation] == ""
 		switch {
-		case candidate && reachable != nil && reachable.Status == metav1.ConditionTrue:
+		case !candidate:
+		case agent.Status == metav1.ConditionTrue && (reachable == nil || reachable.Status == metav1.ConditionTrue):
 			sm.Eligible = true
-		case candidate:
+		default:
 			sm.Unreachable = true
-			if reachable != nil {
-				sm.UnreachableFor = now.Sub(reachable.LastTransitionTime.Time)
+			since := now
+			for _, c := range []*metav1.Condition{agent, reachable} {
+				if c != nil && c.Status != metav1.ConditionTrue && c.LastTransitionTime.Time.Before(since) {
+					since = c.LastTransitionTime.Time
+				}
 			}
+			sm.UnreachableFor = now.Sub(since)
 		}
 		out = append(out, sm)
 	}

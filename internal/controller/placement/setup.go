@@ -104,7 +104,7 @@ var schedulingInputChanged = predicate.Funcs{
 
 func conditionStatuses(m *fleetv1.MemberCluster) string {
 	s := ""
-	for _, t := range []string{fleetv1.MemberAgentConnected} {
+	for _, t := range []string{fleetv1.MemberAgentConnected, fleetv1.MemberReachable} {
 		for _, c := range m.Status.Conditions {
 			if c.Type == t {
 				s += t + "=" + string(c.Status) + ";"
