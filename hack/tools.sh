@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the tool binaries local fleets run (kube-apiserver for two Kubernetes
-# minors, etcd, kwok) into ${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin, keyed
-# by version. Idempotent: a binary already there is not rebuilt.
+# minors, kube-controller-manager for the older one, etcd, kwok) into
+# ${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin, keyed by version. Idempotent:
+# a binary already there is not rebuilt.
 #   hack/tools.sh            build everything missing
 #   hack/tools.sh --print    print the paths, build nothing
 set -euo pipefail
@@ -14,6 +15,7 @@ mkdir -p "$bin"
 
 if [ "${1:-}" = "--print" ]; then
   for v in $KUBE_VERSIONS; do echo "$bin/kube-apiserver-$v"; done
+  echo "$bin/kube-controller-manager-${KUBE_VERSIONS%% *}"
   echo "$bin/etcd-$ETCD_VERSION"
   echo "$bin/kwok-$KWOK_VERSION"
   echo "$bin/controller-gen-$CONTROLLER_GEN_VERSION"
@@ -43,6 +45,26 @@ build_kube_apiserver() {
     -X k8s.io/component-base/version.gitTreeState=clean" .)
   install_atomically "$out.tmp" "$out"
   log "kube-apiserver $v built in $((SECONDS - start))s"
+}
+
+# build_kube_controller_manager VERSION: from the same wrapper module as
+# kube-apiserver VERSION. Local clusters run only its namespace controller;
+# the oldest version serves every cluster (a controller manager may be older
+# than its API server, never newer).
+build_kube_controller_manager() {
+  local v=$1 out=$bin/kube-controller-manager-$1
+  [ -x "$out" ] && return 0
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local mod=$root/hack/kube-apiserver/$v
+  log "building kube-controller-manager $v (a few minutes cold on 2 cores)"
+  local start=$SECONDS
+  (cd "$mod" && go build -trimpath -o "$out.tmp" -ldflags "-s -w \
+    -X k8s.io/component-base/version.gitVersion=$v \
+    -X k8s.io/component-base/version.gitMajor=1 \
+    -X k8s.io/component-base/version.gitMinor=$minor \
+    -X k8s.io/component-base/version.gitTreeState=clean" ./kube-controller-manager)
+  install_atomically "$out.tmp" "$out"
+  log "kube-controller-manager $v built in $((SECONDS - start))s"
 }
 
 build_etcd() {
@@ -92,6 +114,8 @@ case "${1:-all}" in
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_GEN_VERSION"
     for v in $KUBE_VERSIONS; do build_kube_apiserver "$v"; done
+    oldest=${KUBE_VERSIONS%% *}
+    build_kube_controller_manager "$oldest"
     build_kubectl
     go_install gojq github.com/itchyny/gojq/cmd/gojq "$GOJQ_VERSION"
     link_path ;;

@@ -21,4 +21,6 @@ mkdir -p "$dir"
   grep -E '=> \./staging/' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
 } >"$dir/go.mod"
 cp "$here/main.go.tmpl" "$dir/main.go"
+mkdir -p "$dir/kube-controller-manager"
+cp "$here/kube-controller-manager.go.tmpl" "$dir/kube-controller-manager/main.go"
 (cd "$dir" && GOFLAGS=-mod=mod go mod tidy)

@@ -10,9 +10,11 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
@@ -73,6 +75,14 @@ run: if one is refused, nothing is applied.`,
 			if err != nil {
 				return err
 			}
+			// Namespaces this batch creates: what lives in them can only be
+			// checked once they exist.
+			newNamespaces := map[string]bool{}
+			for _, o := range objs {
+				if o.GroupVersionKind().GroupKind().String() == "Namespace" {
+					newNamespaces[o.GetName()] = true
+				}
+			}
 			apply := func(o *unstructured.Unstructured, dryRun bool) (string, error) {
 				gvk := o.GroupVersionKind()
 				m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -90,6 +100,15 @@ run: if one is refused, nothing is applied.`,
 				if m.Scope.Name() == meta.RESTScopeNameNamespace {
 					if o.GetNamespace() == "" {
 						o.SetNamespace("default")
+					}
+					if dryRun && newNamespaces[o.GetNamespace()] {
+						nsMapping, err := mapper.RESTMapping(schema.GroupKind{Kind: "Namespace"}, "v1")
+						if err != nil {
+							return "", err
+						}
+						if _, err := dyn.Resource(nsMapping.Resource).Get(cmd.Context(), o.GetNamespace(), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+							return "", nil
+						}
 					}
 					ri = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
 				}

@@ -123,6 +123,10 @@ func newPlacementListCommand(g *globalOptions) *cobra.Command {
 			if g.output != "table" {
 				return render(cmd.OutOrStdout(), g.output, list.Items, nil)
 			}
+			if len(list.Items) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No placements on the hub. Create one with 'flotilla apply -f FILE'.")
+				return nil
+			}
 			return render(cmd.OutOrStdout(), g.output, nil, func() *table {
 				t := &table{headers: []string{"NAME", "TYPE", "RESOURCES", "CLUSTERS", "APPLIED", "AVAILABLE", "DRIFTED", "SNAPSHOT", "STATE", "AGE"}}
 				for i := range list.Items {

@@ -77,6 +77,9 @@ type State struct {
 	Etcd      process.Record  `json:"etcd"`
 	APIServer process.Record  `json:"apiServer"`
 	Kwok      *process.Record `json:"kwok,omitempty"`
+	// ControllerManager runs the namespace controller; nil for a cluster
+	// started before it was part of local clusters.
+	ControllerManager *process.Record `json:"controllerManager,omitempty"`
 }
 
 // Cluster is a started (or re-attached) local cluster. Its methods are safe
@@ -119,6 +122,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	controllerManagerBin, err := tc.KubeControllerManager()
+	if err != nil {
+		return nil, err
+	}
 	kwokBin := ""
 	if opts.Nodes > 0 {
 		if kwokBin, err = tc.Kwok(); err != nil {
@@ -151,6 +158,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
 	}
 	if err := c.startAPIServer(ctx, apiServerBin, true); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
+	}
+	if err := c.startControllerManager(ctx, controllerManagerBin); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)
 	}
 	if opts.Nodes > 0 {
@@ -227,6 +237,9 @@ func (c *Cluster) Stop() error {
 	var errs []error
 	if s.Kwok != nil {
 		errs = append(errs, s.Kwok.Stop(stopGrace))
+	}
+	if s.ControllerManager != nil {
+		errs = append(errs, s.ControllerManager.Stop(stopGrace))
 	}
 	apiServerGrace := stopGrace
 	if !s.Etcd.Alive() {

@@ -137,6 +137,21 @@ func (c *Cluster) apiServerArgs() []string {
 	}
 }
 
+// startControllerManager runs kube-controller-manager with only the
+// namespace controller: a deleted namespace is emptied and removed, as on
+// any conformant cluster. Nothing waits for it to be ready; it serves no
+// port, and it reconnects by itself when the API server restarts.
+func (c *Cluster) startControllerManager(ctx context.Context, bin string) error {
+	args := []string{
+		"--kubeconfig=" + c.KubeconfigPath(),
+		"--controllers=namespace",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--concurrent-namespace-syncs=2",
+	}
+	return c.startServer(ctx, "kube-controller-manager", bin, args, nil, func(context.Context) error { return nil })
+}
+
 func (c *Cluster) apiServerReady(ctx context.Context) error {
 	cfg, err := c.RESTConfig()
 	if err != nil {
@@ -196,6 +211,8 @@ func (s *State) setRecord(component string, rec process.Record) {
 		s.APIServer = rec
 	case "kwok":
 		s.Kwok = &rec
+	case "kube-controller-manager":
+		s.ControllerManager = &rec
 	}
 }
 

@@ -87,7 +87,7 @@ func MembersConfig(n int) Config {
 // every version in full ("v1.36.3"). All problems are reported at once.
 func (cfg Config) Resolve(tc toolchain.Toolchain) (Config, error) {
 	var errs []error
-	out := Config{Hub: cfg.Hub}
+	out := Config{Hubful: cfg.Hubful, Hub: cfg.Hub}
 	if out.Hub.KubernetesVersion == "" {
 		out.Hub.KubernetesVersion = tc.NewestKubernetes()
 	}

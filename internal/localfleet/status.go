@@ -104,6 +104,9 @@ func clusterStatus(ctx context.Context, rec ClusterRecord, role string) ClusterS
 	if st.Kwok != nil {
 		cs.Processes = append(cs.Processes, processStatus("kwok", *st.Kwok))
 	}
+	if st.ControllerManager != nil {
+		cs.Processes = append(cs.Processes, processStatus("kube-controller-manager", *st.ControllerManager))
+	}
 	h := c.Health(ctx, statusTimeout)
 	cs.Ready = h.Ready && h.Problem == ""
 	cs.Problem = h.Problem

@@ -161,6 +161,13 @@ func (t Toolchain) KubeAPIServer(v string) (fullVersion, path string, err error)
 // Etcd returns the path of the etcd binary.
 func (t Toolchain) Etcd() (string, error) { return t.binary("etcd", t.Versions.Etcd) }
 
+// KubeControllerManager returns the path of the kube-controller-manager
+// binary: the oldest supported version, which may serve every cluster since
+// a controller manager may be older than its API server, never newer.
+func (t Toolchain) KubeControllerManager() (string, error) {
+	return t.binary("kube-controller-manager", t.OldestKubernetes())
+}
+
 // Kwok returns the path of the kwok binary.
 func (t Toolchain) Kwok() (string, error) { return t.binary("kwok", t.Versions.Kwok) }
 
@@ -175,6 +182,7 @@ func (t Toolchain) Missing() []string {
 	for _, v := range t.Versions.Kubernetes {
 		check("kube-apiserver", v)
 	}
+	check("kube-controller-manager", t.OldestKubernetes())
 	check("etcd", t.Versions.Etcd)
 	check("kwok", t.Versions.Kwok)
 	return missing

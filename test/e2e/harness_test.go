@@ -124,6 +124,18 @@ func (f *fleet) dumpHubLog() {
 		lines = lines[len(lines)-60:]
 	}
 	f.t.Logf("last lines of the hub manager's log:\n%s", strings.Join(lines, "\n"))
+	agentLogs, _ := filepath.Glob(f.dir("agents", "*.log"))
+	for _, path := range agentLogs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(data), "\n")
+		if len(lines) > 30 {
+			lines = lines[len(lines)-30:]
+		}
+		f.t.Logf("last lines of %s:\n%s", filepath.Base(path), strings.Join(lines, "\n"))
+	}
 }
 
 // run runs the CLI and returns its output and error.
