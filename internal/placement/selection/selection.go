@@ -265,9 +265,21 @@ var neverPlaced = map[schema.GroupResource]bool{
 	{Group: "fleet.flotilla.dev", Resource: "works"}: true,
 }
 
-// skip leaves out objects that the member makes for itself.
+// fleetAPIGroups are the API groups of the fleet itself.
+var fleetAPIGroups = map[string]bool{
+	placementv1.GroupVersion.Group: true,
+	fleetv1.GroupVersion.Group:     true,
+}
+
+// skip leaves out objects that the member makes for itself, and the fleet's
+// own objects.
 func skip(gvr schema.GroupVersionResource, o *unstructured.Unstructured) bool {
 	if len(o.GetOwnerReferences()) > 0 || o.GetDeletionTimestamp() != nil {
+		return true
+	}
+	// The fleet's own API (a ResourceOverride in the placed namespace, say)
+	// instructs the hub; members have no use for it and no CRD to hold it.
+	if fleetAPIGroups[gvr.Group] {
 		return true
 	}
 	switch {

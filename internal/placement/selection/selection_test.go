@@ -105,6 +105,8 @@ func TestSkip(t *testing.T) {
 		{schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, obj("v1", "ServiceAccount", "fintech", "app"), false},
 		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, token, true},
 		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, obj("v1", "Secret", "fintech", "creds"), false},
+		{schema.GroupVersionResource{Group: "placement.kubernetes-fleet.io", Version: "v1", Resource: "resourceoverrides"},
+			obj("placement.kubernetes-fleet.io/v1", "ResourceOverride", "fintech", "per-member"), true},
 	}
 	for _, tc := range cases {
 		if got := skip(tc.gvr, tc.o); got != tc.want {
