@@ -7,6 +7,7 @@
 //	go run ./hack/bench                                 # every scenario
 //	go run ./hack/bench -only up,join -up-runs 5
 //	go run ./hack/bench -only orchestration,memory -members 2000 -o json
+//	go run ./hack/bench -only placement -placements 50
 //
 // Everything it starts lives under one temporary directory and is stopped
 // before it exits, also when a scenario fails or on Ctrl-C.
@@ -46,6 +47,7 @@ var scenarios = []scenario{
 	{name: "orchestration", about: "UpdateRun controller hand-offs over a 1,000-member run", run: runOrchestration},
 	{name: "engine", about: "rollout engine step cost at growing fleet sizes", run: runEngine},
 	{name: "memory", about: "flotilla hub memory while probing 1,000 members", run: runMemory},
+	{name: "placement", about: "placement, drift correction, agent join and agent idle cost on a hubful fleet of 3 members", run: runPlacement},
 }
 
 type options struct {
@@ -73,6 +75,10 @@ type options struct {
 	memPeriods      int
 	memTargets      int
 	memProbeTimeout time.Duration
+	placements      int
+	drifts          int
+	agentJoins      int
+	idleWindow      time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -108,6 +114,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.memPeriods, "memory-periods", 2, "memory: heartbeat periods to keep probing after every member was probed once")
 	fs.IntVar(&o.memTargets, "memory-clusters", 2, "memory: real member clusters the MemberClusters point at")
 	fs.DurationVar(&o.memProbeTimeout, "memory-first-sweep-timeout", 5*time.Minute, "memory: give up if not every member was probed by then")
+
+	fs.IntVar(&o.placements, "placements", 20, "placement: ClusterResourcePlacements created, one at a time, each of its own namespace")
+	fs.IntVar(&o.drifts, "drifts", 20, "placement: changes made to a placed object on a member, one at a time")
+	fs.IntVar(&o.agentJoins, "agent-joins", 3, "placement: members joined with an agent, one at a time, each a new local cluster")
+	fs.DurationVar(&o.idleWindow, "agent-idle-window", 30*time.Second, "placement: window over which the idle agents' CPU time is measured")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -131,6 +142,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-members must be at least 1, -stages and -groups 1 to 20 (the API's limits)")
 	case o.memHeartbeat < time.Second || o.memPeriods < 1 || o.memTargets < 1:
 		return o, fmt.Errorf("-memory-heartbeat must be at least 1s, -memory-periods and -memory-clusters at least 1")
+	case o.placements < 1 || o.drifts < 1 || o.agentJoins < 1 || o.idleWindow < time.Second:
+		return o, fmt.Errorf("-placements, -drifts and -agent-joins must be at least 1, -agent-idle-window at least 1s")
 	}
 	if _, err := o.sizes(); err != nil {
 		return o, err

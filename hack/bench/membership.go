@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -211,11 +212,25 @@ type conditionWatch struct {
 // watchCondition starts watching before the caller acts, so that no change
 // is missed; the watch's first event is the member's current state.
 func watchCondition(ctx context.Context, c client.WithWatch, member, condType string, want metav1.ConditionStatus) (*conditionWatch, error) {
+	cw, err := watchUntil(ctx, c, &fleetv1.MemberClusterList{}, []client.ListOption{client.MatchingFields{"metadata.name": member}},
+		func(obj runtime.Object) bool {
+			m, ok := obj.(*fleetv1.MemberCluster)
+			return ok && meta.IsStatusConditionPresentAndEqual(m.Status.Conditions, condType, want)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("watching member %s: %w", member, err)
+	}
+	return cw, nil
+}
+
+// watchUntil watches the objects of list that opts select and notes when
+// an event first satisfies done, which sees every event in order.
+func watchUntil(ctx context.Context, c client.WithWatch, list client.ObjectList, opts []client.ListOption, done func(runtime.Object) bool) (*conditionWatch, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	w, err := c.Watch(ctx, &fleetv1.MemberClusterList{}, client.MatchingFields{"metadata.name": member})
+	w, err := c.Watch(ctx, list, opts...)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("watching member %s: %w", member, err)
+		return nil, err
 	}
 	cw := &conditionWatch{done: make(chan struct{}), stop: func() { w.Stop(); cancel() }}
 	go func() {
@@ -225,7 +240,7 @@ func watchCondition(ctx context.Context, c client.WithWatch, member, condType st
 				cw.err = apierrors.FromObject(ev.Object)
 				return
 			}
-			if m, ok := ev.Object.(*fleetv1.MemberCluster); ok && meta.IsStatusConditionPresentAndEqual(m.Status.Conditions, condType, want) {
+			if done(ev.Object) {
 				cw.at = time.Now()
 				return
 			}
