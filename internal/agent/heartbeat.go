@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +22,10 @@ const (
 	ReasonProbeFailed       = "ProbeFailed"
 )
 
+// heartbeatConflictRetry is how soon a heartbeat that lost a write race
+// to the hub is sent again.
+const heartbeatConflictRetry = 200 * time.Millisecond
+
 // heartbeatLoop heartbeats once at start, then every period. A failed
 // heartbeat (hub down) is logged and tried again at the next tick. When the
 // MemberCluster asks for more frequent heartbeats than --heartbeat-period,
@@ -32,15 +37,16 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		specPeriod, err := a.heartbeat(ctx)
+		conflict := apierrors.IsConflict(err)
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err != nil && !failing:
+		case err != nil && !failing && !conflict:
 			a.log.Info("heartbeat failed; retrying every period", "error", err.Error())
 		case err == nil && failing:
 			a.log.Info("heartbeat delivered again")
 		}
-		failing = err != nil
+		failing = err != nil && !conflict
 		next := a.opts.HeartbeatPeriod
 		if specPeriod > 0 && specPeriod < next {
 			next = specPeriod
@@ -49,7 +55,13 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			a.log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
 			period = next
 		}
-		timer.Reset(period)
+		if conflict {
+			// The hub wrote the status meanwhile: heartbeat again at once
+			// rather than a period late.
+			timer.Reset(heartbeatConflictRetry)
+		} else {
+			timer.Reset(period)
+		}
 		select {
 		case <-ctx.Done():
 			return

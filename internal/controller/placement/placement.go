@@ -104,7 +104,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		setCondition(status, crp.Generation, placementv1.ClusterResourcePlacementScheduledConditionType,
 			metav1.ConditionFalse, reason, err.Error())
-		if werr := r.writeStatus(ctx, crp, status); werr != nil {
+		if werr := r.writeStatus(ctx, crp, status); errors.Is(werr, errStatusConflict) {
+			return reconcile.Result{RequeueAfter: statusConflictRetry}, nil
+		} else if werr != nil {
 			return reconcile.Result{}, werr
 		}
 		if userError {
@@ -151,7 +153,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	r.buildStatus(crp, status, sel, latest, decision, ro)
-	if err := r.writeStatus(ctx, crp, status); err != nil {
+	if err := r.writeStatus(ctx, crp, status); errors.Is(err, errStatusConflict) {
+		return reconcile.Result{RequeueAfter: statusConflictRetry}, nil
+	} else if err != nil {
 		return reconcile.Result{}, err
 	}
 	next := r.resync()
@@ -168,6 +172,13 @@ func (r *Reconciler) unreachableGrace() time.Duration {
 	return DefaultUnreachableGrace
 }
 
+// errStatusConflict says the status was computed from a stale placement.
+var errStatusConflict = errors.New("placement changed since it was read")
+
+// statusConflictRetry is how soon a reconcile whose status write lost a
+// race runs again.
+const statusConflictRetry = 100 * time.Millisecond
+
 // writeStatus writes status only when it changed, so that a reconcile of a
 // settled placement costs no write.
 func (r *Reconciler) writeStatus(ctx context.Context, crp *placementv1.ClusterResourcePlacement, status *placementv1.ClusterResourcePlacementStatus) error {
@@ -177,9 +188,13 @@ func (r *Reconciler) writeStatus(ctx context.Context, crp *placementv1.ClusterRe
 	updated := crp.DeepCopy()
 	updated.Status = *status
 	if err := r.Client.Status().Update(ctx, updated); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			// A newer version is already queued for reconcile.
+		if apierrors.IsNotFound(err) {
 			return nil
+		}
+		if apierrors.IsConflict(err) {
+			// Our cached copy is behind (often our own last status write,
+			// which wakes no one): compute again once the cache caught up.
+			return errStatusConflict
 		}
 		return fmt.Errorf("writing the status of %s: %w", crp.Name, err)
 	}

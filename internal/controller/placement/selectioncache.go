@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
 )
@@ -46,6 +49,46 @@ func (c *selectionCache) forget(name string) {
 	delete(c.byCRP, name)
 }
 
+// clusterScopedInterest says which cluster-scoped objects may concern a
+// placement: those it selected (a change may unselect them) and those its
+// selectors match by name or labels (a new or relabelled object). Matching
+// ignores the kind, which only costs a spare wake-up.
+func clusterScopedInterest(selectors []placementv1.ClusterResourceSelector, sel *selection.Selection) func(name string, lbls map[string]string) bool {
+	selected := map[string]bool{}
+	for _, o := range sel.Objects {
+		if o.GetNamespace() == "" {
+			selected[o.GetName()] = true
+		}
+	}
+	type matcher struct {
+		name string
+		sel  labels.Selector
+	}
+	var ms []matcher
+	for _, s := range selectors {
+		m := matcher{name: s.Name, sel: labels.Everything()}
+		if s.LabelSelector != nil {
+			ls, err := metav1.LabelSelectorAsSelector(s.LabelSelector)
+			if err != nil {
+				ls = labels.Everything()
+			}
+			m.sel = ls
+		}
+		ms = append(ms, m)
+	}
+	return func(name string, lbls map[string]string) bool {
+		if selected[name] {
+			return true
+		}
+		for _, m := range ms {
+			if (m.name == "" || m.name == name) && m.sel.Matches(labels.Set(lbls)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // selection returns what the placement selects: the cached selection while
 // the spec is unchanged, no watched object changed since it was read and
 // it is younger than the resync period, else a fresh read.
@@ -63,7 +106,7 @@ func (r *Reconciler) selection(ctx context.Context, crp *placementv1.ClusterReso
 		r.selections.forget(crp.Name)
 		return nil, err
 	}
-	r.watches.track(crp.Name, sel.Resources, sel.Namespaces)
+	r.watches.track(crp.Name, sel.Resources, sel.Namespaces, clusterScopedInterest(crp.Spec.ResourceSelectors, sel))
 	// Starting a watch lists its type, which counts as changes; the
 	// selection just read already holds them.
 	r.selections.put(crp.Name, cachedSelection{sel: sel, generation: crp.Generation, changes: changes, readAt: readAt})

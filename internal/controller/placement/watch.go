@@ -28,7 +28,11 @@ type resourceWatches struct {
 	started map[schema.GroupVersionResource]bool
 	types   map[string]map[schema.GroupVersionResource]bool
 	inNSOf  map[string]map[string]bool // placement -> namespaces it reads
-	pending []schema.GroupVersionResource
+	// concerns says whether a cluster-scoped object may concern a
+	// placement, so that a new Namespace does not wake every placement
+	// that selects some other namespace.
+	concerns map[string]func(name string, labels map[string]string) bool
+	pending  []schema.GroupVersionResource
 	// changes counts, per placement, the events that may change what it
 	// selects, so a reconcile woken by something else can reuse the last
 	// selection instead of listing everything again.
@@ -37,12 +41,13 @@ type resourceWatches struct {
 
 func newResourceWatches(client metadata.Interface) *resourceWatches {
 	return &resourceWatches{
-		factory: metadatainformer.NewSharedInformerFactory(client, 0),
-		wake:    make(chan event.GenericEvent, 1024),
-		started: map[schema.GroupVersionResource]bool{},
-		types:   map[string]map[schema.GroupVersionResource]bool{},
-		inNSOf:  map[string]map[string]bool{},
-		changes: map[string]uint64{},
+		factory:  metadatainformer.NewSharedInformerFactory(client, 0),
+		wake:     make(chan event.GenericEvent, 1024),
+		started:  map[schema.GroupVersionResource]bool{},
+		types:    map[string]map[schema.GroupVersionResource]bool{},
+		inNSOf:   map[string]map[string]bool{},
+		concerns: map[string]func(string, map[string]string) bool{},
+		changes:  map[string]uint64{},
 	}
 }
 
@@ -61,7 +66,7 @@ func (w *resourceWatches) start(ctx context.Context) error {
 }
 
 // track records what a placement read and starts watching new types.
-func (w *resourceWatches) track(placement string, types []schema.GroupVersionResource, namespaces []string) {
+func (w *resourceWatches) track(placement string, types []schema.GroupVersionResource, namespaces []string, concerns func(name string, labels map[string]string) bool) {
 	if w == nil {
 		return
 	}
@@ -81,6 +86,7 @@ func (w *resourceWatches) track(placement string, types []schema.GroupVersionRes
 		ns[n] = true
 	}
 	w.inNSOf[placement] = ns
+	w.concerns[placement] = concerns
 	running := w.ctx != nil
 	if !running {
 		w.pending = append(w.pending, fresh...)
@@ -102,6 +108,7 @@ func (w *resourceWatches) forget(placement string) {
 	defer w.mu.Unlock()
 	delete(w.types, placement)
 	delete(w.inNSOf, placement)
+	delete(w.concerns, placement)
 	delete(w.changes, placement)
 }
 
@@ -141,7 +148,11 @@ func (w *resourceWatches) changed(gvr schema.GroupVersionResource, obj any) {
 		if !types[gvr] {
 			continue
 		}
-		if ns := o.GetNamespace(); ns != "" && !w.inNSOf[placement][ns] {
+		ns := o.GetNamespace()
+		if ns != "" && !w.inNSOf[placement][ns] {
+			continue
+		}
+		if concerns := w.concerns[placement]; ns == "" && concerns != nil && !concerns(o.GetName(), o.GetLabels()) {
 			continue
 		}
 		wake = append(wake, placement)

@@ -15,9 +15,11 @@ func TestResourceWatchesWakeTheRightPlacements(t *testing.T) {
 	roles := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
 	quotas := schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
 	// Not started yet: tracking only records, it starts nothing.
-	w.track("roles", []schema.GroupVersionResource{roles}, nil)
-	w.track("fintech", []schema.GroupVersionResource{quotas}, []string{"fintech"})
-	w.track("other", []schema.GroupVersionResource{quotas}, []string{"other"})
+	onlyFintechRole := func(name string, _ map[string]string) bool { return name == "fintech-readonly" }
+	w.track("roles", []schema.GroupVersionResource{roles}, nil, onlyFintechRole)
+	w.track("all-roles", []schema.GroupVersionResource{roles}, nil, nil)
+	w.track("fintech", []schema.GroupVersionResource{quotas}, []string{"fintech"}, nil)
+	w.track("other", []schema.GroupVersionResource{quotas}, []string{"other"}, nil)
 	if len(w.pending) != 2 {
 		t.Fatalf("pending informers %v", w.pending)
 	}
@@ -38,7 +40,9 @@ func TestResourceWatchesWakeTheRightPlacements(t *testing.T) {
 		obj  any
 		want []string
 	}{
-		{roles, obj("", "fintech-readonly"), []string{"roles"}},
+		{roles, obj("", "fintech-readonly"), []string{"all-roles", "roles"}},
+		// A cluster-scoped object its selectors do not match leaves a placement asleep.
+		{roles, obj("", "unrelated"), []string{"all-roles"}},
 		{quotas, obj("fintech", "platform-quota"), []string{"fintech"}},
 		{quotas, cache.DeletedFinalStateUnknown{Obj: obj("other", "q")}, []string{"other"}},
 		{quotas, obj("elsewhere", "q"), nil},
@@ -49,7 +53,7 @@ func TestResourceWatchesWakeTheRightPlacements(t *testing.T) {
 			t.Errorf("%s %v woke %v, want %v", tc.gvr.Resource, tc.obj, got, tc.want)
 		}
 	}
-	if w.changeCount("fintech") != 1 || w.changeCount("roles") != 1 {
+	if w.changeCount("fintech") != 1 || w.changeCount("roles") != 1 || w.changeCount("all-roles") != 2 {
 		t.Errorf("change counts %v", w.changes)
 	}
 	w.forget("fintech")
