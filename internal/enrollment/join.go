@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -88,6 +89,9 @@ func Join(ctx context.Context, hub client.Client, req JoinRequest) (*Joined, err
 	default:
 		if member.DeletionTimestamp != nil {
 			return nil, fmt.Errorf("member %q is being deleted", req.Name)
+		}
+		if req.UpdateGroup != "" || len(req.Labels) > 0 {
+			return nil, fmt.Errorf("member %q is already in the fleet: change its labels and update group with 'flotilla member update', then join it without them", req.Name)
 		}
 		if member.Annotations[fleetv1.LeavingAnnotation] != "" {
 			// A rejoin after a leave: placement may pick the member again.
@@ -274,6 +278,17 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 		}
 		out.DeletedMember = true
 		return out, nil
+	}
+	// The member has no agent any more: no placement may pick it again,
+	// whatever its last heartbeat said.
+	if err := hub.Get(ctx, client.ObjectKey{Name: req.Name}, member); err != nil {
+		return nil, fmt.Errorf("reading member %q: %w", req.Name, err)
+	}
+	statusPatch := client.MergeFrom(member.DeepCopy())
+	meta.RemoveStatusCondition(&member.Status.Conditions, fleetv1.MemberAgentConnected)
+	member.Status.AgentLastHeartbeatTime = nil
+	if err := hub.Status().Patch(ctx, member, statusPatch); err != nil {
+		return nil, fmt.Errorf("clearing the agent status of %q: %w", req.Name, err)
 	}
 	patch = client.MergeFrom(member.DeepCopy())
 	delete(member.Annotations, fleetv1.LeavingAnnotation)
