@@ -99,6 +99,22 @@ type entry struct {
 	// finalized: the agent removed its finalizer, so the Work's
 	// disappearance from the hub is expected.
 	finalized bool
+	// computed is the status the agent last computed, at generation
+	// computedGen. A hub event can lag behind it (the agent's own
+	// finalizer patch, say) and carry an older status; judging drift
+	// against that would take a drift for a first apply.
+	computed    *fleetv1.WorkStatus
+	computedGen int64
+}
+
+// previousManifests is what the agent last knew of each manifest of work.
+func (a *Agent) previousManifests(work *fleetv1.Work) []fleetv1.ManifestStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e := a.works[work.Name]; e != nil && e.computed != nil && e.computedGen == work.Generation {
+		return e.computed.Manifests
+	}
+	return work.Status.Manifests
 }
 
 // Validate checks the options for the mistakes a user can make.
@@ -177,11 +193,13 @@ func New(opts Options) (*Agent, error) {
 	}, nil
 }
 
-// newQueue retries failures from 200ms up to every 30s: a hub or member
-// outage is retried often enough to resume quickly, rarely enough to be cheap.
+// newQueue retries failures from 200ms up to every 5s: a hub or member
+// outage, or a kind whose CRD the member serves only seconds after it was
+// applied, is retried often enough to resume quickly, rarely enough to be
+// cheap for one agent.
 func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second),
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 5*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
 }
 

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"strings"
+
 	"context"
 	"fmt"
 	"sync"
@@ -22,14 +24,16 @@ import (
 
 // member is the agent's access to its member cluster.
 type member struct {
-	dynamic dynamic.Interface
-	mapper  *restmapper.DeferredDiscoveryRESTMapper
+	dynamic   dynamic.Interface
+	discovery discovery.DiscoveryInterface
+	mapper    *restmapper.DeferredDiscoveryRESTMapper
 }
 
 func newMember(dc discovery.DiscoveryInterface, dyn dynamic.Interface) *member {
 	return &member{
-		dynamic: dyn,
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		dynamic:   dyn,
+		discovery: dc,
+		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
 	}
 }
 
@@ -41,10 +45,35 @@ func (m *member) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
 		m.mapper.Reset()
 		mapping, err = m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
+	if err != nil && meta.IsNoMatchError(err) {
+		// Ask the API server for this one group version, past any cache:
+		// it serves a new CRD's kind before a full discovery shows it.
+		mapping, err = m.directMapping(gvk, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s on the member: %w", gvk, err)
 	}
 	return mapping, nil
+}
+
+// directMapping finds gvk in the server's resource list for its group
+// version, or returns notFound.
+func (m *member) directMapping(gvk schema.GroupVersionKind, notFound error) (*meta.RESTMapping, error) {
+	list, err := m.discovery.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+	if err != nil {
+		return nil, notFound
+	}
+	for _, r := range list.APIResources {
+		if r.Kind != gvk.Kind || strings.Contains(r.Name, "/") {
+			continue
+		}
+		scope := meta.RESTScopeRoot
+		if r.Namespaced {
+			scope = meta.RESTScopeNamespace
+		}
+		return &meta.RESTMapping{Resource: gvk.GroupVersion().WithResource(r.Name), GroupVersionKind: gvk, Scope: scope}, nil
+	}
+	return nil, notFound
 }
 
 // resource returns the client for one object's resource; the namespace is

@@ -51,8 +51,9 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 		placed   = map[objectKey]bool{}
 		nowOurs  []placementv1.ResourceIdentifier
 	)
+	prevs := a.previousManifests(work)
 	for i, raw := range work.Spec.Manifests {
-		r := a.syncManifest(ctx, work, i, raw, strategy, work.Status.Manifests)
+		r := a.syncManifest(ctx, work, i, raw, strategy, prevs)
 		statuses = append(statuses, r.status)
 		if r.err != nil {
 			errs = append(errs, r.err)
@@ -134,6 +135,7 @@ func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.
 		return false
 	}
 	e.applied = applied
+	e.computed, e.computedGen = status.DeepCopy(), work.Generation
 	current := e.work.ResourceVersion == baseRV || e.work.ResourceVersion == work.ResourceVersion
 	if current {
 		// Nothing newer came from the hub meanwhile than this Work (and

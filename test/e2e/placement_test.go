@@ -148,6 +148,20 @@ func TestPlacement(t *testing.T) {
 		_, _, err := f.run("placement", "show", "-n", "fintech-governance")
 		return err != nil, "still listed"
 	})
+
+	// A member that leaves loses what placements put there and stays in
+	// the fleet, hubless; a join with labels for a known member is refused.
+	if msg := f.mustFail("member", "join", "-n", "prod-eu-1", "--labels", "tier=gold"); !strings.Contains(msg, "already in the fleet") {
+		t.Errorf("join with labels of a known member: %s", msg)
+	}
+	f.must("member", "leave", "-n", "prod-eu-1")
+	if f.memberHas("prod-eu-1", "resourcequota", "platform-quota", "-n", "fintech") {
+		t.Error("prod-eu-1 kept the quota after leaving")
+	}
+	if row, ok := f.status()["prod-eu-1"]; !ok || row.Health != "Healthy" {
+		t.Errorf("prod-eu-1 after leaving: %+v, want it still in the fleet and Healthy", row)
+	}
+	f.waitPlacementApplied("payment-service-placement", 0)
 }
 
 // placement is `placement show -o json`.
