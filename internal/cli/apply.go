@@ -159,13 +159,17 @@ run: if one is refused, nothing is applied.`,
 
 func ptrTo[T any](v T) *T { return &v }
 
-// applyRank orders Namespaces, then CRDs, then the rest.
+// applyRank orders Namespaces, then CRDs, then the rest, then placements:
+// a placement created last finds its resources and overrides in place, so
+// its first rollout is already the right one.
 func applyRank(o *unstructured.Unstructured) int {
 	switch o.GroupVersionKind().GroupKind().String() {
 	case "Namespace":
 		return 0
 	case "CustomResourceDefinition.apiextensions.k8s.io":
 		return 1
+	case "ClusterResourcePlacement.placement.kubernetes-fleet.io":
+		return 3
 	}
 	return 2
 }

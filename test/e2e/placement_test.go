@@ -131,9 +131,10 @@ func TestPlacement(t *testing.T) {
 		}
 		geo := map[string]string{"prod-eu-1": "europe", "prod-eu-2": "europe", "prod-us-1": "us"}[s.ClusterName]
 		geos[geo] = true
-		if got := f.kubectl(s.ClusterName, "get", "configmap", "web-config", "-n", "web", "-o", "jsonpath={.data.cluster}"); got != s.ClusterName {
-			t.Errorf("%s: web-config data.cluster = %q, want the member's name", s.ClusterName, got)
-		}
+		f.eventually(15*time.Second, s.ClusterName+": web-config overridden with the member's name", func() (bool, string) {
+			got := f.kubectl(s.ClusterName, "get", "configmap", "web-config", "-n", "web", "-o", "jsonpath={.data.cluster}")
+			return got == s.ClusterName, got
+		})
 	}
 	if !geos["europe"] || !geos["us"] {
 		t.Errorf("PickN 2 with spread over geo picked %v, want one in europe and one in us", geos)
