@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -215,14 +214,7 @@ func health(m *fleetv1.MemberCluster) string {
 }
 
 func getMember(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.MemberCluster, error) {
-	m := &fleetv1.MemberCluster{}
-	if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, m); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("member %q not found", name)
-		}
-		return nil, err
-	}
-	return m, nil
+	return getNamed(cmd.Context(), hub, "member", name, &fleetv1.MemberCluster{})
 }
 
 func newMemberShowCommand(g *globalOptions) *cobra.Command {

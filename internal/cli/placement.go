@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,14 +141,7 @@ func newPlacementListCommand(g *globalOptions) *cobra.Command {
 }
 
 func getPlacement(cmd *cobra.Command, hub client.Client, name string) (*placementv1.ClusterResourcePlacement, error) {
-	p := &placementv1.ClusterResourcePlacement{}
-	if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, p); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("placement %q not found", name)
-		}
-		return nil, err
-	}
-	return p, nil
+	return getNamed(cmd.Context(), hub, "placement", name, &placementv1.ClusterResourcePlacement{})
 }
 
 func newPlacementShowCommand(g *globalOptions) *cobra.Command {

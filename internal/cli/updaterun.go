@@ -152,14 +152,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 }
 
 func getRun(ctx context.Context, hub client.Client, name string) (*fleetv1.UpdateRun, error) {
-	r := &fleetv1.UpdateRun{}
-	if err := hub.Get(ctx, client.ObjectKey{Name: name}, r); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("update run %q not found", name)
-		}
-		return nil, err
-	}
-	return r, nil
+	return getNamed(ctx, hub, "update run", name, &fleetv1.UpdateRun{})
 }
 
 // runNameCommand builds a command that acts on one run named by --name or an argument.

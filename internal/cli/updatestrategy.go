@@ -193,14 +193,7 @@ func newStrategyListCommand(g *globalOptions) *cobra.Command {
 }
 
 func getStrategy(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.UpdateStrategy, error) {
-	s := &fleetv1.UpdateStrategy{}
-	if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("update strategy %q not found", name)
-		}
-		return nil, err
-	}
-	return s, nil
+	return getNamed(cmd.Context(), hub, "update strategy", name, &fleetv1.UpdateStrategy{})
 }
 
 func newStrategyShowCommand(g *globalOptions) *cobra.Command {
