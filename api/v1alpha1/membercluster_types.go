@@ -138,6 +138,32 @@ const (
 	MemberAgentConnected = "AgentConnected"
 )
 
+// Reasons of MemberCluster conditions.
+const (
+	// ReasonProbed: the hub reaches the member with its stored credentials.
+	ReasonProbed = "Probed"
+	// ReasonProbeSucceeded: the last probe of the member's API server worked.
+	ReasonProbeSucceeded = "ProbeSucceeded"
+	// ReasonProbeFailed: the last probe of the member's API server failed.
+	ReasonProbeFailed = "ProbeFailed"
+	// ReasonCredentialsInvalid: the member's stored kubeconfig cannot be used.
+	ReasonCredentialsInvalid = "CredentialsInvalid"
+	// ReasonHeartbeatMissed: the member's agent stopped heartbeating.
+	ReasonHeartbeatMissed = "HeartbeatMissed"
+	// ReasonHeartbeatReceived: the member's agent heartbeats.
+	ReasonHeartbeatReceived = "HeartbeatReceived"
+	// ReasonAgentJoined: the member's agent joined the fleet.
+	ReasonAgentJoined = "AgentJoined"
+	// ReasonUnreachable: Healthy is False because the member cannot be probed.
+	ReasonUnreachable = "Unreachable"
+	// ReasonNodesNotReady: Healthy is False because a node is not Ready.
+	ReasonNodesNotReady = "NodesNotReady"
+	// ReasonFailedPods: Healthy is False because pods are Failed or Unknown.
+	ReasonFailedPods = "FailedPods"
+	// ReasonAllHealthy: every node is Ready and no pod failed.
+	ReasonAllHealthy = "AllHealthy"
+)
+
 // LeavingAnnotation on a MemberCluster, set by `flotilla member leave`, takes
 // it out of every placement while its agent removes what it placed.
 const LeavingAnnotation = "fleet.flotilla.dev/leaving"

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
 )
 
 // Node labels that carry a node image version, most specific first.
@@ -46,11 +47,34 @@ type Observation struct {
 func (o *Observation) Healthy() (ok bool, reason, message string) {
 	switch {
 	case o.Nodes.Ready < o.Nodes.Total:
-		return false, "NodesNotReady", fmt.Sprintf("%d of %d nodes are not Ready", o.Nodes.Total-o.Nodes.Ready, o.Nodes.Total)
+		return false, fleetv1.ReasonNodesNotReady, fmt.Sprintf("%d of %d nodes are not Ready", o.Nodes.Total-o.Nodes.Ready, o.Nodes.Total)
 	case o.FailedPods > 0:
-		return false, "FailedPods", fmt.Sprintf("%d pods are Failed or Unknown", o.FailedPods)
+		return false, fleetv1.ReasonFailedPods, fmt.Sprintf("%d pods are Failed or Unknown", o.FailedPods)
 	}
-	return true, "AllHealthy", fmt.Sprintf("%d/%d nodes Ready, no failed pods", o.Nodes.Ready, o.Nodes.Total)
+	return true, fleetv1.ReasonAllHealthy, fmt.Sprintf("%d/%d nodes Ready, no failed pods", o.Nodes.Ready, o.Nodes.Total)
+}
+
+// Record writes what the probe saw into a MemberCluster's status: versions,
+// nodes, failed pods, resources, properties, the heartbeat time, Reachable
+// (with the caller's reason and message, which say who probed) and Healthy.
+// The hub and the member agent both record probes this way.
+func (o *Observation) Record(status *fleetv1.MemberClusterStatus, generation int64, now metav1.Time, reachableReason, reachableMessage string) {
+	status.KubernetesVersion = o.KubernetesVersion
+	status.Nodes = o.Nodes
+	status.FailedPods = o.FailedPods
+	status.ResourceUsage = o.ResourceUsage
+	status.Properties = o.Properties
+	status.LastHeartbeatTime = &now
+	conditions.Set(&status.Conditions, conditions.True(fleetv1.MemberReachable, reachableReason, reachableMessage), generation, now)
+	ok, reason, msg := o.Healthy()
+	conditions.Set(&status.Conditions, conditions.Of(fleetv1.MemberHealthy, ok, reason, msg), generation, now)
+}
+
+// RecordUnreachable writes a failed probe into a MemberCluster's status:
+// Reachable and Healthy False with the reason.
+func RecordUnreachable(status *fleetv1.MemberClusterStatus, generation int64, now metav1.Time, reason, message string) {
+	conditions.Set(&status.Conditions, conditions.False(fleetv1.MemberReachable, reason, message), generation, now)
+	conditions.Set(&status.Conditions, conditions.False(fleetv1.MemberHealthy, fleetv1.ReasonUnreachable, "the member cannot be probed: "+message), generation, now)
 }
 
 // Probe checks /readyz, then reads the version, nodes and pods.
