@@ -58,14 +58,14 @@ type UpdateGroup struct {
 	// Defaults to 1.
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:MaxLength=4
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : (self.matches('^(100|[1-9][0-9]?)%$') || self.matches('^[1-9][0-9]{0,3}$'))",message="maxConcurrency must be a count of at least 1 (2 or \"2\") or a percentage from 1% to 100%"
 	// +optional
 	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
 	// MaxAllowedFailures is how many members may fail before the run stops: a
 	// count (>= 0) or a percentage, rounded up. Defaults to 0 (fail fast).
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:MaxLength=4
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : (self.matches('^(100|[1-9]?[0-9])%$') || self.matches('^(0|[1-9][0-9]{0,3})$'))",message="maxAllowedFailures must be a count of at least 0 (2 or \"2\") or a percentage from 0% to 100%"
 	// +optional
 	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
 	// +optional
@@ -104,14 +104,14 @@ type UpdateStage struct {
 	// groups: a count (>= 1) or a percentage of the stage's members.
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:MaxLength=4
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxConcurrency must be a count of at least 1 or a percentage from 1% to 100%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : (self.matches('^(100|[1-9][0-9]?)%$') || self.matches('^[1-9][0-9]{0,3}$'))",message="maxConcurrency must be a count of at least 1 (2 or \"2\") or a percentage from 1% to 100%"
 	// +optional
 	MaxConcurrency *intstr.IntOrString `json:"maxConcurrency,omitempty"`
 	// MaxAllowedFailures is the stage's failure budget (count or percentage,
 	// rounded up). Defaults to 0 (fail fast).
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:MaxLength=4
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxAllowedFailures must be a count of at least 0 or a percentage from 0% to 100%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : (self.matches('^(100|[1-9]?[0-9])%$') || self.matches('^(0|[1-9][0-9]{0,3})$'))",message="maxAllowedFailures must be a count of at least 0 (2 or \"2\") or a percentage from 0% to 100%"
 	// +optional
 	MaxAllowedFailures *intstr.IntOrString `json:"maxAllowedFailures,omitempty"`
 	// +kubebuilder:validation:MaxItems=4

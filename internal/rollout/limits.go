@@ -9,13 +9,17 @@ import (
 )
 
 // quantity reads a count or a percentage of total. Percentages round down
-// for concurrency and up for failure budgets (roundUp).
+// for concurrency and up for failure budgets (roundUp). A count may be
+// written as a decimal string ("2"), as Azure's --stages JSON writes it.
 func quantity(v *intstr.IntOrString, total int, roundUp bool) (int, error) {
 	if v.Type == intstr.Int {
 		if v.IntVal < 0 {
 			return 0, fmt.Errorf("%d is negative", v.IntVal)
 		}
 		return int(v.IntVal), nil
+	}
+	if isDecimalCount(v.StrVal) {
+		return strconv.Atoi(v.StrVal)
 	}
 	digits, ok := strings.CutSuffix(v.StrVal, "%")
 	percent, err := strconv.Atoi(digits)
@@ -29,6 +33,26 @@ func quantity(v *intstr.IntOrString, total int, roundUp bool) (int, error) {
 	return scaled / 100, nil
 }
 
+// isDecimalCount reports whether s is a count written as a string: digits
+// only, no sign, no leading zero (but "0" itself), at most four characters
+// as the CRD allows.
+func isDecimalCount(s string) bool {
+	if s == "" || len(s) > 4 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isCount reports whether v is a count rather than a percentage.
+func isCount(v *intstr.IntOrString) bool {
+	return v.Type == intstr.Int || isDecimalCount(v.StrVal)
+}
+
 // maxInFlight is a maxConcurrency of total members: rounded down, at least
 // 1; def when unset.
 func maxInFlight(v *intstr.IntOrString, total, def int) (int, error) {
@@ -39,7 +63,7 @@ func maxInFlight(v *intstr.IntOrString, total, def int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("maxConcurrency: %w", err)
 	}
-	if v.Type == intstr.Int && n < 1 {
+	if isCount(v) && n < 1 {
 		return 0, fmt.Errorf("maxConcurrency: %d is less than 1", n)
 	}
 	return max(n, 1), nil

@@ -24,7 +24,12 @@ func TestMaxInFlight(t *testing.T) {
 		{percent("1%"), 0, 1, false},
 		{percent("150%"), 10, 0, true},
 		{percent("half"), 10, 0, true},
-		{percent("3"), 10, 0, true},
+		{percent("3"), 10, 3, false}, // Azure writes counts as strings
+		{percent("12"), 10, 12, false},
+		{percent("0"), 10, 0, true},
+		{percent("03"), 10, 0, true},
+		{percent("-3"), 10, 0, true},
+		{percent("3.5"), 10, 0, true},
 	} {
 		got, err := maxInFlight(tc.v, tc.total, 1)
 		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
@@ -48,6 +53,9 @@ func TestFailureBudget(t *testing.T) {
 		{percent("1%"), 3, failureBudget{set: true, allowed: 1}, false},   // 0.03 rounds up
 		{percent("0%"), 10, failureBudget{set: true}, false},
 		{count(-1), 10, failureBudget{}, true},
+		{percent("2"), 10, failureBudget{set: true, allowed: 2}, false}, // Azure's string count
+		{percent("0"), 10, failureBudget{set: true}, false},
+		{percent("-2"), 10, failureBudget{}, true},
 	} {
 		got, err := budgetOf(tc.v, tc.total)
 		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {

@@ -28,6 +28,18 @@ func TestSeedStagesParseAndValidate(t *testing.T) {
 	}
 }
 
+func TestAzureStringCountsParseAndValidate(t *testing.T) {
+	const azure = `{"stages": [{"name": "canary", "maxConcurrency": "2", "maxAllowedFailures": "25%",
+		"groups": [{"name": "eu", "maxConcurrency": "3", "maxAllowedFailures": "1"}]}]}`
+	var spec fleetv1.UpdateStrategySpec
+	if err := json.Unmarshal([]byte(azure), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if ps := ValidateStrategy(spec, nil); len(ps) != 0 {
+		t.Fatalf("Azure's string counts are refused: %v", ps)
+	}
+}
+
 func TestValidateStrategy(t *testing.T) {
 	mt := func(d time.Duration) *metav1.Time { v := metav1.NewTime(t0.Add(d)); return &v }
 	withStage := func(f func(*fleetv1.UpdateStage)) fleetv1.UpdateStrategySpec {

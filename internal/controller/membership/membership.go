@@ -11,12 +11,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,8 +26,10 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
 // defaultHeartbeat applies when a member's spec leaves the period unset.
@@ -41,7 +42,7 @@ const maxProbeTimeout = memberaccess.RequestTimeout
 // Reconciler probes members and records their status.
 type Reconciler struct {
 	Client   client.Client
-	Recorder record.EventRecorder
+	Recorder events.EventRecorder
 	// MaxConcurrency is how many members are probed at once, so one slow or
 	// dead member never delays the others. Zero means 32.
 	MaxConcurrency int
@@ -102,30 +103,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	status := member.Status.DeepCopy()
 	status.ObservedGeneration = member.Generation
+	now := metav1.NewTime(r.now())
 	access, err := r.Members.For(ctx, member)
 	if err != nil {
-		r.setUnreachable(member, status, "CredentialsInvalid", err.Error())
+		r.setUnreachable(member, status, fleetv1.ReasonCredentialsInvalid, err.Error())
 		return r.finish(ctx, member, status, period)
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, min(period, maxProbeTimeout))
 	defer cancel()
 	obs, err := clusterprobe.Probe(probeCtx, access.Client)
 	if err != nil {
-		r.setUnreachable(member, status, "ProbeFailed", err.Error())
+		r.setUnreachable(member, status, fleetv1.ReasonProbeFailed, err.Error())
 		return r.finish(ctx, member, status, period)
 	}
-
-	now := metav1.NewTime(r.now())
-	status.KubernetesVersion = obs.KubernetesVersion
-	status.Nodes = obs.Nodes
-	status.FailedPods = obs.FailedPods
-	status.ResourceUsage = obs.ResourceUsage
-	status.Properties = obs.Properties
-	status.LastHeartbeatTime = &now
-	r.setCondition(member, status, fleetv1.MemberJoined, true, "Probed", "the hub reaches the member with its stored credentials")
-	r.setCondition(member, status, fleetv1.MemberReachable, true, "ProbeSucceeded", "the member's API server is ready at "+access.Host)
-	ok, reason, msg := obs.Healthy()
-	r.setCondition(member, status, fleetv1.MemberHealthy, ok, reason, msg)
+	before := status.DeepCopy()
+	r.setCondition(member, status, conditions.True(fleetv1.MemberJoined, fleetv1.ReasonProbed, "the hub reaches the member with its stored credentials"))
+	obs.Record(status, member.Generation, now, fleetv1.ReasonProbeSucceeded, "the member's API server is ready at "+access.Host)
+	r.eventOnFlips(member, before, status)
 	return r.finish(ctx, member, status, period)
 }
 
@@ -148,41 +142,42 @@ func (r *Reconciler) checkHeartbeat(ctx context.Context, member *fleetv1.MemberC
 	}
 	status := member.Status.DeepCopy()
 	status.ObservedGeneration = member.Generation
-	r.setUnreachable(member, status, "HeartbeatMissed",
+	r.setUnreachable(member, status, fleetv1.ReasonHeartbeatMissed,
 		fmt.Sprintf("no heartbeat from the member agent %s (%d heartbeat periods of %s)", since, missedHeartbeats, period))
 	return r.finish(ctx, member, status, period)
 }
 
 func (r *Reconciler) setUnreachable(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, reason, msg string) {
+	before := status.DeepCopy()
 	if meta.FindStatusCondition(status.Conditions, fleetv1.MemberJoined) == nil {
-		r.setCondition(member, status, fleetv1.MemberJoined, false, reason, msg)
+		r.setCondition(member, status, conditions.False(fleetv1.MemberJoined, reason, msg))
 	}
-	r.setCondition(member, status, fleetv1.MemberReachable, false, reason, msg)
-	r.setCondition(member, status, fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+msg)
+	clusterprobe.RecordUnreachable(status, member.Generation, metav1.NewTime(r.now()), reason, msg)
+	r.eventOnFlips(member, before, status)
 }
 
-// setCondition sets a condition and records an Event when its status flips.
-func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, condType string, ok bool, reason, msg string) {
-	s := metav1.ConditionFalse
-	if ok {
-		s = metav1.ConditionTrue
-	}
-	old := meta.FindStatusCondition(status.Conditions, condType)
-	if old != nil && old.Status == s && old.Reason == reason && old.Message == msg {
+// setCondition sets one condition; Events come from eventOnFlips.
+func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, c conditions.Condition) {
+	conditions.Set(&status.Conditions, c, member.Generation, metav1.NewTime(r.now()))
+}
+
+// eventOnFlips records an Event for every condition whose status changed
+// between before and after.
+func (r *Reconciler) eventOnFlips(member *fleetv1.MemberCluster, before, after *fleetv1.MemberClusterStatus) {
+	if r.Recorder == nil {
 		return
 	}
-	if r.Recorder != nil && (old == nil || old.Status != s) {
+	for _, c := range after.Conditions {
+		old := meta.FindStatusCondition(before.Conditions, c.Type)
+		if old != nil && old.Status == c.Status {
+			continue
+		}
 		eventType := corev1.EventTypeNormal
-		if !ok {
+		if c.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(member, eventType, reason, "%s=%s: %s", condType, s, msg)
+		r.Recorder.Eventf(member, nil, eventType, c.Reason, c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
 	}
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type: condType, Status: s, Reason: reason, Message: msg,
-		ObservedGeneration: member.Generation,
-		LastTransitionTime: metav1.NewTime(r.now()),
-	})
 }
 
 // finish checks the agent's heartbeat, writes the status if it changed and
@@ -191,12 +186,9 @@ func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1
 // from a stale copy; the probe is simply redone soon after.
 func (r *Reconciler) finish(ctx context.Context, member *fleetv1.MemberCluster, status *fleetv1.MemberClusterStatus, period time.Duration) (ctrl.Result, error) {
 	r.checkAgent(member, status, period)
-	if equality.Semantic.DeepEqual(&member.Status, status) {
-		return ctrl.Result{RequeueAfter: period}, nil
-	}
-	patch := client.MergeFromWithOptions(member.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	patch := statuspatch.New(r.Client, member, statuspatch.WithOptimisticLock())
 	member.Status = *status
-	if err := r.Client.Status().Patch(ctx, member, patch); err != nil {
+	if err := patch.Patch(ctx, member); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
@@ -222,6 +214,8 @@ func (r *Reconciler) checkAgent(member *fleetv1.MemberCluster, status *fleetv1.M
 	if r.now().Sub(last) < missedHeartbeats*period {
 		return
 	}
-	r.setCondition(member, status, fleetv1.MemberAgentConnected, false, "HeartbeatMissed",
-		fmt.Sprintf("no heartbeat from the member agent since %s (%d heartbeat periods of %s)", last.UTC().Format(time.RFC3339), missedHeartbeats, period))
+	before := status.DeepCopy()
+	r.setCondition(member, status, conditions.False(fleetv1.MemberAgentConnected, fleetv1.ReasonHeartbeatMissed,
+		fmt.Sprintf("no heartbeat from the member agent since %s (%d heartbeat periods of %s)", last.UTC().Format(time.RFC3339), missedHeartbeats, period)))
+	r.eventOnFlips(member, before, status)
 }
