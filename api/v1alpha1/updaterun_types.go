@@ -214,6 +214,9 @@ type UpdateRunStatus struct {
 	// MembersTotal counts the members the run covers.
 	// +optional
 	MembersTotal int32 `json:"membersTotal,omitempty"`
+	// Conditions are Progressing (the run is moving: Running or Stopping)
+	// and Succeeded (True once Completed, False once Failed), so that
+	// `kubectl wait --for=condition=Succeeded updaterun/NAME` works.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -225,6 +228,23 @@ type UpdateRunStatus struct {
 	// +optional
 	LastStartRequest string `json:"lastStartRequest,omitempty"`
 }
+
+// Condition types of an UpdateRun. Their reason is the run's state
+// (NotStarted, Running, Stopping, Stopped, Failed, Completed).
+const (
+	// RunProgressing is True while the run is Running or Stopping.
+	RunProgressing = "Progressing"
+	// RunSucceeded is True once the run is Completed, False once it Failed,
+	// Unknown before.
+	RunSucceeded = "Succeeded"
+)
+
+// Labels and finalizers of update runs and their gates.
+const (
+	// UpdateRunLabel on a Gate names the update run it belongs to; the
+	// gate's owner reference carries the run's UID.
+	UpdateRunLabel = "fleet.flotilla.dev/update-run"
+)
 
 // StartRequestAnnotation is set by `flotilla updaterun start` to a new value
 // (e.g. a timestamp) on every start, so that starting a Failed run, whose

@@ -42,6 +42,11 @@ func TargetFor(ctx context.Context, providers Providers, up fleetv1.UpgradeSpec,
 			return t, err
 		}
 	}
+	if up.Type == fleetv1.UpgradeNodeImageOnly && t.NodeImage == "" {
+		// Without a target image every member would look up to date and be
+		// skipped: an upgrade that silently does nothing.
+		return t, fmt.Errorf("cannot determine a target node image: the member's %s provider offers none", m.Spec.Provider.Type)
+	}
 	return t, nil
 }
 
@@ -50,6 +55,15 @@ func TargetFor(ctx context.Context, providers Providers, up fleetv1.UpgradeSpec,
 // already at the target, and whether it may take the upgrade at all.
 func Assess(ctx context.Context, providers Providers, up fleetv1.UpgradeSpec, m *fleetv1.MemberCluster) (Target, rollout.MemberObservation) {
 	obs := rollout.MemberObservation{Version: m.Status.KubernetesVersion}
+	// Version safety speaks first: a downgrade is refused as a downgrade,
+	// not as a version the provider does not offer.
+	if want := NormalizeVersion(up.KubernetesVersion); want != "" && m.Status.KubernetesVersion != "" &&
+		!rollout.SameVersion(m.Status.KubernetesVersion, want) {
+		if err := rollout.CheckUpgrade(up.Type, m.Status.KubernetesVersion, want); err != nil {
+			obs.Blocked = err.Error()
+			return Target{Type: up.Type, KubernetesVersion: want}, obs
+		}
+	}
 	target, err := TargetFor(ctx, providers, up, m)
 	if err != nil {
 		obs.Blocked = err.Error()
