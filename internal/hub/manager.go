@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		if err := (&membership.Reconciler{
 			Client:         mgr.GetClient(),
 			Members:        members,
-			Recorder:       mgr.GetEventRecorderFor("flotilla-membership"),
+			Recorder:       mgr.GetEventRecorder("flotilla-membership"),
 			MaxConcurrency: opts.MaxConcurrentProbes,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the membership controller: %w", err)
@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if err := (&updaterun.Reconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorderFor("flotilla-updaterun"),
+		Recorder: mgr.GetEventRecorder("flotilla-updaterun"),
 		Members:  members,
 		Providers: upgrade.Providers{
 			StateDir:      opts.StateDir,

@@ -345,7 +345,7 @@ func TestSkipDuringTheRun(t *testing.T) {
 		s := newSim(t, strategyOf(fleetv1.UpdateStage{Name: "s", Groups: []fleetv1.UpdateGroup{group("a")}, BeforeGates: []fleetv1.GateConfig{approval()}}), fleetOf("a", 1)...)
 		s.approve = func(string) bool { return false }
 		s.step()
-		s.gates["run-s-before-0"] = fleetv1.GateSkipped
+		s.gates[GateName("run", "s", "", fleetv1.GateBefore, 0)] = fleetv1.GateSkipped
 		if r := s.step(); len(r.Actions.StartUpgrades) != 1 || r.Status.Stages[0].BeforeGates[0].State != fleetv1.StateSkipped {
 			t.Fatalf("\n%s", describe(r.Status))
 		}

@@ -14,22 +14,23 @@ import (
 const maxObjectName = 253
 
 // GateName is the name of the Gate object for a run's gate: <run>-<stage>
-// [-<group>]-before|after-<index>, lower-cased. A name that would be too long
-// is cut and given a hash of the full name, so it stays unique and stable.
+// [-<group>]-before|after-<index>-<hash>, lower-cased. The hash is of the
+// parts themselves, so names whose dashes line up differently (run "app",
+// stage "eu-1" and run "app-eu", stage "1") never meet; a name that would be
+// too long is cut before the hash, so it stays unique and stable.
 func GateName(run, stage, group string, timing fleetv1.GateTiming, index int) string {
 	parts := []string{run, stage}
 	if group != "" {
 		parts = append(parts, group)
 	}
 	parts = append(parts, strings.ToLower(string(timing)), fmt.Sprint(index))
-	name := strings.Trim(strings.ToLower(strings.Join(parts, "-")), "-.")
-	if len(name) <= maxObjectName {
-		return name
+	readable := strings.Trim(strings.ToLower(strings.Join(parts, "-")), "-.")
+	sum := sha256.Sum256([]byte(strings.Join([]string{run, stage, group, string(timing), fmt.Sprint(index)}, "\x00")))
+	suffix := hex.EncodeToString(sum[:4])
+	if len(readable)+1+len(suffix) > maxObjectName {
+		readable = strings.TrimRight(readable[:maxObjectName-len(suffix)-1], "-.")
 	}
-	sum := sha256.Sum256([]byte(name))
-	suffix := hex.EncodeToString(sum[:5])
-	head := strings.TrimRight(name[:maxObjectName-len(suffix)-1], "-.")
-	return head + "-" + suffix
+	return readable + "-" + suffix
 }
 
 // gateSet is the gates guarding one point of a run, with their config.

@@ -16,13 +16,14 @@ func TestGateName(t *testing.T) {
 		index             int
 		want              string
 	}{
-		{"k8s-1-29-rollout", "stage-primary-final", "", fleetv1.GateBefore, 0, "k8s-1-29-rollout-stage-primary-final-before-0"},
-		{"run", "canary", "eu", fleetv1.GateAfter, 1, "run-canary-eu-after-1"},
-		{"Run.One", "s", "", fleetv1.GateAfter, 3, "run.one-s-after-3"},
-		{"", "s", "", fleetv1.GateBefore, 0, "s-before-0"},
+		{"k8s-1-29-rollout", "stage-primary-final", "", fleetv1.GateBefore, 0, "k8s-1-29-rollout-stage-primary-final-before-0-"},
+		{"run", "canary", "eu", fleetv1.GateAfter, 1, "run-canary-eu-after-1-"},
+		{"Run.One", "s", "", fleetv1.GateAfter, 3, "run.one-s-after-3-"},
+		{"", "s", "", fleetv1.GateBefore, 0, "s-before-0-"},
 	} {
-		if got := GateName(tc.run, tc.stage, tc.group, tc.timing, tc.index); got != tc.want {
-			t.Errorf("GateName = %q, want %q", got, tc.want)
+		got := GateName(tc.run, tc.stage, tc.group, tc.timing, tc.index)
+		if !strings.HasPrefix(got, tc.want) || len(got) != len(tc.want)+8 {
+			t.Errorf("GateName = %q, want %q and an 8-digit hash", got, tc.want)
 		}
 	}
 	long := strings.Repeat("r", 200)
@@ -39,5 +40,19 @@ func TestGateName(t *testing.T) {
 	}
 	if GateName(long, stageName, "group-a", fleetv1.GateBefore, 0) != a {
 		t.Fatal("GateName is not stable")
+	}
+}
+
+func TestGateNamesOfDifferentRunsNeverCollide(t *testing.T) {
+	for _, pair := range [][2][3]string{
+		{{"app", "eu-1", ""}, {"app-eu", "1", ""}},
+		{{"r", "s", "g-a"}, {"r", "s-g", "a"}},
+		{{"r", "s-before-0", ""}, {"r-s", "before-0", ""}},
+	} {
+		a := GateName(pair[0][0], pair[0][1], pair[0][2], fleetv1.GateBefore, 0)
+		b := GateName(pair[1][0], pair[1][1], pair[1][2], fleetv1.GateBefore, 0)
+		if a == b {
+			t.Errorf("%v and %v both name gate %q", pair[0], pair[1], a)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func TestMakePlan(t *testing.T) {
 	if dev.AfterStageWait != time.Hour || dev.SkipAfterStageWait != "skipped by request" || dev.MaxConcurrency != 0 || dev.MaxAllowedFailures != -1 || !slices.Equal(dev.HealthChecks, []string{"smoke"}) {
 		t.Errorf("dev = %+v", dev)
 	}
-	if len(dev.AfterGates) != 1 || dev.AfterGates[0] != (GatePlan{Name: "r-dev-after-0", Type: fleetv1.GateApproval, DisplayName: "check the dashboards", State: fleetv1.StateNotStarted}) {
+	if len(dev.AfterGates) != 1 || dev.AfterGates[0] != (GatePlan{Name: GateName("r", "dev", "", fleetv1.GateAfter, 0), Type: fleetv1.GateApproval, DisplayName: "check the dashboards", State: fleetv1.StateNotStarted}) {
 		t.Errorf("dev gates %+v", dev.AfterGates)
 	}
 	if g := dev.Groups[0]; g.MaxConcurrency != 1 || g.MaxAllowedFailures != -1 {

@@ -152,7 +152,7 @@ func TestBeforeGates(t *testing.T) {
 	s.approve = func(name string) bool { return approved[name] }
 
 	r := s.step()
-	stageGate := "run-s-before-0"
+	stageGate := GateName("run", "s", "", fleetv1.GateBefore, 0)
 	if len(r.Actions.StartUpgrades) != 0 {
 		t.Fatalf("started %v before the stage's gate passed", startedNames(r))
 	}
@@ -175,7 +175,7 @@ func TestBeforeGates(t *testing.T) {
 	if got := startedNames(r); !slices.Equal(got, []string{"b-00"}) {
 		t.Fatalf("started %v, want only b-00: group a has its own gate", got)
 	}
-	groupGate := "run-s-a-before-0"
+	groupGate := GateName("run", "s", "a", fleetv1.GateBefore, 0)
 	if g := groupState(r.Status, "a"); g.State != fleetv1.StatePending || len(r.Actions.Gates) != 1 || r.Actions.Gates[0].Name != groupGate || r.Actions.Gates[0].DisplayName != "look at a" {
 		t.Fatalf("group a %s, gate actions %+v", g.State, r.Actions.Gates)
 	}
@@ -221,7 +221,7 @@ func TestApprovingAScheduledGateEarlyPassesIt(t *testing.T) {
 	s := newSim(t, strategyOf(fleetv1.UpdateStage{Name: "s", Groups: []fleetv1.UpdateGroup{group("a")}, BeforeGates: []fleetv1.GateConfig{scheduled("09:00", "Friday")}}), fleetOf("a", 1)...)
 	s.approve = func(string) bool { return false }
 	s.step()
-	s.gates["run-s-before-0"] = fleetv1.GateCompleted
+	s.gates[GateName("run", "s", "", fleetv1.GateBefore, 0)] = fleetv1.GateCompleted
 	if r := s.step(); len(r.Actions.StartUpgrades) != 1 {
 		t.Fatal("completing the Gate object did not pass the scheduled gate")
 	}
@@ -281,7 +281,7 @@ func TestGroupAfterGatesBlockItsCompletion(t *testing.T) {
 	s.approve = func(string) bool { return approved }
 	s.step()
 	r := s.step()
-	if g := groupState(r.Status, "a"); g.State != fleetv1.StateRunning || !strings.Contains(g.Message, "approval of gate run-one-a-after-0") {
+	if g := groupState(r.Status, "a"); g.State != fleetv1.StateRunning || !strings.Contains(g.Message, "approval of gate "+GateName("run", "one", "a", fleetv1.GateAfter, 0)) {
 		t.Fatalf("group a %s %q, want Running, waiting for its gate", g.State, g.Message)
 	}
 	if len(r.Actions.StartUpgrades) != 0 || stageState(r.Status, "one").State != fleetv1.StateRunning {

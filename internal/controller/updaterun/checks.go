@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -18,68 +19,98 @@ type checkKey struct {
 	scope rollout.Scope
 }
 
+// checkJob is one set of health checks to run.
+type checkJob struct {
+	key     checkKey
+	action  rollout.RunChecks
+	resolve checkTarget
+	wake    *fleetv1.UpdateRun
+}
+
 // checkRunner runs health checks in the background and keeps their results
 // until the run asks again; it wakes the run's reconcile when one finishes.
+// It is a manager Runnable: checks run under the context the manager gives
+// it, and stop with the manager (or when leadership is lost).
 type checkRunner struct {
 	mu      sync.Mutex
 	results map[checkKey]rollout.CheckResult
+	jobs    chan checkJob
 	wake    chan<- event.GenericEvent
 }
 
 func newCheckRunner(wake chan<- event.GenericEvent) *checkRunner {
-	return &checkRunner{results: map[checkKey]rollout.CheckResult{}, wake: wake}
+	return &checkRunner{results: map[checkKey]rollout.CheckResult{}, jobs: make(chan checkJob, 256), wake: wake}
 }
 
 // target resolves a member to run checks against.
 type checkTarget func(ctx context.Context, member string) (healthcheck.Target, error)
 
-// start runs the checks of one action unless they already run or ran.
-func (c *checkRunner) start(ctx context.Context, run *fleetv1.UpdateRun, a rollout.RunChecks, resolve checkTarget) {
+// Start runs queued checks until ctx ends, then waits for those running.
+func (c *checkRunner) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-c.jobs:
+			wg.Go(func() { c.run(ctx, j) })
+		}
+	}
+}
+
+// start queues the checks of one action unless they already run or ran.
+func (c *checkRunner) start(run *fleetv1.UpdateRun, a rollout.RunChecks, resolve checkTarget) {
 	key := checkKey{run: run.Name, scope: a.Scope}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if _, ok := c.results[key]; ok {
-		c.mu.Unlock()
 		return
 	}
-	c.results[key] = rollout.CheckResult{State: rollout.CheckRunning}
-	c.mu.Unlock()
+	select {
+	case c.jobs <- checkJob{key: key, action: a, resolve: resolve, wake: run.DeepCopy()}:
+		c.results[key] = rollout.CheckResult{State: rollout.CheckRunning}
+	default:
+		// Queue full: nothing is recorded, so the next step asks again.
+	}
+}
 
-	wakeObj := run.DeepCopy()
-	go func() {
-		result := rollout.CheckResult{State: rollout.CheckPassed}
-		var passed []string
-		for _, member := range a.Members {
-			t, err := resolve(ctx, member)
-			if err != nil {
-				result = rollout.CheckResult{State: rollout.CheckFailed, Message: member + ": " + err.Error()}
-				break
-			}
-			t.Stage = a.Scope.Stage
-			results := healthcheck.RunAll(ctx, a.Checks, t)
-			if last := results[len(results)-1]; !last.Passed {
-				result = rollout.CheckResult{State: rollout.CheckFailed, Message: member + ": " + last.Summary()}
-				break
-			}
-			passed = append(passed, member)
+func (c *checkRunner) run(ctx context.Context, j checkJob) {
+	result := rollout.CheckResult{State: rollout.CheckPassed}
+	var passed []string
+	for _, member := range j.action.Members {
+		t, err := j.resolve(ctx, member)
+		if err != nil {
+			result = rollout.CheckResult{State: rollout.CheckFailed, Message: member + ": " + err.Error()}
+			break
 		}
-		if result.State == rollout.CheckPassed {
-			result.Message = "checks passed on " + strings.Join(passed, ", ")
+		t.Stage = j.action.Scope.Stage
+		results := healthcheck.RunAll(ctx, j.action.Checks, t)
+		if last := results[len(results)-1]; !last.Passed {
+			result = rollout.CheckResult{State: rollout.CheckFailed, Message: member + ": " + last.Summary()}
+			break
 		}
-		if ctx.Err() != nil {
-			// The hub is stopping: forget the run so that it is redone.
-			c.mu.Lock()
-			delete(c.results, key)
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Lock()
-		c.results[key] = result
-		c.mu.Unlock()
-		select {
-		case c.wake <- event.GenericEvent{Object: wakeObj}:
-		default:
-		}
-	}()
+		passed = append(passed, member)
+	}
+	if result.State == rollout.CheckPassed {
+		result.Message = "checks passed on " + strings.Join(passed, ", ")
+	}
+	c.mu.Lock()
+	if ctx.Err() != nil {
+		// The hub is stopping: forget the run so that it is redone.
+		delete(c.results, j.key)
+	} else {
+		c.results[j.key] = result
+	}
+	c.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("health checks finished", "run", j.key.run, "scope", j.key.scope, "state", result.State)
+	select {
+	case c.wake <- event.GenericEvent{Object: j.wake}:
+	default:
+	}
 }
 
 // observed returns what is known of the run's checks.

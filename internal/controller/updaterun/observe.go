@@ -2,6 +2,7 @@ package updaterun
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,18 +15,21 @@ import (
 // observe gathers what the engine needs to know: gates, health-check
 // results, and for each member its versions, whether it may be upgraded, and
 // the progress of its upgrade.
-func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec, members []fleetv1.MemberCluster) (rollout.Observations, error) {
+func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, members []fleetv1.MemberCluster) (rollout.Observations, error) {
 	obs := rollout.Observations{
 		Members: map[string]rollout.MemberObservation{},
 		Gates:   map[string]fleetv1.GateState{},
 		Checks:  r.checks.observed(run.Name),
 	}
 	gates := &fleetv1.GateList{}
-	if err := r.Client.List(ctx, gates, client.MatchingLabels{RunLabel: run.Name}); err != nil {
-		return obs, err
+	if err := r.Client.List(ctx, gates, client.MatchingLabels{fleetv1.UpdateRunLabel: run.Name}); err != nil {
+		return obs, fmt.Errorf("listing the gates of update run %s: %w", run.Name, err)
 	}
-	for _, g := range gates.Items {
-		obs.Gates[g.Name] = g.Spec.State
+	for i := range gates.Items {
+		// A gate approved for an earlier run of the same name does not count.
+		if g := &gates.Items[i]; ownedBy(g, run.UID) {
+			obs.Gates[g.Name] = g.Spec.State
+		}
 	}
 	held, err := r.heldByOtherRuns(ctx, run.Name)
 	if err != nil {
@@ -62,7 +66,7 @@ func memberStates(run *fleetv1.UpdateRun) map[string]fleetv1.MemberProgress {
 func (r *Reconciler) heldByOtherRuns(ctx context.Context, self string) (map[string]string, error) {
 	runs := &fleetv1.UpdateRunList{}
 	if err := r.Client.List(ctx, runs); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing update runs: %w", err)
 	}
 	held := map[string]string{}
 	for i := range runs.Items {

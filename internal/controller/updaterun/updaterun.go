@@ -11,12 +11,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/builder"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -26,23 +26,29 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/healthcheck"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/runinput"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
-
-// RunLabel marks a Gate with the update run it belongs to.
-const RunLabel = "fleet.flotilla.dev/update-run"
 
 // pollInterval is how often in-flight upgrades are polled; it bounds the
 // delay between one member finishing and the next one starting.
 const pollInterval = 200 * time.Millisecond
 
+// conflictRetry is how soon a status write that lost a race is redone.
+const conflictRetry = 50 * time.Millisecond
+
+// refusedRetry is how soon a run that cannot proceed is looked at again.
+const refusedRetry = 10 * time.Second
+
 // Reconciler drives update runs.
 type Reconciler struct {
 	Client    client.Client
-	Recorder  record.EventRecorder
+	Recorder  events.EventRecorder
 	Members   *memberaccess.Clients
 	Providers upgrade.Providers
 	// WorkDir holds files for health-check commands.
@@ -51,36 +57,60 @@ type Reconciler struct {
 	Now func() time.Time
 
 	checks *checkRunner
-	// ctx lives as long as the manager; health checks run under it.
-	ctx context.Context
 }
 
-// SetupWithManager registers the controller.
+// SetupWithManager registers the controller and its health-check runner.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	wake := make(chan event.GenericEvent, 64)
 	r.checks = newCheckRunner(wake)
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		r.ctx = ctx
-		<-ctx.Done()
-		return nil
-	})); err != nil {
+	if err := mgr.Add(r.checks); err != nil {
 		return err
 	}
 	gateToRun := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		if run := o.GetLabels()[RunLabel]; run != "" {
+		if run := o.GetLabels()[fleetv1.UpdateRunLabel]; run != "" {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: run}}}
 		}
 		return nil
 	})
-	return ctrl.ControllerManagedBy(mgr).
+	return builder.ControllerManagedBy(mgr).
 		Named("updaterun").
 		For(&fleetv1.UpdateRun{}).
 		Watches(&fleetv1.Gate{}, gateToRun).
+		// A run waiting for a member another run holds moves when that
+		// run's status changes, not at a resync hours later.
+		Watches(&fleetv1.UpdateRun{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingBeside)).
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
 		// One worker: runs see each other's members consistently, so two runs
 		// never upgrade the same member at once.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
+}
+
+// runsWaitingBeside lists the other runs that have a member waiting
+// (Pending), which may be waiting for a member o holds.
+func (r *Reconciler) runsWaitingBeside(ctx context.Context, o client.Object) []reconcile.Request {
+	runs := &fleetv1.UpdateRunList{}
+	if err := r.Client.List(ctx, runs); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing update runs to wake those waiting for a member")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range runs.Items {
+		other := &runs.Items[i]
+		if other.Name != o.GetName() && other.Status.State == fleetv1.StateRunning && hasPendingMember(other) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: other.Name}})
+		}
+	}
+	return out
+}
+
+func hasPendingMember(run *fleetv1.UpdateRun) bool {
+	for _, p := range memberStates(run) {
+		if p.State == fleetv1.StatePending {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Reconciler) now() time.Time {
@@ -90,41 +120,37 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-func (r *Reconciler) backgroundContext() context.Context {
-	if r.ctx != nil {
-		return r.ctx
-	}
-	return context.Background()
-}
-
 // Reconcile takes one step of a run.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	run := &fleetv1.UpdateRun{}
 	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.checks.forget(req.Name)
+			// Local hubs run no garbage collector, and a run created later
+			// under the same name must never find an approved gate.
+			return reconcile.Result{}, r.deleteGatesOf(ctx, req.Name, "")
 		}
-		return reconcile.Result{}, client.IgnoreNotFound(err)
+		return reconcile.Result{}, err
 	}
 	if !run.DeletionTimestamp.IsZero() {
 		r.checks.forget(run.Name)
 		return reconcile.Result{}, nil
 	}
 
-	strategy, err := r.strategy(ctx, run)
+	strategy, err := runinput.Strategy(ctx, r.Client, run)
 	if err != nil {
 		return r.refuse(ctx, run, err)
 	}
 	memberList := &fleetv1.MemberClusterList{}
 	if err := r.Client.List(ctx, memberList); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, fmt.Errorf("listing members: %w", err)
 	}
 	startRequest := run.Annotations[fleetv1.StartRequestAnnotation]
 	if startRequest != "" && startRequest != run.Status.LastStartRequest {
 		// A resumed run retries its failed members: earlier check results no longer hold.
 		r.checks.forget(run.Name)
 	}
-	obs, err := r.observe(ctx, run, strategy, memberList.Items)
+	obs, err := r.observe(ctx, run, memberList.Items)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -133,7 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		RunName:      run.Name,
 		Strategy:     *strategy,
 		Target:       r.runTarget(ctx, run, memberList.Items),
-		Members:      engineMembers(memberList.Items),
+		Members:      runinput.Members(memberList.Items),
 		Desired:      run.Spec.State,
 		StartRequest: startRequest,
 		Skip:         run.Spec.Skip,
@@ -143,18 +169,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	res := rollout.Step(in)
 	res.Status.ObservedGeneration = run.Generation
-	if !equality.Semantic.DeepEqual(run.Status, res.Status) {
-		updated := run.DeepCopy()
-		updated.Status = res.Status
-		// Written before acting: a restart after this point finds the
-		// members it started recorded as Running and does not start them again.
-		if err := r.Client.Status().Update(ctx, updated); err != nil {
-			if apierrors.IsConflict(err) {
-				return reconcile.Result{Requeue: true}, nil
-			}
-			return reconcile.Result{}, err
+	setRunConditions(&res.Status, run.Generation, metav1.NewTime(in.Now))
+	// Written before acting: a restart after this point finds the members
+	// it started recorded as Running and does not start them again. The
+	// lock makes a step computed from a stale copy lose, not win.
+	patch := statuspatch.New(r.Client, run, statuspatch.WithOptimisticLock())
+	run.Status = res.Status
+	if err := patch.Patch(ctx, run); err != nil {
+		if apierrors.IsConflict(err) {
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
 		}
-		run = updated
+		return reconcile.Result{}, fmt.Errorf("writing the status of update run %s: %w", run.Name, err)
 	}
 	for _, t := range res.Transitions {
 		r.event(run, t)
@@ -163,6 +188,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: r.nextStep(run, res)}, nil
+}
+
+// setRunConditions derives Progressing and Succeeded from the run's state.
+func setRunConditions(st *fleetv1.UpdateRunStatus, generation int64, now metav1.Time) {
+	state := orState(st.State)
+	reason := string(state)
+	progressing := state == fleetv1.StateRunning || state == fleetv1.StateStopping
+	conditions.Set(&st.Conditions, conditions.Of(fleetv1.RunProgressing, progressing, reason, st.Message), generation, now)
+	succeeded := conditions.Unknown(fleetv1.RunSucceeded, reason, st.Message)
+	switch state {
+	case fleetv1.StateCompleted:
+		succeeded = conditions.True(fleetv1.RunSucceeded, reason, st.Message)
+	case fleetv1.StateFailed:
+		succeeded = conditions.False(fleetv1.RunSucceeded, reason, st.Message)
+	}
+	conditions.Set(&st.Conditions, succeeded, generation, now)
 }
 
 // nextStep is when to look again: soon while upgrades or checks are in
@@ -176,27 +217,22 @@ func (r *Reconciler) nextStep(run *fleetv1.UpdateRun, res rollout.Result) time.D
 	if res.NextStepAt.IsZero() {
 		return 0
 	}
-	d := res.NextStepAt.Sub(r.now())
-	if d < 10*time.Millisecond {
-		d = 10 * time.Millisecond
-	}
-	return d
+	return max(res.NextStepAt.Sub(r.now()), 10*time.Millisecond)
 }
 
 // refuse records why a run cannot proceed and retries later.
 func (r *Reconciler) refuse(ctx context.Context, run *fleetv1.UpdateRun, cause error) (reconcile.Result, error) {
-	if run.Spec.State == fleetv1.RunNotStarted && run.Status.State == "" {
+	state := orState(run.Status.State)
+	switch {
+	case run.Spec.State == fleetv1.RunNotStarted && run.Status.State == "":
 		// Not started yet: say so without failing it.
-		return reconcile.Result{RequeueAfter: 10 * time.Second}, r.setMessage(ctx, run, fleetv1.StateNotStarted, cause.Error())
-	}
-	if run.Status.State == fleetv1.StateRunning || run.Status.State == fleetv1.StateStopping {
+		state = fleetv1.StateNotStarted
+	case run.Status.State == fleetv1.StateRunning || run.Status.State == fleetv1.StateStopping:
 		// Mid-run: keep the state, tell the operator, try again.
-		return reconcile.Result{RequeueAfter: 10 * time.Second}, r.setMessage(ctx, run, run.Status.State, cause.Error())
+	case run.Spec.State == fleetv1.RunStarted:
+		state = fleetv1.StateFailed
 	}
-	if run.Spec.State == fleetv1.RunStarted {
-		return reconcile.Result{RequeueAfter: 10 * time.Second}, r.setMessage(ctx, run, fleetv1.StateFailed, cause.Error())
-	}
-	return reconcile.Result{RequeueAfter: 10 * time.Second}, r.setMessage(ctx, run, orState(run.Status.State), cause.Error())
+	return reconcile.Result{RequeueAfter: refusedRetry}, r.setMessage(ctx, run, state, cause.Error())
 }
 
 func orState(s fleetv1.State) fleetv1.State {
@@ -207,46 +243,16 @@ func orState(s fleetv1.State) fleetv1.State {
 }
 
 func (r *Reconciler) setMessage(ctx context.Context, run *fleetv1.UpdateRun, state fleetv1.State, msg string) error {
-	if run.Status.State == state && run.Status.Message == msg {
-		return nil
-	}
+	patch := statuspatch.New(r.Client, run)
 	if run.Status.State != state {
-		r.Recorder.Eventf(run, corev1.EventTypeWarning, string(state), "%s", msg)
+		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, string(state), "Refuse", "%s", msg)
 	}
-	patch := client.MergeFrom(run.DeepCopy())
 	run.Status.State, run.Status.Message = state, msg
-	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, run, patch))
-}
-
-// strategy is the run's snapshot once started, else the strategy it names.
-func (r *Reconciler) strategy(ctx context.Context, run *fleetv1.UpdateRun) (*fleetv1.UpdateStrategySpec, error) {
-	switch {
-	case run.Status.StrategySnapshot != nil:
-		return run.Status.StrategySnapshot, nil
-	case run.Spec.Strategy != nil:
-		return run.Spec.Strategy, nil
-	case run.Spec.UpdateStrategyName != "":
-		s := &fleetv1.UpdateStrategy{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: run.Spec.UpdateStrategyName}, s); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("update strategy %q not found", run.Spec.UpdateStrategyName)
-			}
-			return nil, err
-		}
-		return &s.Spec, nil
+	setRunConditions(&run.Status, run.Generation, metav1.NewTime(r.now()))
+	if err := patch.Patch(ctx, run); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("writing the status of update run %s: %w", run.Name, err))
 	}
-	// No strategy: every member, one at a time, in one stage.
-	return &fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{
-		Name: "all", MemberSelector: &metav1.LabelSelector{},
-	}}}, nil
-}
-
-func engineMembers(items []fleetv1.MemberCluster) []rollout.Member {
-	out := make([]rollout.Member, 0, len(items))
-	for _, m := range items {
-		out = append(out, rollout.Member{Name: m.Name, Labels: m.Labels, UpdateGroup: m.Spec.UpdateGroup})
-	}
-	return out
+	return nil
 }
 
 // runTarget is what the status records as the members' target; once the
@@ -262,13 +268,9 @@ func (r *Reconciler) runTarget(ctx context.Context, run *fleetv1.UpdateRun, memb
 
 // membersInFlight reports whether any member of the run is being upgraded.
 func membersInFlight(run *fleetv1.UpdateRun) bool {
-	for _, st := range run.Status.Stages {
-		for _, g := range st.Groups {
-			for _, m := range g.Members {
-				if m.State == fleetv1.StateRunning {
-					return true
-				}
-			}
+	for _, p := range memberStates(run) {
+		if p.State == fleetv1.StateRunning {
+			return true
 		}
 	}
 	return false
@@ -283,7 +285,7 @@ func (r *Reconciler) event(run *fleetv1.UpdateRun, t rollout.Transition) {
 	if t.Message != "" {
 		msg += ": " + t.Message
 	}
-	r.Recorder.Eventf(run, eventType, string(t.Kind)+string(t.To), "%s", msg)
+	r.Recorder.Eventf(run, nil, eventType, string(t.Kind)+string(t.To), string(t.Kind), "%s", msg)
 }
 
 // checkTargetFor resolves members for health checks.
