@@ -1,0 +1,324 @@
+package updaterun
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/config/crd"
+	"github.com/flotilla-dev/flotilla/internal/crdinstall"
+	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
+)
+
+const waitFor = 30 * time.Second
+
+// testHub is a real hub API server with the fleet CRDs and the update-run
+// controller running against it.
+type testHub struct {
+	c          client.Client
+	kubeconfig string
+}
+
+func startHub(t *testing.T) *testHub {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a real API server (not in -short mode)")
+	}
+	tc := toolchain.Default()
+	version := tc.NewestKubernetes()
+	if missing := tc.Missing(); len(missing) > 0 {
+		t.Fatalf("tool binaries missing: %v (run make tools)", missing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cluster, err := localcluster.Start(ctx, localcluster.Options{Name: "updaterun-hub", Dir: dir, KubernetesVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stopping the hub: %v", err)
+		}
+	})
+	cfg, err := cluster.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := fleetscheme.New()
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := crd.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crdinstall.Apply(ctx, c, crds, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		// Each test starts its own manager in this one process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Reconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorder("updaterun-test"),
+		Members:   &memberaccess.Clients{Hub: mgr.GetClient()},
+		Providers: upgrade.Providers{StateDir: filepath.Join(dir, "hub-state")},
+		WorkDir:   filepath.Join(dir, "checks"),
+	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	mgrCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return &testHub{c: c, kubeconfig: cluster.KubeconfigPath()}
+}
+
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+// memberAt creates a member whose status says it already runs version, so
+// a run to that version skips it without upgrading anything.
+func (h *testHub) memberAt(t *testing.T, name, group, version string) {
+	t.Helper()
+	m := &fleetv1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: fleetv1.MemberClusterSpec{
+			UpdateGroup: group,
+			Access:      fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
+			Provider:    &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: &fleetv1.ExecProvider{Command: []string{"false"}}},
+		},
+	}
+	if err := h.c.Create(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	m.Status.KubernetesVersion = version
+	if err := h.c.Status().Update(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gatedRun is a started run to version whose one stage waits for an approval.
+func gatedRun(name, version string) *fleetv1.UpdateRun {
+	return &fleetv1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: fleetv1.UpdateRunSpec{
+			Strategy: &fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{
+				Name: "prod", Groups: []fleetv1.UpdateGroup{{Name: "prod"}},
+				BeforeGates: []fleetv1.GateConfig{{Type: fleetv1.GateApproval, DisplayName: "change board"}},
+			}}},
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: version}},
+			State:                fleetv1.RunStarted,
+		},
+	}
+}
+
+func (h *testHub) run(t *testing.T, name string) *fleetv1.UpdateRun {
+	t.Helper()
+	r := &fleetv1.UpdateRun{}
+	if err := h.c.Get(t.Context(), client.ObjectKey{Name: name}, r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (h *testHub) pendingGate(t *testing.T, run string) *fleetv1.Gate {
+	t.Helper()
+	var gate *fleetv1.Gate
+	eventually(t, "a pending gate of run "+run, func() error {
+		gates := &fleetv1.GateList{}
+		if err := h.c.List(t.Context(), gates, client.MatchingLabels{fleetv1.UpdateRunLabel: run}); err != nil {
+			return err
+		}
+		for i := range gates.Items {
+			if gates.Items[i].Spec.State == fleetv1.GatePending {
+				gate = &gates.Items[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("%d gates, none pending", len(gates.Items))
+	})
+	return gate
+}
+
+func succeeded(r *fleetv1.UpdateRun) *metav1.Condition {
+	return meta.FindStatusCondition(r.Status.Conditions, fleetv1.RunSucceeded)
+}
+
+func TestARecreatedRunDoesNotInheritAnApprovalAndADeletedRunLosesItsGates(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberAt(t, "prod-1", "prod", "v1.37.2")
+
+	if err := h.c.Create(ctx, gatedRun("monthly", "1.37")); err != nil {
+		t.Fatal(err)
+	}
+	gate := h.pendingGate(t, "monthly")
+	patch := client.MergeFrom(gate.DeepCopy())
+	gate.Spec.State = fleetv1.GateCompleted
+	if err := h.c.Patch(ctx, gate, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the approved run completes", func() error {
+		if s := h.run(t, "monthly").Status.State; s != fleetv1.StateCompleted {
+			return fmt.Errorf("state %s", s)
+		}
+		return nil
+	})
+
+	if err := h.c.Delete(ctx, h.run(t, "monthly")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted run's gates are deleted", func() error {
+		g := &fleetv1.Gate{}
+		err := h.c.Get(ctx, client.ObjectKey{Name: gate.Name}, g)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("gate %s is still there (%s)", g.Name, g.Spec.State)
+	})
+
+	// The same name again: the approval was given to the other run.
+	if err := h.c.Create(ctx, gatedRun("monthly", "1.37")); err != nil {
+		t.Fatal(err)
+	}
+	again := h.pendingGate(t, "monthly")
+	if again.Name != gate.Name {
+		t.Fatalf("the new run's gate is %s, the old one was %s", again.Name, gate.Name)
+	}
+	time.Sleep(2 * time.Second)
+	if r := h.run(t, "monthly"); r.Status.State == fleetv1.StateCompleted || r.Status.Stages[0].State == fleetv1.StateCompleted {
+		t.Fatalf("the recreated run passed its gate without approval: %s, stage %s", r.Status.State, r.Status.Stages[0].State)
+	}
+}
+
+func TestAStaleApprovedGateOfAnEarlierRunIsReplaced(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberAt(t, "prod-1", "prod", "v1.37.2")
+	// A gate left behind, approved, for an earlier run of the same name
+	// (a hub that was down while the run was deleted).
+	name := rollout.GateName("monthly", "prod", "", fleetv1.GateBefore, 0)
+	stale := &fleetv1.Gate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{fleetv1.UpdateRunLabel: "monthly"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: fleetv1.GroupVersion.String(), Kind: "UpdateRun", Name: "monthly", UID: "0d9a6f0e-0000-0000-0000-000000000000"}}},
+		Spec: fleetv1.GateSpec{Type: fleetv1.GateApproval, State: fleetv1.GateCompleted,
+			Target: fleetv1.GateTarget{UpdateRun: "monthly", Stage: "prod", Timing: fleetv1.GateBefore}},
+	}
+	if err := h.c.Create(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Create(ctx, gatedRun("monthly", "1.37")); err != nil {
+		t.Fatal(err)
+	}
+	gate := h.pendingGate(t, "monthly")
+	if gate.UID == stale.UID {
+		t.Fatal("the stale gate was reused")
+	}
+	if r := h.run(t, "monthly"); r.Status.State == fleetv1.StateCompleted {
+		t.Fatal("the run passed its gate on an earlier run's approval")
+	}
+}
+
+func TestKubectlWaitForSucceededReturnsWhenARunCompletes(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberAt(t, "dev-1", "dev", "v1.37.2")
+	run := &fleetv1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "patch"},
+		Spec: fleetv1.UpdateRunSpec{
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}},
+			State:                fleetv1.RunStarted,
+		},
+	}
+	if err := h.c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	// hack/tools.sh links the kubectl it builds here.
+	kubectl := filepath.Join(toolchain.Default().CacheDir, "path", "kubectl")
+	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", h.kubeconfig, "wait", "--for=condition=Succeeded", "updaterun/patch", "--timeout=30s")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl wait: %v\n%s", err, out)
+	}
+	got := h.run(t, "patch")
+	c := succeeded(got)
+	if got.Status.State != fleetv1.StateCompleted || c == nil || c.Status != metav1.ConditionTrue || c.Reason != string(fleetv1.StateCompleted) {
+		t.Fatalf("state %s, Succeeded %+v", got.Status.State, c)
+	}
+	if p := meta.FindStatusCondition(got.Status.Conditions, fleetv1.RunProgressing); p == nil || p.Status != metav1.ConditionFalse {
+		t.Fatalf("Progressing %+v after completion", p)
+	}
+}
+
+func TestAFailedRunIsNotSucceeded(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberAt(t, "dev-1", "dev", "v1.37.2")
+	// A downgrade is refused, which fails the member and the run.
+	run := &fleetv1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "down"},
+		Spec: fleetv1.UpdateRunSpec{
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.36"}},
+			State:                fleetv1.RunStarted,
+		},
+	}
+	if err := h.c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the run fails with Succeeded False", func() error {
+		r := h.run(t, "down")
+		c := succeeded(r)
+		if r.Status.State != fleetv1.StateFailed || c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("state %s, Succeeded %+v", r.Status.State, c)
+		}
+		return nil
+	})
+	if r := h.run(t, "down"); !strings.Contains(r.Status.Stages[0].Groups[0].Members[0].Message, "downgrade") {
+		t.Fatalf("member message %q does not name the downgrade", r.Status.Stages[0].Groups[0].Members[0].Message)
+	}
+}
