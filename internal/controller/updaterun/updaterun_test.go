@@ -3,12 +3,14 @@ package updaterun
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -320,5 +322,102 @@ func TestAFailedRunIsNotSucceeded(t *testing.T) {
 	})
 	if r := h.run(t, "down"); !strings.Contains(r.Status.Stages[0].Groups[0].Members[0].Message, "downgrade") {
 		t.Fatalf("member message %q does not name the downgrade", r.Status.Stages[0].Groups[0].Members[0].Message)
+	}
+}
+
+// memberOnTheHub creates a member that the hub reaches with the hub's own
+// kubeconfig (an API server is an API server) and that is upgraded by a
+// command taking the given seconds. Its status says it runs v1.36.3, so a
+// ControlPlaneOnly run to 1.37 upgrades it, and the upgrade succeeds once
+// the command exits: the hub's API server reports v1.37.
+func (h *testHub) memberOnTheHub(t *testing.T, name string, seconds int) {
+	t.Helper()
+	ctx := t.Context()
+	kubeconfig, err := os.ReadFile(h.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flotilla-system"}}
+	if err := h.c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-kubeconfig", Namespace: ns.Name},
+		Data:       map[string][]byte{"kubeconfig": kubeconfig},
+	}
+	if err := h.c.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	m := &fleetv1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: fleetv1.MemberClusterSpec{
+			Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig, KubeconfigSecretRef: &fleetv1.SecretKeyReference{
+				Namespace: ns.Name, Name: secret.Name, Key: "kubeconfig"}},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: &fleetv1.ExecProvider{
+				Command: []string{"sleep", fmt.Sprint(seconds)}}},
+		},
+	}
+	if err := h.c.Create(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Status.KubernetesVersion = "v1.36.3"
+	if err := h.c.Status().Update(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func controlPlaneRun(name string) *fleetv1.UpdateRun {
+	return &fleetv1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: fleetv1.UpdateRunSpec{
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}},
+			State:                fleetv1.RunStarted,
+		},
+	}
+}
+
+func (h *testHub) memberState(t *testing.T, run, member string) fleetv1.MemberProgress {
+	t.Helper()
+	return memberStates(h.run(t, run))[member]
+}
+
+func TestARunWaitingForAnotherRunsMemberMovesWhenItIsReleased(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberOnTheHub(t, "shared", 3)
+
+	if err := h.c.Create(ctx, controlPlaneRun("first")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first run upgrades the member", func() error {
+		if p := h.memberState(t, "first", "shared"); p.State != fleetv1.StateRunning {
+			return fmt.Errorf("member %s in the first run", p.State)
+		}
+		return nil
+	})
+	if err := h.c.Create(ctx, controlPlaneRun("second")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the second run waits for the member", func() error {
+		if p := h.memberState(t, "second", "shared"); p.State != fleetv1.StatePending {
+			return fmt.Errorf("member %s in the second run: %s", p.State, p.Message)
+		}
+		return nil
+	})
+	eventually(t, "the first run completes", func() error {
+		if s := h.run(t, "first").Status.State; s != fleetv1.StateCompleted {
+			return fmt.Errorf("first run %s", s)
+		}
+		return nil
+	})
+	released := time.Now()
+	eventually(t, "the second run takes the released member", func() error {
+		if p := h.memberState(t, "second", "shared"); p.State == fleetv1.StatePending {
+			return fmt.Errorf("member still Pending in the second run: %s", p.Message)
+		}
+		return nil
+	})
+	if waited := time.Since(released); waited > 5*time.Second {
+		t.Fatalf("the second run moved %s after the member was released", waited)
 	}
 }
