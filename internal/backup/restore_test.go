@@ -1,0 +1,164 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/config/crd"
+	"github.com/flotilla-dev/flotilla/internal/crdinstall"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
+)
+
+// startHub starts a real API server with the fleet CRDs (no controllers:
+// restore happens before `flotilla hub` starts).
+func startHub(t *testing.T, name string) client.Client {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a real API server (not in -short mode)")
+	}
+	tc := toolchain.Default()
+	if missing := tc.Missing(); len(missing) > 0 {
+		t.Fatalf("tool binaries missing: %v (run make tools)", missing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cluster, err := localcluster.Start(ctx, localcluster.Options{Name: name, Dir: t.TempDir(), KubernetesVersion: tc.NewestKubernetes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stopping %s: %v", name, err)
+		}
+	})
+	cfg, err := cluster.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: fleetscheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := crd.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crdinstall.Apply(ctx, c, crds, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seedFleet writes a small fleet: a member with credentials and an agent
+// identity, a strategy, a run in the middle of its stage with a gate.
+func seedFleet(t *testing.T, c client.Client) {
+	ctx := t.Context()
+	labels := map[string]string{enrollment.MemberLabel: "dev-1"}
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: enrollment.Namespace}}))
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "member-dev-1", Namespace: enrollment.Namespace, Labels: labels},
+		Data: map[string][]byte{"kubeconfig": []byte("apiVersion: v1\nkind: Config\n")}}))
+	memberNS := fleetv1.MemberNamespace("dev-1")
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: memberNS, Labels: labels}}))
+	must(t, c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: memberNS, Labels: labels}}))
+	must(t, c.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: memberNS, Labels: labels},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works"}, Verbs: []string{"get", "list", "watch"}}}}))
+
+	member := &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "dev-1", Labels: map[string]string{"env": "dev"}},
+		Spec: fleetv1.MemberClusterSpec{UpdateGroup: "dev", Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig,
+			KubeconfigSecretRef: &fleetv1.SecretKeyReference{Namespace: enrollment.Namespace, Name: "member-dev-1", Key: "kubeconfig"}}}}
+	must(t, c.Create(ctx, member))
+	member.Status.KubernetesVersion = "v1.36.3"
+	must(t, c.Status().Update(ctx, member))
+
+	must(t, c.Create(ctx, &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: "staged"},
+		Spec: fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{Name: "dev", Groups: []fleetv1.UpdateGroup{{Name: "dev"}}}}}}))
+	run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: "monthly"}, Spec: fleetv1.UpdateRunSpec{
+		UpdateStrategyName:   "staged",
+		ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}},
+		State:                fleetv1.RunStarted,
+	}}
+	must(t, c.Create(ctx, run))
+	started := metav1.NewTime(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	run.Status.State = fleetv1.StateRunning
+	run.Status.Stages = []fleetv1.StageProgress{{Name: "dev", Progress: fleetv1.Progress{State: fleetv1.StateRunning, StartTime: &started},
+		Groups: []fleetv1.GroupProgress{{Name: "dev", Progress: fleetv1.Progress{State: fleetv1.StateRunning},
+			Members: []fleetv1.MemberProgress{{Name: "dev-1", Progress: fleetv1.Progress{State: fleetv1.StateCompleted, StartTime: &started}}}}}}}
+	must(t, c.Status().Update(ctx, run))
+	must(t, c.Create(ctx, &fleetv1.Gate{ObjectMeta: metav1.ObjectMeta{Name: "monthly-dev-after-0-abc", Labels: map[string]string{fleetv1.UpdateRunLabel: "monthly"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: fleetv1.GroupVersion.String(), Kind: "UpdateRun", Name: "monthly", UID: run.UID}}},
+		Spec: fleetv1.GateSpec{Type: fleetv1.GateApproval, State: fleetv1.GateCompleted, Target: fleetv1.GateTarget{UpdateRun: "monthly", Stage: "dev", Timing: fleetv1.GateAfter}}}))
+}
+
+func TestABackupRestoresOntoAFreshHubWithStatusAndOwnersAndRefusesToOverwrite(t *testing.T) {
+	src := startHub(t, "backup-src")
+	dst := startHub(t, "backup-dst")
+	ctx := t.Context()
+	seedFleet(t, src)
+
+	a, err := Collect(ctx, src, time.Now())
+	must(t, err)
+	var file bytes.Buffer
+	must(t, Write(&file, a, Encryption{Passphrase: "quarterly drill"}))
+	read, err := Read(&file, Decryption{Passphrase: "quarterly drill"})
+	must(t, err)
+
+	res, err := Restore(ctx, dst, read, RestoreOptions{})
+	must(t, err)
+	if res.Created != len(read.Objects) || len(res.DroppedOwners) != 0 {
+		t.Fatalf("restore result %+v for %d objects", res, len(read.Objects))
+	}
+
+	run := &fleetv1.UpdateRun{}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "monthly"}, run))
+	if run.Status.State != fleetv1.StateRunning || run.Status.Stages[0].Groups[0].Members[0].State != fleetv1.StateCompleted {
+		t.Fatalf("the run's status was not restored: %+v", run.Status)
+	}
+	gate := &fleetv1.Gate{}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "monthly-dev-after-0-abc"}, gate))
+	if gate.OwnerReferences[0].UID != run.UID || gate.Spec.State != fleetv1.GateCompleted {
+		t.Fatalf("gate owner %s, restored run %s; state %s", gate.OwnerReferences[0].UID, run.UID, gate.Spec.State)
+	}
+	member := &fleetv1.MemberCluster{}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "dev-1"}, member))
+	if member.Status.KubernetesVersion != "v1.36.3" || member.Labels["env"] != "dev" {
+		t.Fatalf("member %+v", member)
+	}
+	secret := &corev1.Secret{}
+	must(t, dst.Get(ctx, client.ObjectKey{Namespace: enrollment.Namespace, Name: "member-dev-1"}, secret))
+	role := &rbacv1.Role{}
+	must(t, dst.Get(ctx, client.ObjectKey{Namespace: fleetv1.MemberNamespace("dev-1"), Name: "flotilla-agent"}, role))
+
+	// A second restore onto the same hub is refused, and changes nothing.
+	before := run.ResourceVersion
+	if _, err := Restore(ctx, dst, read, RestoreOptions{}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second restore: %v, want ErrExists", err)
+	}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "monthly"}, run))
+	if run.ResourceVersion != before {
+		t.Fatal("a refused restore changed the run")
+	}
+	res, err = Restore(ctx, dst, read, RestoreOptions{Overwrite: true})
+	must(t, err)
+	if res.Replaced != len(read.Objects) {
+		t.Fatalf("overwrite replaced %d of %d", res.Replaced, len(read.Objects))
+	}
+}
