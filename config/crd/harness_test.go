@@ -1,6 +1,7 @@
 package crd_test
 
 import (
+	"os"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -8,9 +9,15 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
+// hub is the API server the tests of this package share: they only create
+// objects, each with a name of its own.
+var hub = testenv.NewShared(testenv.Options{CRDs: testenv.AllCRDs})
+
+func TestMain(m *testing.M) { os.Exit(hub.Run(m)) }
+
 // hubClient returns a client for a real kube-apiserver with the fleet CRDs
-// installed, stopped when the test ends.
+// installed.
 func hubClient(t *testing.T) client.Client {
 	t.Helper()
-	return testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs}).Hub.Client
+	return hub.Env(t).Hub.Client
 }

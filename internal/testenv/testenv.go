@@ -118,21 +118,13 @@ func (c *Cluster) UserConfig(t testing.TB, user string, groups ...string) *rest.
 // -short it skips the test; when a binary is missing it fails it.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
-	tc := toolchain.Default()
-	specs, err := clusterSpecs(tc, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	requireBinaries(t, tc, specs)
-
+	specs := requireSpecs(t, opts)
 	// Directories first: their removal is registered before any Stop, so it
 	// runs after every cluster has stopped.
 	for i := range specs {
 		specs[i].Dir = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	clusters, err := startAll(ctx, specs, func(c *localcluster.Cluster) {
+	env, err := start(specs, opts.CRDs, func(c *localcluster.Cluster) {
 		t.Cleanup(func() {
 			if err := c.Stop(); err != nil {
 				t.Errorf("stopping test cluster %s: %v", c.Name(), err)
@@ -142,13 +134,40 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return env
+}
+
+// requireSpecs returns the clusters opts describe, or ends the test by the
+// tools rule: skipped under -short, failed when a binary is missing.
+func requireSpecs(t testing.TB, opts Options) []localcluster.Options {
+	t.Helper()
+	tc := toolchain.Default()
+	specs, err := clusterSpecs(tc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireBinaries(t, tc, specs)
+	return specs
+}
+
+// start starts the clusters of specs, the hub first, and installs the CRDs
+// keep picks on the hub. Each cluster that started is handed to started,
+// one at a time and also when something else fails, so that it is stopped
+// again.
+func start(specs []localcluster.Options, keep CRDFilter, started func(*localcluster.Cluster)) (*Env, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	clusters, err := startAll(ctx, specs, started)
+	if err != nil {
+		return nil, err
+	}
 	env := &Env{Hub: clusters[0], Members: clusters[1:]}
-	if opts.CRDs != nil {
-		if err := installCRDs(ctx, env.Hub.Client, opts.CRDs); err != nil {
-			t.Fatal(err)
+	if keep != nil {
+		if err := installCRDs(ctx, env.Hub.Client, keep); err != nil {
+			return nil, err
 		}
 	}
-	return env
+	return env, nil
 }
 
 // clusterSpecs are the clusters opts describe, the hub first.
@@ -173,8 +192,8 @@ func clusterSpecs(tc toolchain.Toolchain, opts Options) ([]localcluster.Options,
 	return specs, nil
 }
 
-// startAll starts the clusters in parallel and hands each one that started
-// to started, also when another fails, so that it is stopped again.
+// startAll starts the clusters in parallel and calls started, for one
+// cluster at a time, with each that started.
 func startAll(ctx context.Context, specs []localcluster.Options, started func(*localcluster.Cluster)) ([]*Cluster, error) {
 	clusters := make([]*Cluster, len(specs))
 	errs := make([]error, len(specs))

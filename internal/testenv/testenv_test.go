@@ -213,3 +213,51 @@ func TestHubWithCRDsAndAMember(t *testing.T) {
 		}
 	}
 }
+
+// shared is the package's Shared environment; TestMain checks that Run
+// stopped what it started.
+var (
+	shared        = testenv.NewShared(testenv.Options{CRDs: testenv.CRDsNamed("memberclusters.fleet.flotilla.dev")})
+	sharedStarted []localcluster.State
+)
+
+func TestMain(m *testing.M) {
+	code := shared.Run(m)
+	for _, s := range sharedStarted {
+		if s.Etcd.Alive() || s.APIServer.Alive() {
+			fmt.Fprintf(os.Stderr, "shared cluster %s still runs after Run returned\n", s.Name)
+			code = 1
+		}
+		if _, err := os.Stat(s.Dir); !os.IsNotExist(err) {
+			fmt.Fprintf(os.Stderr, "shared cluster %s left %s behind: %v\n", s.Name, s.Dir, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func TestSharedStartsOnceForThePackage(t *testing.T) {
+	var envs []*testenv.Env
+	for _, name := range []string{"first", "second"} {
+		t.Run(name, func(t *testing.T) {
+			env := shared.Env(t)
+			if err := env.Hub.Client.List(t.Context(), &fleetv1.MemberClusterList{}); err != nil {
+				t.Errorf("the shared hub does not serve MemberClusters: %v", err)
+			}
+			envs = append(envs, env)
+		})
+	}
+	if len(envs) == 2 && envs[0] != envs[1] {
+		t.Error("two tests got two environments, want one shared")
+	}
+	if len(envs) > 0 {
+		sharedStarted = append(sharedStarted, envs[0].Hub.State())
+	}
+}
+
+func TestSharedWithoutRunRefusesToStart(t *testing.T) {
+	r := outcome(t, func(tb testing.TB) { testenv.NewShared(testenv.Options{}).Env(tb) })
+	if !strings.Contains(r.failed, "TestMain to call its Run") {
+		t.Errorf("failure %q, want Run asked for", r.failed)
+	}
+}
