@@ -7,15 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 // BenchmarkUpHubAndThreeMembers measures `flotilla local up` for a hub and
 // three members, hub manager included (DESIGN.md §8: < 15 s once the tools
 // are built). It runs the flotilla binary in $FLOTILLA_BIN, or builds one.
 func BenchmarkUpHubAndThreeMembers(b *testing.B) {
-	if len(testToolchainMissing()) > 0 {
-		b.Skipf("tool binaries not built (%v): run `make tools`", testToolchainMissing())
-	}
+	testenv.RequireTools(b)
 	bin := os.Getenv("FLOTILLA_BIN")
 	if bin == "" {
 		bin = filepath.Join(b.TempDir(), "flotilla")

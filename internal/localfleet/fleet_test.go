@@ -10,32 +10,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster/process"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
-// requireTools skips the test when the tool binaries are not built, except
-// in CI, where `make test` builds them first and a skip would hide a failure.
-func requireTools(t *testing.T) {
-	t.Helper()
-	missing := testToolchainMissing()
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("tool binaries missing in CI: %s", strings.Join(missing, ", "))
-	}
-	t.Skipf("tool binaries not built (%s): run `make tools` to run this test", strings.Join(missing, ", "))
-}
-
-func testToolchainMissing() []string { return toolchain.Default().Missing() }
-
 func TestUpStatusDown(t *testing.T) {
-	requireTools(t)
+	testenv.RequireTools(t)
 	layout := Layout{StateDir: t.TempDir(), Name: "test"}
 	t.Cleanup(func() {
 		if err := Down(layout, nil); err != nil {
@@ -46,8 +31,8 @@ func TestUpStatusDown(t *testing.T) {
 	defer cancel()
 
 	cfg := Config{Members: []MemberConfig{
-		{Name: "dev-1", UpdateGroup: "dev", Labels: map[string]string{"env": "dev", "region": "westeurope"}, Nodes: ptr(2)},
-		{Name: "prod-1", UpdateGroup: "prod", Nodes: ptr(1), Pods: 2},
+		{Name: "dev-1", UpdateGroup: "dev", Labels: map[string]string{"env": "dev", "region": "westeurope"}, Nodes: ptr.To(2)},
+		{Name: "prod-1", UpdateGroup: "prod", Nodes: ptr.To(1), Pods: 2},
 	}}
 	var out strings.Builder
 	start := time.Now()
@@ -189,5 +174,3 @@ func hubClient(t *testing.T, kubeconfig string) client.Client {
 	}
 	return c
 }
-
-func ptr[T any](v T) *T { return &v }

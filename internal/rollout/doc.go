@@ -37,44 +37,9 @@
 // # Use from a controller
 //
 // A reconcile gathers observations, steps the engine, carries out the
-// actions, then writes the status and requeues:
-//
-//	in := rollout.Input{
-//		RunName:      run.Name,
-//		Strategy:     *run.Status.StrategySnapshot,
-//		Target:       run.Spec.ManagedClusterUpdate.Upgrade.KubernetesVersion,
-//		Members:      members, // from the MemberClusters
-//		Desired:      run.Spec.State,
-//		StartRequest: run.Annotations[fleetv1.StartRequestAnnotation],
-//		Skip:         run.Spec.Skip,
-//		Status:       run.Status,
-//		Observed:     observe(ctx, run), // versions, provider progress, Gates, check results
-//		Now:          clock.Now(),
-//	}
-//	res := rollout.Step(in)
-//	for _, u := range res.Actions.StartUpgrades {
-//		provider.Start(ctx, upgrade.OperationID(run.Name, u.Member), ...) // idempotent
-//	}
-//	for _, c := range res.Actions.CancelUpgrades {
-//		cancelUpgrade(ctx, run.Name, c.Member) // best effort: the member is Failed anyway
-//	}
-//	for _, c := range res.Actions.RunChecks {
-//		checks.Ensure(c) // at most one run per c.Scope; reports a CheckResult later
-//	}
-//	for _, g := range res.Actions.Gates {
-//		ensureGate(ctx, g) // create, or set its state
-//	}
-//	run.Status = res.Status
-//	for _, t := range res.Transitions {
-//		recorder.Eventf(run, "Normal", string(t.To), "%s %s: %s", t.Kind, t.Path, t.Message)
-//	}
-//	if err := c.Status().Update(ctx, run); err != nil {
-//		return ctrl.Result{}, err
-//	}
-//	if !res.NextStepAt.IsZero() {
-//		return ctrl.Result{RequeueAfter: res.NextStepAt.Sub(clock.Now())}, nil
-//	}
-//	return ctrl.Result{}, nil // watches on Gates, MemberClusters and provider events step again
+// actions, writes the status back and steps again when the world changes or
+// at [Result.NextStepAt]. Example (example_test.go) shows that loop, compiled
+// and with its output checked by `go test`.
 //
 // Once the status says a member is Running the engine never asks for its
 // upgrade again, so a crash between writing the status and starting the

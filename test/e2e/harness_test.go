@@ -16,6 +16,7 @@ import (
 	"time"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
 
@@ -32,16 +33,13 @@ func TestMain(m *testing.M) {
 func runTests(m *testing.M) int {
 	flag.Parse()
 	if testing.Short() {
-		fmt.Println("e2e: skipped in -short mode")
+		// Explicit: -short runs only unit tests.
+		fmt.Println("e2e:", testenv.ShortSkipMessage)
 		return 0
 	}
-	if missing := toolchain.Default().Missing(); len(missing) > 0 {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "e2e: tool binaries missing in CI: %v (make tools)\n", missing)
-			return 1
-		}
-		fmt.Printf("e2e: skipped, tool binaries missing (run make tools): %v\n", missing)
-		return 0
+	if err := testenv.ToolsError(missingTools(toolchain.Default())); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -63,6 +61,20 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// missingTools lists what the end-to-end tests need and is not built: a
+// whole local fleet, and the kubectl and jq that the operator's health-check
+// scripts call by name.
+func missingTools(tc toolchain.Toolchain) []string {
+	missing := tc.Missing()
+	for _, name := range []string{"kubectl", "jq"} {
+		path := filepath.Join(tc.CacheDir, "path", name)
+		if _, err := os.Stat(path); err != nil {
+			missing = append(missing, path)
+		}
+	}
+	return missing
 }
 
 // fleet is a local fleet started for one test, and the environment to talk
@@ -179,21 +191,16 @@ func (f *fleet) json(v any, args ...string) {
 	}
 }
 
-// eventually polls cond until it holds or timeout passes.
+// eventually polls cond until it holds or timeout passes, and returns how
+// long that took.
 func (f *fleet) eventually(timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	f.t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < timeout {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
+	return testenv.Eventually(f.t, timeout, what, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("last seen: %s", state)
 		}
-		last = state
-		time.Sleep(200 * time.Millisecond)
-	}
-	f.t.Fatalf("%s: not within %s; last seen: %s", what, timeout, last)
-	return 0
+		return nil
+	})
 }
 
 // statusRow is one member in `flotilla status -o json`.

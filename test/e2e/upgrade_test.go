@@ -258,8 +258,9 @@ members:
 	}
 }
 
-// TestSkipTargets skips a stage (with its wait) and a group, and an
-// after-stage wait, and checks that the skipped members are untouched.
+// TestSkipTargets skips an after-stage wait, a stage (with its own wait)
+// and a group beside one that runs, and checks that every skipped member is
+// Skipped and untouched while the others are upgraded.
 func TestSkipTargets(t *testing.T) {
 	f := upFleet(t, `
 hub: {kubernetesVersion: "1.37"}
@@ -267,35 +268,78 @@ members:
 - {name: a-1, kubernetesVersion: "1.36", updateGroup: a}
 - {name: b-1, kubernetesVersion: "1.36", updateGroup: b}
 - {name: c-1, kubernetesVersion: "1.36", updateGroup: c}
+- {name: d-1, kubernetesVersion: "1.36", updateGroup: d}
+- {name: d-2, kubernetesVersion: "1.36", updateGroup: d}
 `)
-	f.waitHealthy("a-1", "b-1", "c-1")
+	members := []string{"a-1", "b-1", "c-1", "d-1", "d-2"}
+	f.waitHealthy(members...)
+	// Without the skips, s1's and s2's hour-long waits would hold the run
+	// far beyond the wait below.
 	f.must("updatestrategy", "create", "-n", "three", "--stages", `[
 	  {"name": "s1", "groups": [{"name": "a"}], "afterStageWaitInSeconds": 3600},
 	  {"name": "s2", "groups": [{"name": "b"}], "afterStageWaitInSeconds": 3600},
-	  {"name": "s3", "groups": [{"name": "c"}]}
+	  {"name": "s3", "groups": [{"name": "c"}, {"name": "d"}]}
 	]`)
 	f.must("updaterun", "create", "-n", "skippy", "--upgrade-type", "ControlPlaneOnly", "--kubernetes-version", "1.37.2", "--update-strategy-name", "three")
 	if msg := f.mustFail("updaterun", "skip", "-n", "skippy", "--targets", "Stage:nope"); !strings.Contains(msg, "no stage named") {
 		t.Errorf("skipping an unknown stage: %s", msg)
 	}
-	f.must("updaterun", "skip", "-n", "skippy", "--targets", "AfterStageWait:s1", "Stage:s2")
+	if msg := f.mustFail("updaterun", "skip", "-n", "skippy", "--targets", "Group:nope"); !strings.Contains(msg, "no group named") {
+		t.Errorf("skipping an unknown group: %s", msg)
+	}
+	f.must("updaterun", "skip", "-n", "skippy", "--targets", "AfterStageWait:s1", "Stage:s2", "Group:d")
 	f.must("updaterun", "start", "-n", "skippy")
 	f.must("updaterun", "wait", "-n", "skippy", "--timeout", "2m")
+
 	run := f.getRun("skippy")
-	if _, p := memberProgress(run, "b-1"); p.State != fleetv1.StateSkipped {
-		t.Errorf("b-1 in the skipped stage is %s", p.State)
+	if run.Status.State != fleetv1.StateCompleted {
+		t.Errorf("run is %s, want Completed", run.Status.State)
 	}
 	if w := stageProgress(run, "s1").AfterStageWait; w == nil || w.State != fleetv1.StateSkipped {
 		t.Errorf("s1's wait: %+v, want Skipped", w)
 	}
-	for m, want := range map[string]fleetv1.State{"a-1": fleetv1.StateCompleted, "c-1": fleetv1.StateCompleted} {
+	if st := stageProgress(run, "s2"); st.State != fleetv1.StateSkipped {
+		t.Errorf("stage s2 is %s, want Skipped", st.State)
+	}
+	if g := groupProgress(run, "s3", "d"); g.State != fleetv1.StateSkipped || len(g.Members) != 2 {
+		t.Errorf("group d is %s with %d members, want Skipped with 2", g.State, len(g.Members))
+	}
+	if g := groupProgress(run, "s3", "c"); g.State != fleetv1.StateCompleted {
+		t.Errorf("group c, beside the skipped group d, is %s, want Completed", g.State)
+	}
+	upgraded := map[string]bool{"a-1": true, "c-1": true}
+	for _, m := range members {
+		want, wantAttempts := fleetv1.StateSkipped, 0
+		if upgraded[m] {
+			want, wantAttempts = fleetv1.StateCompleted, 1
+		}
 		if _, p := memberProgress(run, m); p.State != want {
 			t.Errorf("%s is %s, want %s", m, p.State, want)
 		}
+		if n := f.upgradeAttempts("skippy", m); n != wantAttempts {
+			t.Errorf("%s upgraded %d times, want %d", m, n, wantAttempts)
+		}
 	}
-	f.eventually(20*time.Second, "b-1 still on v1.36.3, others on v1.37.2", func() (bool, string) {
+	f.eventually(20*time.Second, "a-1 and c-1 on v1.37.2, the skipped members still on v1.36.3", func() (bool, string) {
 		st := f.status()
-		ok := st["b-1"].Version == "v1.36.3" && st["a-1"].Version == "v1.37.2" && st["c-1"].Version == "v1.37.2"
-		return ok, fmt.Sprint(st)
+		for _, m := range members {
+			want := "v1.36.3"
+			if upgraded[m] {
+				want = "v1.37.2"
+			}
+			if st[m].Version != want {
+				return false, fmt.Sprintf("%s on %q, want %s; all: %v", m, st[m].Version, want, st)
+			}
+		}
+		return true, ""
 	})
+}
+
+func groupProgress(run fleetv1.UpdateRun, stage, group string) fleetv1.GroupProgress {
+	for _, g := range stageProgress(run, stage).Groups {
+		if g.Name == group {
+			return g
+		}
+	}
+	return fleetv1.GroupProgress{}
 }

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -24,8 +25,8 @@ func TestAgentMemberHeartbeat(t *testing.T) {
 		wantMissed    bool
 		wantRequeue   time.Duration
 	}{
-		{name: "fresh heartbeat", lastHeartbeat: ptr(now.Add(-10 * time.Second)), created: created, wantRequeue: 20 * time.Second},
-		{name: "heartbeat too old", lastHeartbeat: ptr(now.Add(-31 * time.Second)), created: created, wantMissed: true, wantRequeue: 10 * time.Second},
+		{name: "fresh heartbeat", lastHeartbeat: ptr.To(now.Add(-10 * time.Second)), created: created, wantRequeue: 20 * time.Second},
+		{name: "heartbeat too old", lastHeartbeat: ptr.To(now.Add(-31 * time.Second)), created: created, wantMissed: true, wantRequeue: 10 * time.Second},
 		{name: "new member without heartbeat", created: metav1.NewTime(now.Add(-5 * time.Second)), wantRequeue: 25 * time.Second},
 		{name: "no heartbeat ever", created: created, wantMissed: true, wantRequeue: 10 * time.Second},
 	} {
@@ -74,5 +75,3 @@ func TestAgentMemberHeartbeat(t *testing.T) {
 		})
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
