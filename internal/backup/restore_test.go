@@ -2,7 +2,6 @@ package backup
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -13,52 +12,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/config/crd"
-	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 // startHub starts a real API server with the fleet CRDs (no controllers:
 // restore happens before `flotilla hub` starts).
-func startHub(t *testing.T, name string) client.Client {
+func startHub(t *testing.T) client.Client {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs a real API server (not in -short mode)")
-	}
-	tc := toolchain.Default()
-	if missing := tc.Missing(); len(missing) > 0 {
-		t.Fatalf("tool binaries missing: %v (run make tools)", missing)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cluster, err := localcluster.Start(ctx, localcluster.Options{Name: name, Dir: t.TempDir(), KubernetesVersion: tc.NewestKubernetes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stopping %s: %v", name, err)
-		}
-	})
-	cfg, err := cluster.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: fleetscheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crdinstall.Apply(ctx, c, crds, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs}).Hub.Client
 }
 
 func must(t *testing.T, err error) {
@@ -109,8 +71,8 @@ func seedFleet(t *testing.T, c client.Client) {
 }
 
 func TestABackupRestoresOntoAFreshHubWithStatusAndOwnersAndRefusesToOverwrite(t *testing.T) {
-	src := startHub(t, "backup-src")
-	dst := startHub(t, "backup-dst")
+	src := startHub(t)
+	dst := startHub(t)
 	ctx := t.Context()
 	seedFleet(t, src)
 

@@ -1,7 +1,6 @@
 package updaterun
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,19 +13,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/config/crd"
-	"github.com/flotilla-dev/flotilla/internal/crdinstall"
-	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
@@ -42,82 +35,23 @@ type testHub struct {
 
 func startHub(t *testing.T) *testHub {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs a real API server (not in -short mode)")
-	}
-	tc := toolchain.Default()
-	version := tc.NewestKubernetes()
-	if missing := tc.Missing(); len(missing) > 0 {
-		t.Fatalf("tool binaries missing: %v (run make tools)", missing)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	cluster, err := localcluster.Start(ctx, localcluster.Options{Name: "updaterun-hub", Dir: dir, KubernetesVersion: version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stopping the hub: %v", err)
-		}
+	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs})
+	stateDir := t.TempDir()
+	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
+		return (&Reconciler{
+			Client:    mgr.GetClient(),
+			Recorder:  mgr.GetEventRecorder("updaterun-test"),
+			Members:   &memberaccess.Clients{Hub: mgr.GetClient()},
+			Providers: upgrade.Providers{StateDir: filepath.Join(stateDir, "hub-state")},
+			WorkDir:   filepath.Join(stateDir, "checks"),
+		}).SetupWithManager(mgr)
 	})
-	cfg, err := cluster.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := fleetscheme.New()
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crdinstall.Apply(ctx, c, crds, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		// Each test starts its own manager in this one process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (&Reconciler{
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("updaterun-test"),
-		Members:   &memberaccess.Clients{Hub: mgr.GetClient()},
-		Providers: upgrade.Providers{StateDir: filepath.Join(dir, "hub-state")},
-		WorkDir:   filepath.Join(dir, "checks"),
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	mgrCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	return &testHub{c: c, kubeconfig: cluster.KubeconfigPath()}
+	return &testHub{c: env.Hub.Client, kubeconfig: env.Hub.KubeconfigPath()}
 }
 
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
+	testenv.Eventually(t, waitFor, what, check)
 }
 
 // memberAt creates a member whose status says it already runs version, so
