@@ -91,6 +91,12 @@ type ExecProvider struct {
 	// +kubebuilder:default=3600
 	// +optional
 	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// Idempotent says the command may safely run again for the same target
+	// (as `az aks upgrade` to the version a cluster already has does). A
+	// command that was running in a hub replica that died is re-run only
+	// when it is; otherwise the member fails and asks an operator to look.
+	// +optional
+	Idempotent bool `json:"idempotent,omitempty"`
 }
 
 // Taint keeps placements off a member unless they tolerate it.

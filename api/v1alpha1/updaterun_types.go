@@ -163,6 +163,21 @@ type MemberProgress struct {
 	// its upgrade succeeded.
 	// +optional
 	HealthChecks *Progress `json:"healthChecks,omitempty"`
+	// Operation is the attempt at upgrading the member that is in flight or
+	// ran last. It lives here, in the hub's API, so that any hub replica
+	// that takes over knows which attempt another one started.
+	// +optional
+	Operation *UpgradeOperation `json:"operation,omitempty"`
+}
+
+// UpgradeOperation is one attempt at upgrading a member.
+type UpgradeOperation struct {
+	// Attempt counts the attempts at this member in this run, from 1.
+	Attempt int32 `json:"attempt"`
+	// HubInstance names the hub process that started the attempt.
+	HubInstance string `json:"hubInstance,omitempty"`
+	// StartedAt is when the attempt started.
+	StartedAt metav1.Time `json:"startedAt"`
 }
 
 // GroupProgress is the state of one group in the run.

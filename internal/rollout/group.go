@@ -199,6 +199,18 @@ func (s *stepper) startMember(g *groupNode, m *fleetv1.MemberProgress) {
 	m.HealthChecks = nil
 	m.StartTime = nil
 	s.set(memberRef(g, m), &m.Progress, fleetv1.StateRunning, "upgrading to "+s.in.Target)
+	s.beginAttempt(g, m)
+}
+
+// beginAttempt records a new attempt at a Running member's upgrade and asks
+// for it to be started.
+func (s *stepper) beginAttempt(g *groupNode, m *fleetv1.MemberProgress) {
+	attempt := int32(1)
+	if m.Operation != nil {
+		attempt = m.Operation.Attempt + 1
+	}
+	// A new value, never a write through the old one: copyStatus shares it.
+	m.Operation = &fleetv1.UpgradeOperation{Attempt: attempt, HubInstance: s.in.Instance, StartedAt: *m.StartTime}
 	s.actions.StartUpgrades = append(s.actions.StartUpgrades, StartUpgrade{Member: m.Name, Stage: g.stage.name, Group: g.name, Target: s.in.Target})
 	if s.upgradeTimeout > 0 {
 		s.wake(m.StartTime.Add(s.upgradeTimeout))

@@ -31,6 +31,19 @@ func (s *stepper) advanceMember(g *groupNode, m *fleetv1.MemberProgress) {
 		case UpgradeFailed:
 			s.set(r, &m.Progress, fleetv1.StateFailed, "upgrade failed: "+orUnknown(obs.Message))
 			return
+		case UpgradeInterrupted:
+			// The attempt died with the hub instance that ran it; the
+			// provider says another is safe. It gets a fresh start time, so
+			// its timeout and operation are its own.
+			from := ""
+			if m.Operation != nil {
+				from = fmt.Sprintf(" (attempt %d, started by hub instance %s)", m.Operation.Attempt, m.Operation.HubInstance)
+			}
+			now := s.timestamp()
+			m.StartTime = now
+			s.beginAttempt(g, m)
+			m.Message = fmt.Sprintf("re-running the upgrade to %s: the hub that ran it failed over%s", m.TargetVersion, from)
+			return
 		default:
 			if s.upgradeTimeout > 0 && m.StartTime != nil {
 				deadline := m.StartTime.Add(s.upgradeTimeout)

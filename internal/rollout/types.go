@@ -41,6 +41,9 @@ type Input struct {
 	Observed Observations
 	// Now is the clock. The engine never reads the real one.
 	Now time.Time
+	// Instance names the hub process taking the step; it is recorded with
+	// each upgrade attempt the step starts.
+	Instance string
 }
 
 // Observations are facts the controller gathered for a step.
@@ -86,6 +89,10 @@ const (
 	UpgradeSucceeded UpgradeState = "Succeeded"
 	// UpgradeFailed: the upgrade failed; Message says why.
 	UpgradeFailed UpgradeState = "Failed"
+	// UpgradeInterrupted: another hub instance started the attempt and died
+	// (a failover); the provider has no record of it and says a new attempt
+	// is safe. The engine starts one.
+	UpgradeInterrupted UpgradeState = "Interrupted"
 )
 
 // UpgradeObservation is one report of a member's upgrade.

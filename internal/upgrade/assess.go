@@ -134,3 +134,19 @@ func RunTarget(ctx context.Context, providers Providers, up fleetv1.UpgradeSpec,
 	}
 	return agreed
 }
+
+// RerunSafe reports whether a member's provider may start an upgrade again
+// when the hub replica that started it died without a trace of it: the
+// Local provider converges on its target, an Exec command only when its
+// author says so.
+func RerunSafe(spec *fleetv1.ProviderSpec) bool {
+	switch {
+	case spec == nil:
+		return false
+	case spec.Type == fleetv1.ProviderLocal:
+		return true
+	case spec.Type == fleetv1.ProviderExec:
+		return spec.Exec != nil && spec.Exec.Idempotent
+	}
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -84,10 +85,20 @@ func (r *Reconciler) heldByOtherRuns(ctx context.Context, self string) (map[stri
 }
 
 // operationID names one attempt at upgrading a member; the attempt's start
-// time, recorded in the status before the upgrade starts, keeps it stable
-// across hub restarts.
+// time and number, recorded in the status before the upgrade starts, keep it
+// stable across hub restarts.
 func operationID(run string, p fleetv1.MemberProgress) string {
-	return upgrade.OperationID(run, p.Name) + "-" + strconv.FormatInt(p.StartTime.Unix(), 10)
+	id := upgrade.OperationID(run, p.Name) + "-" + strconv.FormatInt(p.StartTime.Unix(), 10)
+	if p.Operation != nil && p.Operation.Attempt > 1 {
+		id += "-a" + strconv.Itoa(int(p.Operation.Attempt))
+	}
+	return id
+}
+
+// startedElsewhere reports whether another hub instance started the
+// member's current attempt.
+func (r *Reconciler) startedElsewhere(p fleetv1.MemberProgress) bool {
+	return p.Operation != nil && p.Operation.HubInstance != "" && p.Operation.HubInstance != r.Instance
 }
 
 // pollUpgrade makes sure the member's upgrade was started (a no-op when it
@@ -104,6 +115,19 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 	}
 	member := upgrade.Member{Name: m.Name, Kubeconfig: access.Kubeconfig, Client: access.Client, Provider: *m.Spec.Provider}
 	id := operationID(run.Name, p)
+	if r.startedElsewhere(p) {
+		// A failover: the attempt was started by a hub that is gone. Where
+		// the provider still knows it (the cloud's own record, a shared
+		// state dir), follow it; else never start it a second time blind.
+		progress, err := provider.Progress(ctx, id, member, t)
+		if err != nil {
+			return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: err.Error()}
+		}
+		if progress.Phase == upgrade.PhaseNotStarted {
+			return r.interrupted(m, p)
+		}
+		return observation(progress)
+	}
 	if err := provider.Start(ctx, id, member, t); err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "starting the upgrade: " + err.Error()}
 	}
@@ -111,6 +135,23 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 	if err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: err.Error()}
 	}
+	return observation(progress)
+}
+
+// interrupted is what becomes of an attempt a dead hub instance started
+// and no provider record shows: re-run where that is safe, else a failure
+// that tells the operator what to check.
+func (r *Reconciler) interrupted(m *fleetv1.MemberCluster, p fleetv1.MemberProgress) rollout.UpgradeObservation {
+	if upgrade.RerunSafe(m.Spec.Provider) {
+		return rollout.UpgradeObservation{State: rollout.UpgradeInterrupted}
+	}
+	return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: fmt.Sprintf(
+		"the upgrade (attempt %d) was interrupted by a hub failover: hub instance %s started it at %s and is gone, and the member's provider is not marked idempotent, so it is not re-run; check the member's version and nodes, then resume with `flotilla updaterun start`",
+		p.Operation.Attempt, p.Operation.HubInstance, p.Operation.StartedAt.UTC().Format(time.RFC3339))}
+}
+
+// observation turns a provider's report into the engine's.
+func observation(progress upgrade.Progress) rollout.UpgradeObservation {
 	state := rollout.UpgradeInProgress
 	switch progress.Phase {
 	case upgrade.PhaseSucceeded:

@@ -7,7 +7,10 @@ package updaterun
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,12 +58,30 @@ type Reconciler struct {
 	WorkDir string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Instance names this hub process in the upgrade attempts it starts, so
+	// that a replica taking over after a failover knows which attempts a
+	// dead one started. Empty means the host name and a random suffix.
+	Instance string
 
 	checks *checkRunner
 }
 
+// newInstanceName names a hub process: unique per process, readable.
+func newInstanceName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "hub"
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix) // crypto/rand never fails on supported platforms
+	return host + "-" + hex.EncodeToString(suffix)
+}
+
 // SetupWithManager registers the controller and its health-check runner.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	if r.Instance == "" {
+		r.Instance = newInstanceName()
+	}
 	wake := make(chan event.GenericEvent, 64)
 	r.checks = newCheckRunner(wake)
 	if err := mgr.Add(r.checks); err != nil {
@@ -166,6 +187,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		Status:       *run.Status.DeepCopy(),
 		Observed:     obs,
 		Now:          r.now(),
+		Instance:     r.Instance,
 	}
 	res := rollout.Step(in)
 	res.Status.ObservedGeneration = run.Generation
