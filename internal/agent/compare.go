@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 )
 
@@ -27,13 +29,13 @@ func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
 			got, _ := live[key].(map[string]any)
 			for _, field := range []string{"labels", "annotations"} {
 				if w, ok := want[field]; ok {
-					out = compareValue(out, "/metadata/"+field, w, got[field], true)
+					out = compareValue(out, fieldPath{"metadata", field}, w, got[field], true)
 				}
 			}
 			continue
 		}
 		got, present := live[key]
-		out = compareValue(out, pointerToken("", key), manifest[key], got, present)
+		out = compareValue(out, fieldPath{key}, manifest[key], got, present)
 	}
 	return out
 }
@@ -42,9 +44,9 @@ func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
 // Maps compare only the keys want has, so that fields the server defaults
 // or other owners set do not count; lists of the same length compare element
 // by element for the same reason; anything else must be equal.
-func compareValue(out []placementv1.PatchDetail, path string, want, got any, present bool) []placementv1.PatchDetail {
+func compareValue(out []placementv1.PatchDetail, path fieldPath, want, got any, present bool) []placementv1.PatchDetail {
 	if !present {
-		return append(out, placementv1.PatchDetail{Path: path, ValueInHub: render(want)})
+		return append(out, placementv1.PatchDetail{Path: path.pointer(), ValueInHub: render(want)})
 	}
 	switch w := want.(type) {
 	case map[string]any:
@@ -54,7 +56,7 @@ func compareValue(out []placementv1.PatchDetail, path string, want, got any, pre
 		}
 		for _, key := range sortedKeys(w) {
 			v, present := g[key]
-			out = compareValue(out, pointerToken(path, key), w[key], v, present)
+			out = compareValue(out, path.child(key), w[key], v, present)
 		}
 		return out
 	case []any:
@@ -63,15 +65,110 @@ func compareValue(out []placementv1.PatchDetail, path string, want, got any, pre
 			break
 		}
 		for i := range w {
-			out = compareValue(out, path+"/"+strconv.Itoa(i), w[i], g[i], true)
+			out = compareValue(out, path.child(strconv.Itoa(i)), w[i], g[i], true)
 		}
 		return out
 	default:
-		if scalarEqual(want, got) {
+		if scalarEqual(want, got) || path.isQuantity() && quantityEqual(want, got) {
 			return out
 		}
 	}
-	return append(out, placementv1.PatchDetail{Path: path, ValueInMember: render(got), ValueInHub: render(want)})
+	return append(out, placementv1.PatchDetail{Path: path.pointer(), ValueInMember: render(got), ValueInHub: render(want)})
+}
+
+// fieldPath is the keys (and list indexes) from an object's root to a field.
+type fieldPath []string
+
+// child is the path one key deeper; it never shares the parent's array.
+func (p fieldPath) child(key string) fieldPath {
+	return append(p[:len(p):len(p)], key)
+}
+
+// pointer renders the path as a JSON pointer, escaped per RFC 6901.
+func (p fieldPath) pointer() string {
+	var b strings.Builder
+	for _, key := range p {
+		b.WriteString("/")
+		b.WriteString(pointerEscaper.Replace(key))
+	}
+	return b.String()
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// Kubernetes serializes a resource.Quantity in its canonical form, so the
+// member may hold "1" for a manifest's "1000m", "500m" for "0.5" or "1Gi"
+// for "1024Mi": the same value, not a drift. Only fields known to hold
+// quantities compare by value; any other string compares as it is, because
+// for a label or a ConfigMap value "1.0" and "1" are different data.
+//
+// A field holds a quantity when it is
+//   - an entry of a resource list: a map under requests, limits, hard,
+//     capacity, allocatable or overhead (containers, pods, quotas, PVCs,
+//     PVs, RuntimeClasses, and CRDs that embed these types);
+//   - an entry of a LimitRange item's min, max, default, defaultRequest or
+//     maxLimitRequestRatio (a map inside the list limits);
+//   - an emptyDir's sizeLimit, or an HPA metric target's value or
+//     averageValue.
+var (
+	resourceListKeys   = map[string]bool{"requests": true, "limits": true, "hard": true, "capacity": true, "allocatable": true, "overhead": true}
+	limitRangeItemKeys = map[string]bool{"min": true, "max": true, "default": true, "defaultRequest": true, "maxLimitRequestRatio": true}
+)
+
+func (p fieldPath) isQuantity() bool {
+	n := len(p)
+	if n >= 2 && resourceListKeys[p[n-2]] {
+		return true
+	}
+	if n >= 4 && limitRangeItemKeys[p[n-2]] && p[n-4] == "limits" && isIndex(p[n-3]) {
+		return true
+	}
+	switch {
+	case n >= 1 && p[n-1] == "sizeLimit":
+		return true
+	case n >= 2 && p[n-2] == "target" && (p[n-1] == "value" || p[n-1] == "averageValue"):
+		return true
+	}
+	return false
+}
+
+func isIndex(key string) bool {
+	_, err := strconv.Atoi(key)
+	return err == nil
+}
+
+// quantityEqual says whether two values of a quantity field are the same
+// quantity. Either may be a JSON number (an override may write one); a
+// value that does not parse as a quantity equals nothing but itself.
+func quantityEqual(a, b any) bool {
+	qa, ok := quantityOf(a)
+	if !ok {
+		return false
+	}
+	qb, ok := quantityOf(b)
+	return ok && qa.Cmp(qb) == 0
+}
+
+func quantityOf(v any) (resource.Quantity, bool) {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case int:
+		s = strconv.Itoa(x)
+	case int32:
+		s = strconv.FormatInt(int64(x), 10)
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return resource.Quantity{}, false
+	}
+	q, err := resource.ParseQuantity(s)
+	return q, err == nil
 }
 
 // scalarEqual treats numbers as equal by value: a manifest decoded from JSON
@@ -115,11 +212,6 @@ func render(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(data)
-}
-
-// pointerToken appends one key to a JSON pointer, escaped per RFC 6901.
-func pointerToken(path, key string) string {
-	return path + "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
 }
 
 func sortedKeys(m map[string]any) []string {
