@@ -94,6 +94,10 @@ type entry struct {
 	// statusOnHub says the hub holds work.Status; false while a status
 	// write is pending (for example while the hub is down).
 	statusOnHub bool
+	// hubStatus is the status the hub holds, as last seen or written: a
+	// status write patches from it. Nil when unknown (a Work loaded from
+	// the state directory and not yet seen on the hub).
+	hubStatus *fleetv1.WorkStatus
 	// saved is what was last written to the state directory.
 	saved []byte
 	// finalized: the agent removed its finalizer, so the Work's
@@ -386,12 +390,12 @@ func (a *Agent) workSeen(obj any) {
 	defer a.mu.Unlock()
 	e := a.works[w.Name]
 	if e == nil {
-		a.works[w.Name] = &entry{work: w, statusOnHub: true}
+		a.works[w.Name] = &entry{work: w, statusOnHub: true, hubStatus: w.Status.DeepCopy()}
 		a.queue.Add(w.Name)
 		return
 	}
 	old := e.work
-	e.work, e.statusOnHub = w, true
+	e.work, e.statusOnHub, e.hubStatus = w, true, w.Status.DeepCopy()
 	if old.Generation != w.Generation || !w.DeletionTimestamp.Equal(old.DeletionTimestamp) ||
 		!hasFinalizer(w) || !equality.Semantic.DeepEqual(old.Status, w.Status) {
 		a.queue.Add(w.Name)

@@ -458,7 +458,7 @@ func TestAgent(t *testing.T) {
 		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		w := e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonDrifted)
+		w := e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonDrifted)
 		m := w.Status.Manifests[0]
 		if len(m.Drifts) != 1 || m.Drifts[0] != (placementv1.PatchDetail{Path: "/data/a", ValueInMember: "2", ValueInHub: "1"}) || m.FirstDriftedObservedTime == nil {
 			t.Errorf("drifts %+v at %v", m.Drifts, m.FirstDriftedObservedTime)
@@ -471,7 +471,7 @@ func TestAgent(t *testing.T) {
 
 	t.Run("a second Work does not take another Work's object", func(t *testing.T) {
 		e.createWork(t, "rival", nil, "", configMap("drift-cm", map[string]string{"a": "9"}))
-		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonConflict)
+		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonConflict)
 		if err := e.hubClient.Delete(ctx, e.work(t, "rival")); err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +488,7 @@ func TestAgent(t *testing.T) {
 		}
 		e.createWork(t, "differ", &placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeReportDiff}, "",
 			configMap("diff-cm", map[string]string{"a": "y"}), configMap("absent-cm", map[string]string{"a": "y"}))
-		w := e.waitCondition(t, "differ", fleetv1.WorkDiffReported, metav1.ConditionTrue, agent.ReasonDiffFound)
+		w := e.waitCondition(t, "differ", fleetv1.WorkDiffReported, metav1.ConditionTrue, fleetv1.WorkReasonDiffFound)
 		if meta.FindStatusCondition(w.Status.Conditions, fleetv1.WorkApplied) != nil {
 			t.Errorf("ReportDiff Work has an Applied condition: %+v", w.Status.Conditions)
 		}
@@ -515,7 +515,7 @@ func TestAgent(t *testing.T) {
 		}
 		e.createWork(t, "takeover", &placementv1.ApplyStrategy{WhenToTakeOver: placementv1.WhenToTakeOverTypeIfNoDiff}, "",
 			configMap("other-cm", map[string]string{"a": "y"}), configMap("same-cm", map[string]string{"a": "z"}))
-		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonNotTakenOver)
+		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonNotTakenOver)
 		eventually(t, 10*time.Second, "same-cm taken over", func() error {
 			cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "same-cm", metav1.GetOptions{})
 			if err != nil || cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {

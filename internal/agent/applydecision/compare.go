@@ -1,4 +1,4 @@
-package agent
+package applydecision
 
 import (
 	"encoding/json"
