@@ -25,6 +25,7 @@ const heartbeatConflictRetry = 200 * time.Millisecond
 // MemberCluster asks for more frequent heartbeats than --heartbeat-period,
 // its spec wins: the hub counts missed heartbeats by its spec.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
 	failing := false
 	period := a.opts.HeartbeatPeriod
 	timer := time.NewTimer(period)
@@ -36,9 +37,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err != nil && !failing && !conflict:
-			a.log.Info("heartbeat failed; retrying every period", "error", err.Error())
+			log.Info("heartbeat failed; retrying every period", "error", err.Error())
 		case err == nil && failing:
-			a.log.Info("heartbeat delivered again")
+			log.Info("heartbeat delivered again")
 		}
 		failing = err != nil && !conflict
 		next := a.opts.HeartbeatPeriod
@@ -46,7 +47,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			next = specPeriod
 		}
 		if next != period {
-			a.log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
+			log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
 			period = next
 		}
 		if conflict {

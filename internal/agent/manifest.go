@@ -250,6 +250,8 @@ func workloadAvailable(obj *unstructured.Unstructured) (ok bool, reason, message
 	if gvk.Group != "apps" {
 		return true, fleetv1.WorkReasonNotTrackable, "available once applied: the agent does not track this kind's readiness"
 	}
+	// A count that is missing, or not an integer, counts as zero: the
+	// workload controller has not reported it.
 	num := func(fields ...string) int64 {
 		v, _, _ := unstructured.NestedInt64(obj.Object, fields...)
 		return v
@@ -312,7 +314,10 @@ func (a *Agent) removeObject(ctx context.Context, workName string, id placementv
 			"labels":      map[string]any{fleetv1.ManagedByLabel: nil, fleetv1.PlacementLabel: nil},
 			"annotations": map[string]any{fleetv1.WorkAnnotation: nil},
 		}}
-		data, _ := json.Marshal(patch)
+		data, err := json.Marshal(patch)
+		if err != nil {
+			return err
+		}
 		_, err = client.Patch(ctx, id.Name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: FieldManager})
 	} else {
 		policy := metav1.DeletePropagationBackground

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -55,7 +56,7 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 			errs = append(errs, r.err)
 		}
 		if r.resource != nil {
-			a.watches.ensure(*r.resource)
+			a.watches.ensure(ctx, *r.resource)
 		}
 		key := objectKeyOf(r.status.Identifier)
 		inWork[key] = true
@@ -78,7 +79,7 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 				nowOurs = append(nowOurs, id)
 				continue
 			}
-			a.log.Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
+			logr.FromContextOrDiscard(ctx).Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
 		}
 	}
 
@@ -115,7 +116,7 @@ func (a *Agent) processStatus(ctx context.Context) bool {
 	written := work.Status.DeepCopy()
 	if err := a.writeStatus(ctx, work, hubStatus); err != nil {
 		if ctx.Err() == nil {
-			a.logRetry(a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
+			logRetry(ctx, a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
 		}
 		a.statusQueue.AddRateLimited(name)
 		return true
@@ -156,7 +157,11 @@ func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.
 // persist writes an entry to the state directory when it changed.
 func (a *Agent) persist(e *entry) {
 	data, err := json.Marshal(&record{Work: e.work, Applied: e.applied})
-	if err != nil || string(data) == string(e.saved) {
+	if err != nil {
+		a.log.Error(err, "encoding state", "work", e.work.Name)
+		return
+	}
+	if string(data) == string(e.saved) {
 		return
 	}
 	if err := a.store.save(&record{Work: e.work, Applied: e.applied}); err != nil {
@@ -254,7 +259,7 @@ func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []plac
 	if abandon {
 		action = "abandoned"
 	}
-	a.log.Info("Work deleted; its objects are "+action, "work", work.Name, "objects", len(ids))
+	logr.FromContextOrDiscard(ctx).Info("Work deleted; its objects are "+action, "work", work.Name, "objects", len(ids))
 	return a.forget(work.Name)
 }
 
