@@ -34,6 +34,7 @@ import (
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/agent"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
@@ -131,51 +132,18 @@ func startEnv(t *testing.T) *env {
 	}
 	e.memberKube = kubernetes.NewForConfigOrDie(e.memberCfg)
 
-	// The hub side of `flotilla member join`: the member's namespace, its
-	// MemberCluster and exactly the RBAC the agent is promised.
-	agentUser := "flotilla-agent:" + memberName
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workNamespace}},
-		&fleetv1.MemberCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: memberName},
-			Spec:       fleetv1.MemberClusterSpec{Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent}},
-		},
-		&rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent-" + memberName},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"memberclusters"}, ResourceNames: []string{memberName}, Verbs: []string{"get", "list", "watch"}},
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"memberclusters/status"}, ResourceNames: []string{memberName}, Verbs: []string{"get", "update", "patch"}},
-			},
-		},
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent-" + memberName},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "flotilla-agent-" + memberName},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: agentUser}},
-		},
-		&rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: workNamespace},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works/status"}, Verbs: []string{"get", "update", "patch"}},
-				{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			},
-		},
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: workNamespace},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla-agent"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: agentUser}},
-		},
-	}
-	for _, o := range objs {
-		if err := e.hubClient.Create(ctx, o); err != nil {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
-	kubeconfig, err := e.hub.UserKubeconfig(agentUser)
+	// The hub side of `flotilla member join`, by the code the CLI runs: the
+	// member's namespace, its MemberCluster (in Agent mode) and the agent's
+	// identity, a service account token bound by the RBAC join grants.
+	memberKubeconfig, err := e.member.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.agentHub, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err != nil {
+	joined, err := enrollment.Join(ctx, e.hubClient, enrollment.JoinRequest{Name: memberName, MemberKubeconfig: memberKubeconfig, HubConfig: hubCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.agentHub, err = clientcmd.RESTConfigFromKubeConfig(joined.HubKubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	// RBAC takes a moment to see new roles; the agent would only retry, but
