@@ -2,6 +2,7 @@ package enrollment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,8 +109,13 @@ func Join(ctx context.Context, hub client.Client, req JoinRequest) (*Joined, err
 	if err != nil {
 		if out.CreatedMember {
 			// Leave nothing half-created.
-			_ = hub.Delete(context.WithoutCancel(ctx), member)
-			_ = deleteAgentIdentity(context.WithoutCancel(ctx), hub, req.Name)
+			cleanupCtx := context.WithoutCancel(ctx)
+			if delErr := hub.Delete(cleanupCtx, member); delErr != nil && !apierrors.IsNotFound(delErr) {
+				err = errors.Join(err, fmt.Errorf("removing member %q again: %w", req.Name, delErr))
+			}
+			if delErr := deleteAgentIdentity(cleanupCtx, hub, req.Name); delErr != nil {
+				err = errors.Join(err, delErr)
+			}
 		}
 		return nil, err
 	}
@@ -246,13 +252,24 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 			break
 		}
 		if time.Now().After(deadline) {
+			var errs []error
 			for i := range works.Items {
 				w := &works.Items[i]
 				out.Abandoned = append(out.Abandoned, w.Name)
 				wp := client.MergeFrom(w.DeepCopy())
 				w.Finalizers = nil
-				_ = hub.Patch(ctx, w, wp)
-				_ = hub.Delete(ctx, w)
+				if err := hub.Patch(ctx, w, wp); err != nil && !apierrors.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("releasing Work %s: %w", w.Name, err))
+					continue
+				}
+				if err := hub.Delete(ctx, w); err != nil && !apierrors.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("deleting Work %s: %w", w.Name, err))
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				// The agent keeps its identity until its Works are gone:
+				// leaving again finishes the job.
+				return nil, err
 			}
 			break
 		}
@@ -260,7 +277,9 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 			// The placement controller deletes them too; this covers a hub
 			// running without placement.
 			if works.Items[i].DeletionTimestamp == nil {
-				_ = hub.Delete(ctx, &works.Items[i])
+				if err := hub.Delete(ctx, &works.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("deleting Work %s: %w", works.Items[i].Name, err)
+				}
 			}
 		}
 		select {
