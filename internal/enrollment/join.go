@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
 // AgentServiceAccount is the name of the agent's identity in its member namespace.
@@ -303,10 +304,10 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 	if err := hub.Get(ctx, client.ObjectKey{Name: req.Name}, member); err != nil {
 		return nil, fmt.Errorf("reading member %q: %w", req.Name, err)
 	}
-	statusPatch := client.MergeFrom(member.DeepCopy())
+	statusPatch := statuspatch.New(hub, member)
 	meta.RemoveStatusCondition(&member.Status.Conditions, fleetv1.MemberAgentConnected)
 	member.Status.AgentLastHeartbeatTime = nil
-	if err := hub.Status().Patch(ctx, member, statusPatch); err != nil {
+	if err := statusPatch.Patch(ctx, member); err != nil {
 		return nil, fmt.Errorf("clearing the agent status of %q: %w", req.Name, err)
 	}
 	patch = client.MergeFrom(member.DeepCopy())
