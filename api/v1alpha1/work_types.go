@@ -166,6 +166,53 @@ const (
 	WorkDiffReported = "DiffReported"
 )
 
+// Reasons of a manifest's conditions.
+const (
+	// WorkReasonApplied: the manifest is on the member as the hub has it.
+	WorkReasonApplied = "Applied"
+	// WorkReasonApplyFailed: reading or writing the member's object failed;
+	// the agent retries.
+	WorkReasonApplyFailed = "ApplyFailed"
+	// WorkReasonManifestInvalid: the manifest cannot be decoded; the hub
+	// must send a fixed one.
+	WorkReasonManifestInvalid = "ManifestInvalid"
+	// WorkReasonNotTakenOver: the object exists on the member, not placed by
+	// the fleet, and whenToTakeOver forbids taking it over.
+	WorkReasonNotTakenOver = "NotTakenOver"
+	// WorkReasonConflict: another Work placed the object and still holds it.
+	WorkReasonConflict = "ConflictWithOtherWork"
+	// WorkReasonDrifted: the object was changed on the member and
+	// whenToApply is IfNotDrifted, so the change stays.
+	WorkReasonDrifted = "Drifted"
+	// WorkReasonAvailable: the workload has rolled out.
+	WorkReasonAvailable = "Available"
+	// WorkReasonNotTrackable: the agent has no readiness signal for the
+	// kind, so the object counts as available once applied.
+	WorkReasonNotTrackable = "NotTrackable"
+	// WorkReasonNotYetAvailable: the workload has not rolled out yet.
+	WorkReasonNotYetAvailable = "NotYetAvailable"
+	// WorkReasonNotApplied: Available is False because the manifest is not
+	// applied.
+	WorkReasonNotApplied = "NotApplied"
+	// WorkReasonDiffFound: with ReportDiff, the member's object differs
+	// from the manifest.
+	WorkReasonDiffFound = "DiffFound"
+	// WorkReasonNoDiffFound: with ReportDiff, the member's object matches
+	// the manifest.
+	WorkReasonNoDiffFound = "NoDiffFound"
+)
+
+// Reasons of a Work's conditions; a Work that is not Applied (or whose
+// diffs are not all reported) carries the reason of its first such manifest.
+const (
+	// WorkReasonAllApplied: every manifest is applied.
+	WorkReasonAllApplied = "AllManifestsApplied"
+	// WorkReasonAllAvailable: every manifest is available.
+	WorkReasonAllAvailable = "AllManifestsAvailable"
+	// WorkReasonUnknown: a manifest has no report yet.
+	WorkReasonUnknown = "Unknown"
+)
+
 // ManifestStatus is the agent's report on one manifest.
 type ManifestStatus struct {
 	Identifier placementv1.ResourceIdentifier `json:"identifier"`

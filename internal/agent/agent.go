@@ -70,7 +70,6 @@ type Options struct {
 type Agent struct {
 	opts      Options
 	namespace string
-	log       logr.Logger
 
 	hub        client.Client
 	hubDynamic dynamic.Interface
@@ -80,8 +79,11 @@ type Agent struct {
 	queue      workqueue.TypedRateLimitingInterface[string]
 	// statusQueue holds the Works whose status awaits writing to the hub.
 	statusQueue workqueue.TypedRateLimitingInterface[string]
-	watches     *watches
-	ready       atomic.Bool
+	// log is the logger of Run's context, for the callbacks (informer
+	// events) that get no context.
+	log     logr.Logger
+	watches *watches
+	ready   atomic.Bool
 
 	mu    sync.Mutex
 	works map[string]*entry
@@ -94,6 +96,10 @@ type entry struct {
 	// statusOnHub says the hub holds work.Status; false while a status
 	// write is pending (for example while the hub is down).
 	statusOnHub bool
+	// hubStatus is the status the hub holds, as last seen or written: a
+	// status write patches from it. Nil when unknown (a Work loaded from
+	// the state directory and not yet seen on the hub).
+	hubStatus *fleetv1.WorkStatus
 	// saved is what was last written to the state directory.
 	saved []byte
 	// finalized: the agent removed its finalizer, so the Work's
@@ -228,8 +234,9 @@ func Run(ctx context.Context, opts Options) error {
 
 // Run runs the agent until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log = logr.FromContextOrDiscard(ctx).WithValues("member", a.opts.MemberName)
-	ctx = logr.NewContext(ctx, a.log)
+	log := logr.FromContextOrDiscard(ctx).WithValues("member", a.opts.MemberName)
+	ctx = logr.NewContext(ctx, log)
+	a.log = log
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer a.queue.ShutDown()
@@ -238,7 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.startHealth(ctx, &wg); err != nil {
 		return err
 	}
-	a.watches = newWatches(ctx, a.member.dynamic, a.queue.Add)
+	a.watches = newWatches(a.member.dynamic, a.queue.Add)
 	a.loadState()
 
 	wg.Add(workers)
@@ -271,9 +278,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}()
 	a.ready.Store(true)
-	a.log.Info("agent started", "hubServer", a.opts.Hub.Host, "memberServer", a.opts.Member.Host, "namespace", a.namespace, "stateDir", a.opts.StateDir)
+	log.Info("agent started", "hubServer", a.opts.Hub.Host, "memberServer", a.opts.Member.Host, "namespace", a.namespace, "stateDir", a.opts.StateDir)
 	<-ctx.Done()
-	a.log.Info("agent stopping")
+	log.Info("agent stopping")
 	return nil
 }
 
@@ -288,7 +295,11 @@ func (a *Agent) loadState() {
 	defer a.mu.Unlock()
 	for _, rec := range recs {
 		e := &entry{work: rec.Work, applied: rec.Applied}
-		e.saved, _ = json.Marshal(rec)
+		// What was read is what is saved; marshalling it back cannot fail,
+		// and if it did the entry would only be saved again.
+		if saved, err := json.Marshal(rec); err == nil {
+			e.saved = saved
+		}
 		a.works[rec.Work.Name] = e
 		a.queue.Add(rec.Work.Name)
 	}
@@ -308,17 +319,21 @@ func (a *Agent) enqueueAll() {
 // watchHub keeps an informer on the Works of the member's namespace; the
 // reflector retries on its own while the hub is down.
 func (a *Agent) watchHub(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
 	inf := dynamicinformer.NewFilteredDynamicInformer(a.hubDynamic, worksResource, a.namespace, 0, cache.Indexers{}, nil).Informer()
-	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		a.log.V(1).Info("hub watch interrupted; retrying", "error", err.Error())
-	})
-	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		log.V(1).Info("hub watch interrupted; retrying", "error", err.Error())
+	}); err != nil {
+		// Only refused once the informer runs; the default handler logs.
+		log.Error(err, "setting the hub watch's error handler")
+	}
+	reg, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.workSeen,
 		UpdateFunc: func(_, obj any) { a.workSeen(obj) },
 		DeleteFunc: a.workGone,
-	})
+	}, cache.HandlerOptions{Logger: &log})
 	if err != nil {
-		a.log.Error(err, "watching Works")
+		log.Error(err, "watching Works")
 		return
 	}
 	synced := make(chan struct{})
@@ -354,44 +369,45 @@ func (a *Agent) forgetMissing(hub cache.Store) {
 	}
 }
 
-func workFrom(obj any) (*fleetv1.Work, bool) {
+func workFrom(obj any) (*fleetv1.Work, error) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
-		return nil, false
+		return nil, fmt.Errorf("the hub watch delivered a %T, not a Work", obj)
 	}
 	data, err := json.Marshal(u.Object)
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("reading Work %s: %w", u.GetName(), err)
 	}
 	w := &fleetv1.Work{}
 	if err := json.Unmarshal(data, w); err != nil {
-		return nil, false
+		return nil, fmt.Errorf("reading Work %s: %w", u.GetName(), err)
 	}
 	w.ManagedFields = nil
-	return w, true
+	return w, nil
 }
 
 // workSeen takes the hub's copy of a Work and queues it when there is
 // something to do: a new spec, a deletion, a missing finalizer, or a status
 // that is not the one the agent computed.
 func (a *Agent) workSeen(obj any) {
-	w, ok := workFrom(obj)
-	if !ok {
+	w, err := workFrom(obj)
+	if err != nil {
+		a.log.Error(err, "ignoring a Work the agent cannot read")
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e := a.works[w.Name]
 	if e == nil {
-		a.works[w.Name] = &entry{work: w, statusOnHub: true}
+		a.works[w.Name] = &entry{work: w, statusOnHub: true, hubStatus: w.Status.DeepCopy()}
 		a.queue.Add(w.Name)
 		return
 	}
 	old := e.work
-	e.work, e.statusOnHub = w, true
+	e.work, e.statusOnHub, e.hubStatus = w, true, w.Status.DeepCopy()
 	if old.Generation != w.Generation || !w.DeletionTimestamp.Equal(old.DeletionTimestamp) ||
 		!hasFinalizer(w) || !equality.Semantic.DeepEqual(old.Status, w.Status) {
 		a.queue.Add(w.Name)
@@ -402,8 +418,9 @@ func (a *Agent) workSeen(obj any) {
 // done under the agent's finalizer, never here: a Work that vanished
 // without it (finalizer removed by hand) leaves its objects in place.
 func (a *Agent) workGone(obj any) {
-	w, ok := workFrom(obj)
-	if !ok {
+	w, err := workFrom(obj)
+	if err != nil {
+		a.log.Error(err, "ignoring the deletion of a Work the agent cannot read")
 		return
 	}
 	a.mu.Lock()
@@ -436,20 +453,20 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	start := time.Now()
 	if err := a.reconcile(ctx, name); err != nil {
 		if ctx.Err() == nil {
-			a.logRetry(a.queue.NumRequeues(name), "Work not in sync; retrying", name, err)
+			logRetry(ctx, a.queue.NumRequeues(name), "Work not in sync; retrying", name, err)
 		}
 		a.queue.AddRateLimited(name)
 		return true
 	}
 	a.queue.Forget(name)
-	a.log.V(1).Info("Work reconciled", "work", name, "took", time.Since(start))
+	logr.FromContextOrDiscard(ctx).V(1).Info("Work reconciled", "work", name, "took", time.Since(start))
 	return true
 }
 
 // logRetry logs the first of a run of failures for a Work, and the rest
 // only when debugging: an outage must not flood the log.
-func (a *Agent) logRetry(requeues int, msg, work string, err error) {
-	log := a.log
+func logRetry(ctx context.Context, requeues int, msg, work string, err error) {
+	log := logr.FromContextOrDiscard(ctx)
 	if requeues > 0 {
 		log = log.V(1)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/agent"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
@@ -131,51 +132,18 @@ func startEnv(t *testing.T) *env {
 	}
 	e.memberKube = kubernetes.NewForConfigOrDie(e.memberCfg)
 
-	// The hub side of `flotilla member join`: the member's namespace, its
-	// MemberCluster and exactly the RBAC the agent is promised.
-	agentUser := "flotilla-agent:" + memberName
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workNamespace}},
-		&fleetv1.MemberCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: memberName},
-			Spec:       fleetv1.MemberClusterSpec{Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent}},
-		},
-		&rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent-" + memberName},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"memberclusters"}, ResourceNames: []string{memberName}, Verbs: []string{"get", "list", "watch"}},
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"memberclusters/status"}, ResourceNames: []string{memberName}, Verbs: []string{"get", "update", "patch"}},
-			},
-		},
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent-" + memberName},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "flotilla-agent-" + memberName},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: agentUser}},
-		},
-		&rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: workNamespace},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works/status"}, Verbs: []string{"get", "update", "patch"}},
-				{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			},
-		},
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: workNamespace},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla-agent"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: agentUser}},
-		},
-	}
-	for _, o := range objs {
-		if err := e.hubClient.Create(ctx, o); err != nil {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
-	kubeconfig, err := e.hub.UserKubeconfig(agentUser)
+	// The hub side of `flotilla member join`, by the code the CLI runs: the
+	// member's namespace, its MemberCluster (in Agent mode) and the agent's
+	// identity, a service account token bound by the RBAC join grants.
+	memberKubeconfig, err := e.member.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.agentHub, err = clientcmd.RESTConfigFromKubeConfig(kubeconfig); err != nil {
+	joined, err := enrollment.Join(ctx, e.hubClient, enrollment.JoinRequest{Name: memberName, MemberKubeconfig: memberKubeconfig, HubConfig: hubCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.agentHub, err = clientcmd.RESTConfigFromKubeConfig(joined.HubKubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	// RBAC takes a moment to see new roles; the agent would only retry, but
@@ -458,7 +426,7 @@ func TestAgent(t *testing.T) {
 		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		w := e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonDrifted)
+		w := e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonDrifted)
 		m := w.Status.Manifests[0]
 		if len(m.Drifts) != 1 || m.Drifts[0] != (placementv1.PatchDetail{Path: "/data/a", ValueInMember: "2", ValueInHub: "1"}) || m.FirstDriftedObservedTime == nil {
 			t.Errorf("drifts %+v at %v", m.Drifts, m.FirstDriftedObservedTime)
@@ -471,7 +439,7 @@ func TestAgent(t *testing.T) {
 
 	t.Run("a second Work does not take another Work's object", func(t *testing.T) {
 		e.createWork(t, "rival", nil, "", configMap("drift-cm", map[string]string{"a": "9"}))
-		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonConflict)
+		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonConflict)
 		if err := e.hubClient.Delete(ctx, e.work(t, "rival")); err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +456,7 @@ func TestAgent(t *testing.T) {
 		}
 		e.createWork(t, "differ", &placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeReportDiff}, "",
 			configMap("diff-cm", map[string]string{"a": "y"}), configMap("absent-cm", map[string]string{"a": "y"}))
-		w := e.waitCondition(t, "differ", fleetv1.WorkDiffReported, metav1.ConditionTrue, agent.ReasonDiffFound)
+		w := e.waitCondition(t, "differ", fleetv1.WorkDiffReported, metav1.ConditionTrue, fleetv1.WorkReasonDiffFound)
 		if meta.FindStatusCondition(w.Status.Conditions, fleetv1.WorkApplied) != nil {
 			t.Errorf("ReportDiff Work has an Applied condition: %+v", w.Status.Conditions)
 		}
@@ -515,7 +483,7 @@ func TestAgent(t *testing.T) {
 		}
 		e.createWork(t, "takeover", &placementv1.ApplyStrategy{WhenToTakeOver: placementv1.WhenToTakeOverTypeIfNoDiff}, "",
 			configMap("other-cm", map[string]string{"a": "y"}), configMap("same-cm", map[string]string{"a": "z"}))
-		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, agent.ReasonNotTakenOver)
+		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonNotTakenOver)
 		eventually(t, 10*time.Second, "same-cm taken over", func() error {
 			cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "same-cm", metav1.GetOptions{})
 			if err != nil || cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
 // startHealth serves /healthz (the process runs) and /readyz (the agent's
@@ -32,12 +34,13 @@ func (a *Agent) startHealth(ctx context.Context, wg *sync.WaitGroup) error {
 		_, _ = w.Write([]byte("ok"))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	a.log.Info("serving health probes", "address", ln.Addr().String())
+	log := logr.FromContextOrDiscard(ctx)
+	log.Info("serving health probes", "address", ln.Addr().String())
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error(err, "health server")
+			log.Error(err, "health server")
 		}
 	}()
 	go func() {
@@ -45,7 +48,9 @@ func (a *Agent) startHealth(ctx context.Context, wg *sync.WaitGroup) error {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Error(err, "stopping the health server")
+		}
 	}()
 	return nil
 }

@@ -5,21 +5,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
-)
-
-// Heartbeat condition reasons, in the style of the hub's membership
-// controller.
-const (
-	ReasonAgentJoined       = "AgentJoined"
-	ReasonHeartbeatReceived = "HeartbeatReceived"
-	ReasonProbeFailed       = "ProbeFailed"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
 // heartbeatConflictRetry is how soon a heartbeat that lost a write race
@@ -31,6 +25,7 @@ const heartbeatConflictRetry = 200 * time.Millisecond
 // MemberCluster asks for more frequent heartbeats than --heartbeat-period,
 // its spec wins: the hub counts missed heartbeats by its spec.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
 	failing := false
 	period := a.opts.HeartbeatPeriod
 	timer := time.NewTimer(period)
@@ -42,9 +37,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case err != nil && !failing && !conflict:
-			a.log.Info("heartbeat failed; retrying every period", "error", err.Error())
+			log.Info("heartbeat failed; retrying every period", "error", err.Error())
 		case err == nil && failing:
-			a.log.Info("heartbeat delivered again")
+			log.Info("heartbeat delivered again")
 		}
 		failing = err != nil && !conflict
 		next := a.opts.HeartbeatPeriod
@@ -52,7 +47,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			next = specPeriod
 		}
 		if next != period {
-			a.log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
+			log.Info("heartbeat period follows the MemberCluster's spec", "period", next)
 			period = next
 		}
 		if conflict {
@@ -78,14 +73,15 @@ func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("reading MemberCluster %s: %w", a.opts.MemberName, err)
 	}
 	specPeriod := time.Duration(mc.Spec.HeartbeatPeriodSeconds) * time.Second
-	orig := mc.DeepCopy()
+	// Optimistic locking: the hub's membership controller writes this
+	// status too (HeartbeatMissed), and neither may undo the other.
+	patch := statuspatch.New(a.hub, mc, statuspatch.WithOptimisticLock())
+	wasConnected := conditions.IsTrue(mc.Status.Conditions, fleetv1.MemberAgentConnected)
 	now := metav1.NewTime(a.now())
 	status := &mc.Status
-	set := func(condType string, ok bool, reason, msg string) {
-		setCondition(&status.Conditions, condType, ok, reason, msg, mc.Generation, now)
-	}
 	status.AgentLastHeartbeatTime = &now
-	set(fleetv1.MemberAgentConnected, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
+	conditions.Set(&status.Conditions, conditions.True(fleetv1.MemberAgentConnected, fleetv1.ReasonHeartbeatReceived,
+		"the member agent's heartbeat arrived"), mc.Generation, now)
 	// A member the hub also reaches with stored credentials (a hubless
 	// fleet that became hubful) is probed by the hub: the agent then only
 	// says that it is there.
@@ -93,29 +89,22 @@ func (a *Agent) heartbeat(ctx context.Context) (time.Duration, error) {
 		probeCtx, cancel := context.WithTimeout(ctx, min(a.opts.HeartbeatPeriod, 10*time.Second))
 		obs, probeErr := clusterprobe.Probe(probeCtx, a.memberKube)
 		cancel()
-		status.LastHeartbeatTime = &now
-		set(fleetv1.MemberJoined, true, ReasonAgentJoined, "the member agent reports heartbeats")
+		conditions.Set(&status.Conditions, conditions.True(fleetv1.MemberJoined, fleetv1.ReasonAgentJoined,
+			"the member agent reports heartbeats"), mc.Generation, now)
 		if probeErr != nil {
-			set(fleetv1.MemberReachable, false, ReasonProbeFailed, "the agent cannot probe its member's API server: "+probeErr.Error())
-			set(fleetv1.MemberHealthy, false, "Unreachable", "the member cannot be probed: "+probeErr.Error())
+			// The heartbeat arrived all the same: only the member is unwell.
+			status.LastHeartbeatTime = &now
+			clusterprobe.RecordUnreachable(status, mc.Generation, now, fleetv1.ReasonProbeFailed,
+				"the agent cannot probe its member's API server: "+probeErr.Error())
 		} else {
-			status.KubernetesVersion = obs.KubernetesVersion
-			status.Nodes = obs.Nodes
-			status.FailedPods = obs.FailedPods
-			status.ResourceUsage = obs.ResourceUsage
-			status.Properties = obs.Properties
-			set(fleetv1.MemberReachable, true, ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
-			ok, reason, msg := obs.Healthy()
-			set(fleetv1.MemberHealthy, ok, reason, msg)
+			obs.Record(status, mc.Generation, now, fleetv1.ReasonHeartbeatReceived, "the member agent's heartbeat arrived")
 		}
 	}
-	// Optimistic locking: the hub's membership controller writes this
-	// status too (HeartbeatMissed), and neither may undo the other.
-	if err := a.hub.Status().Patch(ctx, mc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := patch.Patch(ctx, mc); err != nil {
 		return specPeriod, fmt.Errorf("writing MemberCluster %s status: %w", a.opts.MemberName, err)
 	}
-	if c := meta.FindStatusCondition(orig.Status.Conditions, fleetv1.MemberAgentConnected); c == nil || c.Status != metav1.ConditionTrue {
-		a.log.Info("joined the fleet: heartbeats are arriving on the hub")
+	if !wasConnected {
+		logr.FromContextOrDiscard(ctx).Info("joined the fleet: heartbeats are arriving on the hub")
 	}
 	return specPeriod, nil
 }

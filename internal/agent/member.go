@@ -1,10 +1,9 @@
 package agent
 
 import (
-	"strings"
-
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
@@ -90,8 +89,6 @@ func (m *member) resource(mapping *meta.RESTMapping, namespace string) dynamic.R
 // Work that placed the object: this is what makes drift correction
 // watch-driven instead of periodic.
 type watches struct {
-	ctx     context.Context
-	log     logr.Logger
 	dynamic dynamic.Interface
 	enqueue func(work string)
 
@@ -99,20 +96,19 @@ type watches struct {
 	running map[schema.GroupVersionResource]cache.SharedIndexInformer
 }
 
-func newWatches(ctx context.Context, dyn dynamic.Interface, enqueue func(string)) *watches {
-	return &watches{
-		ctx: ctx, log: logr.FromContextOrDiscard(ctx).WithName("watch"), dynamic: dyn, enqueue: enqueue,
-		running: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-	}
+func newWatches(dyn dynamic.Interface, enqueue func(string)) *watches {
+	return &watches{dynamic: dyn, enqueue: enqueue, running: map[schema.GroupVersionResource]cache.SharedIndexInformer{}}
 }
 
-// ensure starts watching gvr unless it is watched already.
-func (w *watches) ensure(gvr schema.GroupVersionResource) {
+// ensure starts watching gvr unless it is watched already. The watch runs
+// until ctx, the agent's own, ends.
+func (w *watches) ensure(ctx context.Context, gvr schema.GroupVersionResource) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.running[gvr]; ok {
 		return
 	}
+	log := logr.FromContextOrDiscard(ctx).WithName("watch")
 	selector := metav1.FormatLabelSelector(&metav1.LabelSelector{
 		MatchLabels: map[string]string{fleetv1.ManagedByLabel: fleetv1.ManagedByAgent},
 	})
@@ -120,17 +116,17 @@ func (w *watches) ensure(gvr schema.GroupVersionResource) {
 		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
 	// Every event counts: the initial list catches drift that happened
 	// between the first apply and the start of the watch.
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.changed,
 		UpdateFunc: func(_, obj any) { w.changed(obj) },
 		DeleteFunc: w.changed,
-	}); err != nil {
-		w.log.Error(err, "adding an event handler", "resource", gvr)
+	}, cache.HandlerOptions{Logger: &log}); err != nil {
+		log.Error(err, "adding an event handler", "resource", gvr)
 		return
 	}
 	w.running[gvr] = inf
-	go inf.RunWithContext(w.ctx)
-	w.log.V(1).Info("watching placed objects", "resource", gvr)
+	go inf.RunWithContext(ctx)
+	log.V(1).Info("watching placed objects", "resource", gvr)
 }
 
 func (w *watches) changed(obj any) {

@@ -7,22 +7,19 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-)
-
-// Work condition reasons.
-const (
-	ReasonAllApplied   = "AllManifestsApplied"
-	ReasonAllAvailable = "AllManifestsAvailable"
+	"github.com/flotilla-dev/flotilla/internal/agent/applydecision"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
 // reconcile brings one Work to the member and reports its status.
@@ -43,7 +40,7 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 		}
 	}
 
-	strategy := strategyOf(work.Spec.ApplyStrategy)
+	strategy := applydecision.WithDefaults(work.Spec.ApplyStrategy)
 	var (
 		errs     []error
 		statuses = make([]fleetv1.ManifestStatus, 0, len(work.Spec.Manifests))
@@ -59,7 +56,7 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 			errs = append(errs, r.err)
 		}
 		if r.resource != nil {
-			a.watches.ensure(*r.resource)
+			a.watches.ensure(ctx, *r.resource)
 		}
 		key := objectKeyOf(r.status.Identifier)
 		inWork[key] = true
@@ -82,7 +79,7 @@ func (a *Agent) reconcile(ctx context.Context, name string) error {
 				nowOurs = append(nowOurs, id)
 				continue
 			}
-			a.log.Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
+			logr.FromContextOrDiscard(ctx).Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
 		}
 	}
 
@@ -104,23 +101,28 @@ func (a *Agent) processStatus(ctx context.Context) bool {
 	a.mu.Lock()
 	e := a.works[name]
 	var work *fleetv1.Work
+	hubStatus := &fleetv1.WorkStatus{}
 	if e != nil && !e.statusOnHub {
 		work = e.work.DeepCopy()
+		if e.hubStatus != nil {
+			hubStatus = e.hubStatus.DeepCopy()
+		}
 	}
 	a.mu.Unlock()
 	if work == nil {
 		a.statusQueue.Forget(name)
 		return true
 	}
-	if err := a.writeStatus(ctx, work, &work.Status); err != nil {
+	written := work.Status.DeepCopy()
+	if err := a.writeStatus(ctx, work, hubStatus); err != nil {
 		if ctx.Err() == nil {
-			a.logRetry(a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
+			logRetry(ctx, a.statusQueue.NumRequeues(name), "status not written to the hub; retrying", name, err)
 		}
 		a.statusQueue.AddRateLimited(name)
 		return true
 	}
 	a.statusQueue.Forget(name)
-	a.statusWritten(name, &work.Status)
+	a.statusWritten(name, written)
 	return true
 }
 
@@ -155,7 +157,11 @@ func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.
 // persist writes an entry to the state directory when it changed.
 func (a *Agent) persist(e *entry) {
 	data, err := json.Marshal(&record{Work: e.work, Applied: e.applied})
-	if err != nil || string(data) == string(e.saved) {
+	if err != nil {
+		a.log.Error(err, "encoding state", "work", e.work.Name)
+		return
+	}
+	if string(data) == string(e.saved) {
 		return
 	}
 	if err := a.store.save(&record{Work: e.work, Applied: e.applied}); err != nil {
@@ -168,7 +174,12 @@ func (a *Agent) persist(e *entry) {
 func (a *Agent) statusWritten(name string, status *fleetv1.WorkStatus) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if e := a.works[name]; e != nil && equality.Semantic.DeepEqual(&e.work.Status, status) {
+	e := a.works[name]
+	if e == nil {
+		return
+	}
+	e.hubStatus = status.DeepCopy()
+	if equality.Semantic.DeepEqual(&e.work.Status, status) {
 		e.statusOnHub = true
 	}
 }
@@ -195,19 +206,16 @@ func (a *Agent) addFinalizer(ctx context.Context, work *fleetv1.Work) error {
 	return nil
 }
 
-// writeStatus replaces the Work's status with a merge patch; lists are
-// replaced whole by a merge patch, and null clears what is gone.
-func (a *Agent) writeStatus(ctx context.Context, work *fleetv1.Work, status *fleetv1.WorkStatus) error {
-	body := map[string]any{"status": map[string]any{
-		"conditions": status.Conditions,
-		"manifests":  status.Manifests,
-	}}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	target := &fleetv1.Work{ObjectMeta: metav1.ObjectMeta{Name: work.Name, Namespace: work.Namespace}}
-	return a.hub.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data))
+// writeStatus writes work.Status to the hub as one merge patch from the
+// status the hub holds: lists are replaced whole, and what is gone is
+// cleared. No optimistic lock: the agent is the only writer of a Work's
+// status, and a spec change meanwhile must not hold up its report.
+func (a *Agent) writeStatus(ctx context.Context, work *fleetv1.Work, hubStatus *fleetv1.WorkStatus) error {
+	status := work.Status
+	work.Status = *hubStatus
+	patch := statuspatch.New(a.hub, work)
+	work.Status = status
+	return patch.Patch(ctx, work)
 }
 
 // finalize removes (or, with deletionPolicy Abandon, releases) what a
@@ -251,7 +259,7 @@ func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []plac
 	if abandon {
 		action = "abandoned"
 	}
-	a.log.Info("Work deleted; its objects are "+action, "work", work.Name, "objects", len(ids))
+	logr.FromContextOrDiscard(ctx).Info("Work deleted; its objects are "+action, "work", work.Name, "objects", len(ids))
 	return a.forget(work.Name)
 }
 
@@ -277,7 +285,7 @@ func removalRank(id placementv1.ResourceIdentifier) int {
 func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy placementv1.ApplyStrategy, now metav1.Time) *fleetv1.WorkStatus {
 	status := &fleetv1.WorkStatus{Manifests: manifests}
 	status.Conditions = append(status.Conditions, work.Status.Conditions...)
-	gen := work.Generation
+	set := func(c conditions.Condition) { conditions.Set(&status.Conditions, c, work.Generation, now) }
 	total := len(manifests)
 	if len(manifests) == 0 {
 		status.Manifests = nil
@@ -299,7 +307,7 @@ func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy
 		return n, first, id
 	}
 	summary := func(n int, first *metav1.Condition, id placementv1.ResourceIdentifier, what string) (reason, msg string) {
-		reason, detail := "Unknown", "no report"
+		reason, detail := fleetv1.WorkReasonUnknown, "no report"
 		if first != nil {
 			reason, detail = first.Reason, first.Message
 		}
@@ -311,7 +319,7 @@ func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy
 		meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkAvailable)
 		if n, first, id := firstNot(fleetv1.WorkDiffReported); n > 0 {
 			reason, msg := summary(n, first, id, "compared")
-			setCondition(&status.Conditions, fleetv1.WorkDiffReported, false, reason, msg, gen, now)
+			set(conditions.False(fleetv1.WorkDiffReported, reason, msg))
 			return status
 		}
 		diffs := 0
@@ -321,11 +329,11 @@ func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy
 			}
 		}
 		if diffs > 0 {
-			setCondition(&status.Conditions, fleetv1.WorkDiffReported, true, ReasonDiffFound,
-				fmt.Sprintf("%d of %d manifests differ from the member's objects", diffs, total), gen, now)
+			set(conditions.True(fleetv1.WorkDiffReported, fleetv1.WorkReasonDiffFound,
+				fmt.Sprintf("%d of %d manifests differ from the member's objects", diffs, total)))
 		} else {
-			setCondition(&status.Conditions, fleetv1.WorkDiffReported, true, ReasonNoDiffFound,
-				fmt.Sprintf("all %d manifests match the member's objects", total), gen, now)
+			set(conditions.True(fleetv1.WorkDiffReported, fleetv1.WorkReasonNoDiffFound,
+				fmt.Sprintf("all %d manifests match the member's objects", total)))
 		}
 		return status
 	}
@@ -333,16 +341,16 @@ func workStatus(work *fleetv1.Work, manifests []fleetv1.ManifestStatus, strategy
 	meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkDiffReported)
 	if n, first, id := firstNot(fleetv1.WorkApplied); n > 0 {
 		reason, msg := summary(n, first, id, "applied")
-		setCondition(&status.Conditions, fleetv1.WorkApplied, false, reason, msg, gen, now)
-		setCondition(&status.Conditions, fleetv1.WorkAvailable, false, ReasonNotApplied, "not every manifest is applied", gen, now)
+		set(conditions.False(fleetv1.WorkApplied, reason, msg))
+		set(conditions.False(fleetv1.WorkAvailable, fleetv1.WorkReasonNotApplied, "not every manifest is applied"))
 		return status
 	}
-	setCondition(&status.Conditions, fleetv1.WorkApplied, true, ReasonAllApplied, fmt.Sprintf("all %d manifests applied", total), gen, now)
+	set(conditions.True(fleetv1.WorkApplied, fleetv1.WorkReasonAllApplied, fmt.Sprintf("all %d manifests applied", total)))
 	if n, first, id := firstNot(fleetv1.WorkAvailable); n > 0 {
 		_, msg := summary(n, first, id, "available")
-		setCondition(&status.Conditions, fleetv1.WorkAvailable, false, ReasonNotYetAvailable, msg, gen, now)
+		set(conditions.False(fleetv1.WorkAvailable, fleetv1.WorkReasonNotYetAvailable, msg))
 		return status
 	}
-	setCondition(&status.Conditions, fleetv1.WorkAvailable, true, ReasonAllAvailable, fmt.Sprintf("all %d manifests available", total), gen, now)
+	set(conditions.True(fleetv1.WorkAvailable, fleetv1.WorkReasonAllAvailable, fmt.Sprintf("all %d manifests available", total)))
 	return status
 }

@@ -5,6 +5,7 @@ package enrollment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -137,9 +138,12 @@ func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.Membe
 		},
 	}
 	if err := hub.Create(ctx, member); err != nil {
+		err = fmt.Errorf("creating member %q: %w", req.Name, err)
 		// Leave nothing half-created.
-		_ = hub.Delete(context.WithoutCancel(ctx), secret)
-		return nil, fmt.Errorf("creating member %q: %w", req.Name, err)
+		if cleanupErr := hub.Delete(context.WithoutCancel(ctx), secret); cleanupErr != nil && !apierrors.IsNotFound(cleanupErr) {
+			err = errors.Join(err, fmt.Errorf("removing secret %s/%s again: %w", Namespace, secret.Name, cleanupErr))
+		}
+		return nil, err
 	}
 	// The Secret goes away with its member.
 	secret.OwnerReferences = []metav1.OwnerReference{{

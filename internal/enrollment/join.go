@@ -2,6 +2,7 @@ package enrollment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
 // AgentServiceAccount is the name of the agent's identity in its member namespace.
@@ -108,8 +110,13 @@ func Join(ctx context.Context, hub client.Client, req JoinRequest) (*Joined, err
 	if err != nil {
 		if out.CreatedMember {
 			// Leave nothing half-created.
-			_ = hub.Delete(context.WithoutCancel(ctx), member)
-			_ = deleteAgentIdentity(context.WithoutCancel(ctx), hub, req.Name)
+			cleanupCtx := context.WithoutCancel(ctx)
+			if delErr := hub.Delete(cleanupCtx, member); delErr != nil && !apierrors.IsNotFound(delErr) {
+				err = errors.Join(err, fmt.Errorf("removing member %q again: %w", req.Name, delErr))
+			}
+			if delErr := deleteAgentIdentity(cleanupCtx, hub, req.Name); delErr != nil {
+				err = errors.Join(err, delErr)
+			}
 		}
 		return nil, err
 	}
@@ -246,13 +253,24 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 			break
 		}
 		if time.Now().After(deadline) {
+			var errs []error
 			for i := range works.Items {
 				w := &works.Items[i]
 				out.Abandoned = append(out.Abandoned, w.Name)
 				wp := client.MergeFrom(w.DeepCopy())
 				w.Finalizers = nil
-				_ = hub.Patch(ctx, w, wp)
-				_ = hub.Delete(ctx, w)
+				if err := hub.Patch(ctx, w, wp); err != nil && !apierrors.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("releasing Work %s: %w", w.Name, err))
+					continue
+				}
+				if err := hub.Delete(ctx, w); err != nil && !apierrors.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("deleting Work %s: %w", w.Name, err))
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				// The agent keeps its identity until its Works are gone:
+				// leaving again finishes the job.
+				return nil, err
 			}
 			break
 		}
@@ -260,7 +278,9 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 			// The placement controller deletes them too; this covers a hub
 			// running without placement.
 			if works.Items[i].DeletionTimestamp == nil {
-				_ = hub.Delete(ctx, &works.Items[i])
+				if err := hub.Delete(ctx, &works.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("deleting Work %s: %w", works.Items[i].Name, err)
+				}
 			}
 		}
 		select {
@@ -284,10 +304,10 @@ func Leave(ctx context.Context, hub client.Client, req LeaveRequest) (*Left, err
 	if err := hub.Get(ctx, client.ObjectKey{Name: req.Name}, member); err != nil {
 		return nil, fmt.Errorf("reading member %q: %w", req.Name, err)
 	}
-	statusPatch := client.MergeFrom(member.DeepCopy())
+	statusPatch := statuspatch.New(hub, member)
 	meta.RemoveStatusCondition(&member.Status.Conditions, fleetv1.MemberAgentConnected)
 	member.Status.AgentLastHeartbeatTime = nil
-	if err := hub.Status().Patch(ctx, member, statusPatch); err != nil {
+	if err := statusPatch.Patch(ctx, member); err != nil {
 		return nil, fmt.Errorf("clearing the agent status of %q: %w", req.Name, err)
 	}
 	patch = client.MergeFrom(member.DeepCopy())
