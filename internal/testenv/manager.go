@@ -25,6 +25,13 @@ const managerStopTimeout = 30 * time.Second
 // same package used.
 func (c *Cluster) RunManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.Manager {
 	t.Helper()
+	return c.RunManagerUntil(t, context.Background(), setup)
+}
+
+// RunManagerUntil is RunManager for a manager that stops when ctx ends, or
+// when the test does: a hub process dying mid-test.
+func (c *Cluster) RunManagerUntil(t testing.TB, until context.Context, setup func(ctrl.Manager) error) ctrl.Manager {
+	t.Helper()
 	mgr, err := ctrl.NewManager(c.Config, ctrl.Options{
 		Scheme:                 fleetscheme.New(),
 		Logger:                 testr.NewWithInterface(t, testr.Options{LogTimestamp: true}),
@@ -38,7 +45,7 @@ func (c *Cluster) RunManager(t testing.TB, setup func(ctrl.Manager) error) ctrl.
 	if err := setup(mgr); err != nil {
 		t.Fatalf("setting up the manager on %s: %v", c.Name(), err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(until)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {

@@ -1,11 +1,13 @@
 package updaterun
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,22 +33,40 @@ const waitFor = 30 * time.Second
 type testHub struct {
 	c          client.Client
 	kubeconfig string
+	cluster    *testenv.Cluster
 }
 
 func startHub(t *testing.T) *testHub {
 	t.Helper()
+	h := startBareHub(t)
+	h.startController(t, "", t.TempDir())
+	return h
+}
+
+// startBareHub starts the hub without a controller.
+func startBareHub(t *testing.T) *testHub {
+	t.Helper()
 	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs})
-	stateDir := t.TempDir()
-	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
+	return &testHub{c: env.Hub.Client, kubeconfig: env.Hub.KubeconfigPath(), cluster: env.Hub}
+}
+
+// startController runs an update-run controller as the hub instance named
+// instance, with its own state directory, until stop is called or the test
+// ends.
+func (h *testHub) startController(t *testing.T, instance, stateDir string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	h.cluster.RunManagerUntil(t, ctx, func(mgr ctrl.Manager) error {
 		return (&Reconciler{
 			Client:    mgr.GetClient(),
 			Recorder:  mgr.GetEventRecorder("updaterun-test"),
 			Members:   &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.Providers{StateDir: filepath.Join(stateDir, "hub-state")},
+			Providers: upgrade.Providers{StateDir: stateDir},
 			WorkDir:   filepath.Join(stateDir, "checks"),
+			Instance:  instance,
 		}).SetupWithManager(mgr)
 	})
-	return &testHub{c: env.Hub.Client, kubeconfig: env.Hub.KubeconfigPath()}
+	return cancel
 }
 
 func eventually(t *testing.T, what string, check func() error) {
@@ -266,6 +286,11 @@ func TestAFailedRunIsNotSucceeded(t *testing.T) {
 // the command exits: the hub's API server reports v1.37.
 func (h *testHub) memberOnTheHub(t *testing.T, name string, seconds int) {
 	t.Helper()
+	h.memberOnTheHubWith(t, name, &fleetv1.ExecProvider{Command: []string{"sleep", fmt.Sprint(seconds)}})
+}
+
+func (h *testHub) memberOnTheHubWith(t *testing.T, name string, exec *fleetv1.ExecProvider) {
+	t.Helper()
 	ctx := t.Context()
 	kubeconfig, err := os.ReadFile(h.kubeconfig)
 	if err != nil {
@@ -287,8 +312,7 @@ func (h *testHub) memberOnTheHub(t *testing.T, name string, seconds int) {
 		Spec: fleetv1.MemberClusterSpec{
 			Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig, KubeconfigSecretRef: &fleetv1.SecretKeyReference{
 				Namespace: ns.Name, Name: secret.Name, Key: "kubeconfig"}},
-			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: &fleetv1.ExecProvider{
-				Command: []string{"sleep", fmt.Sprint(seconds)}}},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: exec},
 		},
 	}
 	if err := h.c.Create(ctx, m); err != nil {
@@ -353,5 +377,75 @@ func TestARunWaitingForAnotherRunsMemberMovesWhenItIsReleased(t *testing.T) {
 	})
 	if waited := time.Since(released); waited > 5*time.Second {
 		t.Fatalf("the second run moved %s after the member was released", waited)
+	}
+}
+
+// killOperations kills the upgrade commands a hub instance started, as the
+// death of its pod would.
+func killOperations(t *testing.T, stateDir string) {
+	t.Helper()
+	pids, err := filepath.Glob(filepath.Join(stateDir, "operations", "*", "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range pids {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(raw), &pid); err != nil {
+			t.Fatal(err)
+		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// failOver starts a run whose member upgrade runs in hub instance a, kills
+// a with the upgrade in flight, and starts instance b with an empty state
+// directory. It returns the member's progress once b has decided.
+func failOver(t *testing.T, idempotent bool) fleetv1.MemberProgress {
+	h := startBareHub(t)
+	ctx := t.Context()
+	h.memberOnTheHubWith(t, "m1", &fleetv1.ExecProvider{Command: []string{"sleep", "2"}, Idempotent: idempotent})
+	dirA := t.TempDir()
+	stopA := h.startController(t, "hub-a", dirA)
+	if err := h.c.Create(ctx, controlPlaneRun("failover")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hub-a upgrades the member", func() error {
+		if p := h.memberState(t, "failover", "m1"); p.State != fleetv1.StateRunning || p.Operation == nil {
+			return fmt.Errorf("member %s, operation %+v", p.State, p.Operation)
+		}
+		return nil
+	})
+	stopA()
+	killOperations(t, dirA)
+	h.startController(t, "hub-b", t.TempDir())
+	var p fleetv1.MemberProgress
+	eventually(t, "hub-b decides about the interrupted attempt", func() error {
+		p = h.memberState(t, "failover", "m1")
+		if p.State == fleetv1.StateRunning && p.Operation.HubInstance == "hub-a" {
+			return fmt.Errorf("still hub-a's attempt: %s", p.Message)
+		}
+		return nil
+	})
+	return p
+}
+
+func TestAnIdempotentUpgradeInterruptedByAFailoverIsRunAgainByTheNewLeader(t *testing.T) {
+	p := failOver(t, true)
+	if p.Operation == nil || p.Operation.Attempt != 2 || p.Operation.HubInstance != "hub-b" {
+		t.Fatalf("after the failover: %s %+v: %s", p.State, p.Operation, p.Message)
+	}
+}
+
+func TestAnUpgradeThatIsNotIdempotentFailsAfterAFailoverAndSaysWhy(t *testing.T) {
+	p := failOver(t, false)
+	if p.State != fleetv1.StateFailed || !strings.Contains(p.Message, "interrupted by a hub failover") || !strings.Contains(p.Message, "hub-a") {
+		t.Fatalf("after the failover: %s: %s", p.State, p.Message)
+	}
+	if p.Operation.Attempt != 1 {
+		t.Fatalf("a second attempt was started: %+v", p.Operation)
 	}
 }
