@@ -21,6 +21,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/hub"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // handoffTarget is DESIGN.md §8's orchestration overhead target.
@@ -191,6 +192,7 @@ func (b *bench) startInProcessHub(ctx context.Context, cfg *rest.Config, stateDi
 	go func() {
 		done <- hub.Run(hubCtx, cfg, hub.Options{
 			MetricsAddress: metrics, HealthAddress: health, StateDir: stateDir, DisableMembership: true,
+			UpgradeProviders: map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderExec: upgrade.Exec},
 		})
 	}()
 	stop = func() {
