@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +41,7 @@ const maxProbeTimeout = memberaccess.RequestTimeout
 // Reconciler probes members and records their status.
 type Reconciler struct {
 	Client   client.Client
-	Recorder record.EventRecorder
+	Recorder events.EventRecorder
 	// MaxConcurrency is how many members are probed at once, so one slow or
 	// dead member never delays the others. Zero means 32.
 	MaxConcurrency int
@@ -176,7 +176,7 @@ func (r *Reconciler) setCondition(member *fleetv1.MemberCluster, status *fleetv1
 		if !ok {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(member, eventType, reason, "%s=%s: %s", condType, s, msg)
+		r.Recorder.Eventf(member, nil, eventType, reason, "Probe", "%s=%s: %s", condType, s, msg)
 	}
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type: condType, Status: s, Reason: reason, Message: msg,

@@ -45,7 +45,7 @@ func (r *Reconciler) act(ctx context.Context, run *fleetv1.UpdateRun, members []
 			continue
 		}
 		if err := provider.Cancel(ctx, operationID(run.Name, p), upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}); err != nil {
-			r.Recorder.Eventf(run, "Warning", "CancelFailed", "cancelling the upgrade of %s: %v", c.Member, err)
+			r.Recorder.Eventf(run, nil, "Warning", "CancelFailed", "CancelUpgrade", "cancelling the upgrade of %s: %v", c.Member, err)
 		}
 	}
 	for _, g := range a.Gates {

@@ -15,8 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/builder"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -42,7 +42,7 @@ const pollInterval = 200 * time.Millisecond
 // Reconciler drives update runs.
 type Reconciler struct {
 	Client    client.Client
-	Recorder  record.EventRecorder
+	Recorder  events.EventRecorder
 	Members   *memberaccess.Clients
 	Providers upgrade.Providers
 	// WorkDir holds files for health-check commands.
@@ -72,7 +72,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		}
 		return nil
 	})
-	return ctrl.ControllerManagedBy(mgr).
+	return builder.ControllerManagedBy(mgr).
 		Named("updaterun").
 		For(&fleetv1.UpdateRun{}).
 		Watches(&fleetv1.Gate{}, gateToRun).
@@ -211,7 +211,7 @@ func (r *Reconciler) setMessage(ctx context.Context, run *fleetv1.UpdateRun, sta
 		return nil
 	}
 	if run.Status.State != state {
-		r.Recorder.Eventf(run, corev1.EventTypeWarning, string(state), "%s", msg)
+		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, string(state), "Reconcile", "%s", msg)
 	}
 	patch := client.MergeFrom(run.DeepCopy())
 	run.Status.State, run.Status.Message = state, msg
@@ -283,7 +283,7 @@ func (r *Reconciler) event(run *fleetv1.UpdateRun, t rollout.Transition) {
 	if t.Message != "" {
 		msg += ": " + t.Message
 	}
-	r.Recorder.Eventf(run, eventType, string(t.Kind)+string(t.To), "%s", msg)
+	r.Recorder.Eventf(run, nil, eventType, string(t.Kind)+string(t.To), "Rollout", "%s", msg)
 }
 
 // checkTargetFor resolves members for health checks.
