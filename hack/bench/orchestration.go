@@ -235,7 +235,7 @@ echo "end $FLOTILLA_MEMBER $(date +%%s%%N)" >> '%[1]s'
 	// date without nanoseconds (not GNU) would make every figure zero.
 	out, err := exec.Command("date", "+%s%N").Output()
 	if _, convErr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err != nil || convErr != nil {
-		return "", fmt.Errorf("`date +%%s%%N` does not give nanoseconds here (%q, %v)", strings.TrimSpace(string(out)), errors.Join(err, convErr))
+		return "", fmt.Errorf("`date +%%s%%N` does not give nanoseconds here (%q, %w)", strings.TrimSpace(string(out)), errors.Join(err, convErr))
 	}
 	return path, nil
 }

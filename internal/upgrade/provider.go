@@ -223,8 +223,10 @@ func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t T
 			return pr, err
 		}
 		if timeout > 0 && time.Since(st.StartedAt) > timeout {
-			_ = p.Operations.Cancel(id)
 			pr.Phase, pr.Message = PhaseFailed, fmt.Sprintf("upgrade timed out after %s: %s", timeout, lastLine(st.Output))
+			if err := p.Operations.Cancel(id); err != nil {
+				pr.Message += "; stopping it failed: " + err.Error()
+			}
 			return pr, nil
 		}
 		pr.Phase, pr.Message = PhaseRunning, lastLine(st.Output)
@@ -235,9 +237,8 @@ func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t T
 	}
 	v, err := ReadVersions(ctx, m.Client)
 	if err != nil {
-		// The member may still be restarting; the caller polls again.
 		pr.Phase, pr.Message = PhaseRunning, "upgrade command finished; waiting for the member's API: "+err.Error()
-		return pr, nil
+		return pr, nil //nolint:nilerr // the member may still be restarting: the caller polls again
 	}
 	if ok, why := AtTarget(v, t); !ok {
 		pr.Phase, pr.Message = PhaseFailed, "upgrade command exited 0 but "+why
