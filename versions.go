@@ -4,8 +4,8 @@ package flotilla
 
 import _ "embed"
 
-// ToolVersions is hack/versions.env: the versions of kube-apiserver, etcd,
-// kwok and controller-gen that hack/tools.sh builds and local fleets run.
+// ToolVersions is hack/versions.env: the versions of the tools hack/tools.sh
+// builds (kube-apiserver, etcd, kwok, controller-gen, golangci-lint, ...).
 //
 //go:embed hack/versions.env
 var ToolVersions string

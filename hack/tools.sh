@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the tool binaries local fleets run (kube-apiserver for two Kubernetes
-# minors, kube-controller-manager for the older one, etcd, kwok) into
+# minors, kube-controller-manager for the older one, etcd, kwok) and the build's
+# own tools (controller-gen, golangci-lint) into
 # ${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin, keyed by version. Idempotent:
 # a binary already there is not rebuilt.
 #   hack/tools.sh            build everything missing
+#   hack/tools.sh controller-gen|golangci-lint   build that one tool
 #   hack/tools.sh --print    print the paths, build nothing
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +23,7 @@ if [ "${1:-}" = "--print" ]; then
   echo "$bin/controller-gen-$CONTROLLER_GEN_VERSION"
   echo "$bin/kubectl-$KUBECTL_VERSION"
   echo "$bin/gojq-$GOJQ_VERSION"
+  echo "$bin/golangci-lint-$GOLANGCI_LINT_VERSION"
   echo "$cache/path"
   exit 0
 fi
@@ -107,8 +110,13 @@ link_path() {
   ln -sfn "$bin/gojq-$GOJQ_VERSION" "$cache/path/jq"
 }
 
+build_golangci_lint() {
+  go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"
+}
+
 case "${1:-all}" in
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_GEN_VERSION" ;;
+  golangci-lint) build_golangci_lint ;;
   all)
     build_etcd
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
@@ -118,6 +126,7 @@ case "${1:-all}" in
     build_kube_controller_manager "$oldest"
     build_kubectl
     go_install gojq github.com/itchyny/gojq/cmd/gojq "$GOJQ_VERSION"
+    build_golangci_lint
     link_path ;;
-  *) echo "usage: hack/tools.sh [all|controller-gen|--print]" >&2; exit 2 ;;
+  *) echo "usage: hack/tools.sh [all|controller-gen|golangci-lint|--print]" >&2; exit 2 ;;
 esac

@@ -79,9 +79,9 @@ func (b *bench) warn(format string, args ...any) {
 func (b *bench) close() {
 	b.closeFleet()
 	// Scenarios stop their own clusters; this catches what a failure left.
-	_ = filepath.WalkDir(b.work, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() != filepath.Base(localcluster.StateFile("")) {
-			return nil
+	_ = filepath.WalkDir(b.work, func(path string, d fs.DirEntry, walkErr error) error {
+		if walkErr != nil || d.IsDir() || d.Name() != filepath.Base(localcluster.StateFile("")) {
+			return nil //nolint:nilerr // an entry that cannot be read holds no cluster of ours: the walk goes on
 		}
 		if c, err := localcluster.Attach(filepath.Dir(path)); err == nil {
 			if err := c.Stop(); err != nil {
@@ -111,7 +111,7 @@ func (b *bench) flotilla(ctx context.Context) (string, error) {
 		b.logf("%s not found: building flotilla into %s", b.opts.flotilla, out)
 		build := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/flotilla")
 		if output, err := build.CombinedOutput(); err != nil {
-			b.flotillaErr = fmt.Errorf("building flotilla (run from the repository root, or `make build`): %v\n%s", err, output)
+			b.flotillaErr = fmt.Errorf("building flotilla (run from the repository root, or `make build`): %w\n%s", err, output)
 			return
 		}
 		b.flotillaPath = out
@@ -260,7 +260,7 @@ func waitHTTPOK(ctx context.Context, url string, timeout time.Duration) error {
 	defer cancel()
 	var last error
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		if err != nil {
 			return err
 		}
@@ -275,7 +275,7 @@ func waitHTTPOK(ctx context.Context, url string, timeout time.Duration) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("GET %s: %w (last: %v)", url, ctx.Err(), last)
+			return fmt.Errorf("GET %s: %w (last: %w)", url, ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

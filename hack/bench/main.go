@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -182,7 +183,7 @@ func (o options) sizes() ([]int, error) {
 
 func main() {
 	opts, err := parseFlags(os.Args[1:])
-	if err == flag.ErrHelp {
+	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	if err != nil {
@@ -192,14 +193,17 @@ func main() {
 	// The in-process hub logs through controller-runtime; its chatter is
 	// not the benchmark's output.
 	ctrl.SetLogger(logr.Discard())
+	os.Exit(runUntilSignalled(opts))
+}
 
+// runUntilSignalled runs the benchmark until it ends, times out or is
+// interrupted, and returns the exit code.
+func runUntilSignalled(opts options) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-
-	code := run(ctx, opts)
-	os.Exit(code)
+	return run(ctx, opts)
 }
 
 func run(ctx context.Context, opts options) int {

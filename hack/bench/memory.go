@@ -122,7 +122,7 @@ func (b *bench) measureMemory(ctx context.Context, what, target string) ([]Row, 
 	ready := time.Now()
 	peak := int64(0)
 	sampleRSS := func() {
-		if rss, err := procStatusBytes(rec.PID, "VmRSS"); err == nil {
+		if rss, err := rssBytes(rec.PID); err == nil {
 			peak = max(peak, rss)
 		}
 	}
@@ -166,7 +166,7 @@ func (b *bench) measureMemory(ctx context.Context, what, target string) ([]Row, 
 		case <-time.After(time.Second):
 		}
 	}
-	rss, err := procStatusBytes(rec.PID, "VmRSS")
+	rss, err := rssBytes(rec.PID)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +236,9 @@ func countProbed(ctx context.Context, c client.Client, since time.Time) (int, er
 	return n, nil
 }
 
-// procStatusBytes reads a "kB" field of /proc/PID/status, such as VmRSS.
-func procStatusBytes(pid int, field string) (int64, error) {
+// rssBytes is the resident memory of a process (VmRSS of /proc/PID/status).
+func rssBytes(pid int) (int64, error) {
+	const field = "VmRSS"
 	v := procField(fmt.Sprintf("/proc/%d/status", pid), field)
 	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	if err != nil {

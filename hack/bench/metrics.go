@@ -18,7 +18,7 @@ type series map[string]float64
 
 // scrapeMetrics reads a /metrics endpoint.
 func scrapeMetrics(ctx context.Context, url string) (series, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/hub"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // handoffTarget is DESIGN.md §8's orchestration overhead target.
@@ -191,6 +192,7 @@ func (b *bench) startInProcessHub(ctx context.Context, cfg *rest.Config, stateDi
 	go func() {
 		done <- hub.Run(hubCtx, cfg, hub.Options{
 			MetricsAddress: metrics, HealthAddress: health, StateDir: stateDir, DisableMembership: true,
+			UpgradeProviders: map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderExec: upgrade.Exec},
 		})
 	}()
 	stop = func() {
@@ -233,7 +235,7 @@ echo "end $FLOTILLA_MEMBER $(date +%%s%%N)" >> '%[1]s'
 	// date without nanoseconds (not GNU) would make every figure zero.
 	out, err := exec.Command("date", "+%s%N").Output()
 	if _, convErr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err != nil || convErr != nil {
-		return "", fmt.Errorf("`date +%%s%%N` does not give nanoseconds here (%q, %v)", strings.TrimSpace(string(out)), errors.Join(err, convErr))
+		return "", fmt.Errorf("`date +%%s%%N` does not give nanoseconds here (%q, %w)", strings.TrimSpace(string(out)), errors.Join(err, convErr))
 	}
 	return path, nil
 }

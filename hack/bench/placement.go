@@ -453,7 +453,7 @@ func (b *bench) measureAgentIdle(ctx context.Context, f *placementFleet, what, t
 	}
 	for end := start.Add(window); time.Now().Before(end); {
 		for _, a := range agents {
-			if rss, err := procStatusBytes(a.pid, "VmRSS"); err == nil {
+			if rss, err := rssBytes(a.pid); err == nil {
 				a.rss = max(a.rss, rss)
 			}
 		}
@@ -472,7 +472,7 @@ func (b *bench) measureAgentIdle(ctx context.Context, f *placementFleet, what, t
 		if err != nil {
 			return Row{}, fmt.Errorf("the agent of %s: %w", a.name, err)
 		}
-		if rss, err := procStatusBytes(a.pid, "VmRSS"); err == nil {
+		if rss, err := rssBytes(a.pid); err == nil {
 			a.rss = max(a.rss, rss)
 		}
 		a.cpu1 = ticks

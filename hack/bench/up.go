@@ -75,7 +75,7 @@ func (b *bench) upOnce(ctx context.Context, bin string, i int) (time.Duration, e
 	downErr := down.Run()
 
 	if upErr != nil {
-		return 0, fmt.Errorf("run %d of `flotilla local up` failed: %v (log %s):\n%s", i, upErr, logPath, tail(logPath, 8))
+		return 0, fmt.Errorf("run %d of `flotilla local up` failed: %w (log %s):\n%s", i, upErr, logPath, tail(logPath, 8))
 	}
 	if downErr != nil {
 		b.warn("`flotilla local down` after up run %d: %v (log %s)", i, downErr, logPath)

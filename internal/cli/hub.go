@@ -53,6 +53,11 @@ election, serving /metrics and /healthz, /readyz.`,
 				}
 				opts.StateDir = filepath.Join(home, ".flotilla", "hub")
 			}
+			executable, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			opts.UpgradeProviders = upgradeProviders(executable)
 			// Health-check scripts and upgrade commands find the kubectl and
 			// jq that `make tools` built, when the machine has none of its own.
 			if dir := filepath.Join(toolchain.Default().CacheDir, "path"); dirExists(dir) {

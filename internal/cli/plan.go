@@ -14,15 +14,15 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // assessmentProviders resolve targets the way the hub does; they never
-// start anything, so they need no state directory.
+// start anything, so they need no state directory, and an executable that
+// cannot be found does not matter.
 func assessmentProviders() upgrade.Providers {
 	exe, _ := os.Executable()
-	return upgrade.Providers{Executable: exe, LocalVersions: toolchain.Default().KubernetesVersions()}
+	return upgrade.NewProviders("", upgradeProviders(exe))
 }
 
 // makePlan lays out what run will do to the fleet as it is now.

@@ -307,9 +307,9 @@ func command(ctx context.Context, argv []string, t Target) (string, error) {
 	text := strings.TrimSpace(out.String())
 	if err != nil {
 		if text == "" {
-			return "", fmt.Errorf("%s: %v", argv[0], err)
+			return "", fmt.Errorf("%s: %w", argv[0], err)
 		}
-		return "", fmt.Errorf("%s: %v: %s", argv[0], err, lastLines(text, 10))
+		return "", fmt.Errorf("%s: %w: %s", argv[0], err, lastLines(text, 10))
 	}
 	return text, nil
 }
@@ -322,7 +322,7 @@ func httpCheck(ctx context.Context, h *fleetv1.HTTPCheck) (string, error) {
 	if want == 0 {
 		want = http.StatusOK
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, http.NoBody)
 	if err != nil {
 		return "", err
 	}

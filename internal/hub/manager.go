@@ -5,7 +5,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/controller/membership"
 	"github.com/flotilla-dev/flotilla/internal/controller/placement"
@@ -29,7 +29,6 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -55,6 +54,9 @@ type Options struct {
 	// UnreachableGracePeriod is how long a PickN placement keeps a member
 	// that stopped answering before it picks another.
 	UnreachableGracePeriod time.Duration
+	// UpgradeProviders are the upgrade providers members may name, by type;
+	// they keep their operations under StateDir.
+	UpgradeProviders map[fleetv1.ProviderType]upgrade.Factory
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -118,27 +120,19 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			return fmt.Errorf("setting up the membership controller: %w", err)
 		}
 	}
-	executable, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	if err := (&updaterun.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("flotilla-updaterun"),
-		Members:  members,
-		Providers: upgrade.Providers{
-			StateDir:      opts.StateDir,
-			Executable:    executable,
-			LocalVersions: toolchain.Default().KubernetesVersions(),
-		},
-		WorkDir: filepath.Join(opts.StateDir, "checks"),
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorder("flotilla-updaterun"),
+		Members:   members,
+		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
+		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}
 	if opts.EnablePlacement {
 		if err := (&placement.Reconciler{
 			Client:           mgr.GetClient(),
-			Recorder:         mgr.GetEventRecorderFor("flotilla-placement"),
+			Recorder:         mgr.GetEventRecorder("flotilla-placement"),
 			UnreachableGrace: opts.UnreachableGracePeriod,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the placement controller: %w", err)

@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
-	"github.com/flotilla-dev/flotilla/internal/localfleet"
 )
 
 // EnvKubeconfig names the environment variable that points to the hub's kubeconfig.
@@ -20,8 +19,14 @@ const EnvKubeconfig = "FLOTILLA_HUB_KUBECONFIG"
 // ErrNoHub says that no hub could be found.
 var ErrNoHub = errors.New("no hub found: pass --hub-kubeconfig, set " + EnvKubeconfig + ", or start a local fleet with `flotilla local up`")
 
+// Fallback, when set, finds a hub kubeconfig when neither the flag nor the
+// environment names one: the CLI sets it to the running local fleet's hub,
+// so that this package, which the agent uses too, needs no local-fleet code.
+// It is set once, before any command runs.
+var Fallback func() (kubeconfig string, ok bool)
+
 // KubeconfigPath returns the hub kubeconfig to use: the flag's value, then
-// $FLOTILLA_HUB_KUBECONFIG, then the default local fleet's hub if it exists.
+// $FLOTILLA_HUB_KUBECONFIG, then the Fallback's.
 func KubeconfigPath(flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
@@ -29,9 +34,10 @@ func KubeconfigPath(flagValue string) (string, error) {
 	if env := os.Getenv(EnvKubeconfig); env != "" {
 		return env, nil
 	}
-	local := localfleet.Layout{StateDir: localfleet.DefaultStateDir(), Name: localfleet.DefaultName}.HubKubeconfig()
-	if _, err := os.Stat(local); err == nil {
-		return local, nil
+	if Fallback != nil {
+		if path, ok := Fallback(); ok {
+			return path, nil
+		}
 	}
 	return "", ErrNoHub
 }

@@ -246,8 +246,8 @@ func (c *Cluster) Stop() error {
 		// Its graceful shutdown would hang on the missing etcd.
 		apiServerGrace = 0
 	}
-	errs = append(errs, s.APIServer.Stop(apiServerGrace))
-	errs = append(errs, s.Etcd.Stop(stopGrace))
+	// The API server before its etcd, in this order.
+	errs = append(errs, s.APIServer.Stop(apiServerGrace), s.Etcd.Stop(stopGrace))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stopping cluster %s: %w", s.Name, err)
 	}

@@ -41,7 +41,7 @@ func (c *Cluster) startEtcd(ctx context.Context, bin string) error {
 		if ports, err = FreePorts(2); err != nil {
 			return err
 		}
-		if err = c.update(func(s *State) { s.Ports.EtcdClient, s.Ports.EtcdPeer = ports[0], ports[1] }); err != nil {
+		if err := c.update(func(s *State) { s.Ports.EtcdClient, s.Ports.EtcdPeer = ports[0], ports[1] }); err != nil {
 			return err
 		}
 		if err = c.startServer(ctx, "etcd", bin, c.etcdArgs(), nil, c.etcdReady); !errors.Is(err, errPortTaken) {
@@ -194,7 +194,7 @@ func (c *Cluster) startServer(ctx context.Context, component, bin string, args, 
 			return exitError(component, rec, logStart)
 		case <-ctx.Done():
 			stopErr := rec.Stop(stopGrace)
-			return errors.Join(fmt.Errorf("%s not ready (log: %s): %w; last check: %v", component, logPath, ctx.Err(), lastErr), stopErr)
+			return errors.Join(fmt.Errorf("%s not ready (log: %s): %w; last check: %w", component, logPath, ctx.Err(), lastErr), stopErr)
 		case <-tick.C:
 			if !rec.Alive() {
 				return exitError(component, rec, logStart)
@@ -233,7 +233,7 @@ func exitError(component string, rec process.Record, logStart int64) error {
 }
 
 func httpOK(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		return err
 	}

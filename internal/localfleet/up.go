@@ -279,7 +279,7 @@ func waitReady(ctx context.Context, address string, exited <-chan struct{}, log 
 	url := "http://" + address + "/readyz"
 	var lastErr error
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		if err != nil {
 			return err
 		}
@@ -296,7 +296,7 @@ func waitReady(ctx context.Context, address string, exited <-chan struct{}, log 
 		case <-exited:
 			return fmt.Errorf("%s exited (log %s):\n%s", what, log, logTail(15))
 		case <-ctx.Done():
-			return fmt.Errorf("%s is not ready (log %s): %w; last check: %v", what, log, ctx.Err(), lastErr)
+			return fmt.Errorf("%s is not ready (log %s): %w; last check: %w", what, log, ctx.Err(), lastErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

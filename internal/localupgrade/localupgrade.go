@@ -57,7 +57,10 @@ func ReadFaults(clusterDir string) (Faults, error) {
 	if err != nil {
 		return f, err
 	}
-	return f, json.Unmarshal(data, &f)
+	// Not `return f, json.Unmarshal(data, &f)`: Go does not say whether f
+	// is read before or after Unmarshal fills it.
+	err = json.Unmarshal(data, &f)
+	return f, err
 }
 
 // WriteFaults injects faults into the cluster in clusterDir; no fault clears them.

@@ -69,7 +69,7 @@ func (c *Clients) For(ctx context.Context, m *fleetv1.MemberCluster) (*Member, e
 	}
 	data, ok := secret.Data[key]
 	if !ok {
-		return nil, fmt.Errorf("Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
+		return nil, fmt.Errorf("the Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
 	}
 	cfg, err := enrollment.RESTConfig(data, m.Spec.Access.Context)
 	if err != nil {

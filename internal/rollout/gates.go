@@ -40,7 +40,6 @@ type gateSet struct {
 	stage    string
 	group    string
 	timing   fleetv1.GateTiming
-	path     string
 }
 
 // buildGates lines recorded gate progress up with the configured gates, by

@@ -335,18 +335,18 @@ func checkInvariants(t testing.TB, in Input, before fleetv1.UpdateRunStatus, r R
 			}
 			stageMembers += len(g.Members)
 			stageRunning += running
-			cap := 1
+			limit := 1
 			if gs := stageGroups(stageSpec); gi < len(gs) {
-				cap, _ = maxInFlight(gs[gi].MaxConcurrency, len(g.Members), 1)
+				limit, _ = maxInFlight(gs[gi].MaxConcurrency, len(g.Members), 1)
 			}
-			if running > cap {
-				t.Fatalf("group %s/%s has %d members upgrading, cap %d", stage.Name, g.Name, running, cap)
+			if running > limit {
+				t.Fatalf("group %s/%s has %d members upgrading, cap %d", stage.Name, g.Name, running, limit)
 			}
 		}
 		if stageSpec.MaxConcurrency != nil {
-			cap, _ := maxInFlight(stageSpec.MaxConcurrency, stageMembers, 1)
-			if stageRunning > cap {
-				t.Fatalf("stage %s has %d members upgrading, cap %d", stage.Name, stageRunning, cap)
+			limit, _ := maxInFlight(stageSpec.MaxConcurrency, stageMembers, 1)
+			if stageRunning > limit {
+				t.Fatalf("stage %s has %d members upgrading, cap %d", stage.Name, stageRunning, limit)
 			}
 		}
 		if si == 0 {

@@ -57,13 +57,14 @@ func testToolchain(t *testing.T) Toolchain {
 
 func TestResolveKubernetes(t *testing.T) {
 	tc := testToolchain(t)
-	for in, want := range map[string]string{
-		"1.36":    "v1.36.3",
-		"v1.36":   "v1.36.3",
-		"1.36.1":  "v1.36.1",
-		"v1.36.3": "v1.36.3",
-		" 1.37 ":  "v1.37.2",
+	for _, c := range [][2]string{
+		{"1.36", "v1.36.3"},
+		{"v1.36", "v1.36.3"},
+		{"1.36.1", "v1.36.1"},
+		{"v1.36.3", "v1.36.3"},
+		{" 1.37 ", "v1.37.2"},
 	} {
+		in, want := c[0], c[1]
 		got, err := tc.ResolveKubernetes(in)
 		if err != nil || got != want {
 			t.Errorf("ResolveKubernetes(%q) = %q, %v; want %q", in, got, err, want)

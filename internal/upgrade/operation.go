@@ -106,8 +106,11 @@ func (o Operations) State(id string) (OperationState, error) {
 // Cancel stops a running operation's process group.
 func (o Operations) Cancel(id string) error {
 	raw, err := os.ReadFile(filepath.Join(o.dir(id), "pid"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // never started: nothing to stop
+	}
 	if err != nil {
-		return nil
+		return err
 	}
 	pidText, _, _ := strings.Cut(string(raw), " ")
 	if pid, err := strconv.Atoi(pidText); err == nil && processAlive(pid) {
@@ -134,7 +137,8 @@ func processAlive(pid int) bool {
 	return true
 }
 
-func tail(path string, max int64) string {
+// tail is the last limit bytes of the file at path, or "" when it cannot be read.
+func tail(path string, limit int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -144,10 +148,7 @@ func tail(path string, max int64) string {
 	if err != nil {
 		return ""
 	}
-	off := info.Size() - max
-	if off < 0 {
-		off = 0
-	}
+	off := max(info.Size()-limit, 0)
 	buf := make([]byte, info.Size()-off)
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return ""

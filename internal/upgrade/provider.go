@@ -130,30 +130,37 @@ func OperationID(run, member string) string {
 	return unsafeID.ReplaceAllString(run+"_"+member, "-")
 }
 
-// execProvider runs a command per member, detached, through Operations.
-type execProvider struct {
-	ops     Operations
-	command func(m Member, t Target) ([]string, time.Duration, error)
-	// available lists reachable versions; nil means any.
-	available   func(m Member) []string
-	latestImage func(m Member, kubernetesVersion string) string
+// CommandProvider upgrades a member by running a command for it, detached,
+// through Operations, and succeeds when the command exits 0 and the member's
+// API reports the target. The Exec and Local providers are CommandProviders.
+type CommandProvider struct {
+	Operations Operations
+	// Command is the command that upgrades m to t, and how long it may run
+	// (0: no limit). Its arguments may name the variables of its environment
+	// (${FLOTILLA_MEMBER}, ...).
+	Command func(m Member, t Target) ([]string, time.Duration, error)
+	// Available lists the versions m can reach; nil (or a nil func) means any.
+	Available func(m Member) []string
+	// LatestImage is the newest node image for a Kubernetes version; nil
+	// means the provider does not know node images.
+	LatestImage func(m Member, kubernetesVersion string) string
 }
 
-func (p *execProvider) AvailableVersions(_ context.Context, m Member) ([]string, error) {
-	if p.available == nil {
+func (p *CommandProvider) AvailableVersions(_ context.Context, m Member) ([]string, error) {
+	if p.Available == nil {
 		return nil, nil
 	}
-	return p.available(m), nil
+	return p.Available(m), nil
 }
 
-func (p *execProvider) LatestNodeImage(_ context.Context, m Member, kubernetesVersion string) (string, error) {
-	if p.latestImage == nil {
+func (p *CommandProvider) LatestNodeImage(_ context.Context, m Member, kubernetesVersion string) (string, error) {
+	if p.LatestImage == nil {
 		return "", nil
 	}
-	return p.latestImage(m, kubernetesVersion), nil
+	return p.LatestImage(m, kubernetesVersion), nil
 }
 
-func (p *execProvider) env(opDir string, m Member, t Target) ([]string, error) {
+func (p *CommandProvider) env(opDir string, m Member, t Target) ([]string, error) {
 	if err := os.MkdirAll(opDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -171,15 +178,15 @@ func (p *execProvider) env(opDir string, m Member, t Target) ([]string, error) {
 	}, nil
 }
 
-func (p *execProvider) Start(_ context.Context, id string, m Member, t Target) error {
-	if st, err := p.ops.State(id); err != nil || st.Started {
+func (p *CommandProvider) Start(_ context.Context, id string, m Member, t Target) error {
+	if st, err := p.Operations.State(id); err != nil || st.Started {
 		return err
 	}
-	command, _, err := p.command(m, t)
+	command, _, err := p.Command(m, t)
 	if err != nil {
 		return err
 	}
-	env, err := p.env(p.ops.dir(id)+".env", m, t)
+	env, err := p.env(p.Operations.dir(id)+".env", m, t)
 	if err != nil {
 		return err
 	}
@@ -197,11 +204,11 @@ func (p *execProvider) Start(_ context.Context, id string, m Member, t Target) e
 			return "${" + k + "}"
 		})
 	}
-	return p.ops.Start(id, expanded, env)
+	return p.Operations.Start(id, expanded, env)
 }
 
-func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Target) (Progress, error) {
-	st, err := p.ops.State(id)
+func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t Target) (Progress, error) {
+	st, err := p.Operations.State(id)
 	if err != nil {
 		return Progress{}, err
 	}
@@ -211,13 +218,15 @@ func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Targ
 		pr.Phase = PhaseNotStarted
 		return pr, nil
 	case st.Running:
-		_, timeout, err := p.command(m, t)
+		_, timeout, err := p.Command(m, t)
 		if err != nil {
 			return pr, err
 		}
 		if timeout > 0 && time.Since(st.StartedAt) > timeout {
-			_ = p.ops.Cancel(id)
 			pr.Phase, pr.Message = PhaseFailed, fmt.Sprintf("upgrade timed out after %s: %s", timeout, lastLine(st.Output))
+			if err := p.Operations.Cancel(id); err != nil {
+				pr.Message += "; stopping it failed: " + err.Error()
+			}
 			return pr, nil
 		}
 		pr.Phase, pr.Message = PhaseRunning, lastLine(st.Output)
@@ -228,9 +237,8 @@ func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Targ
 	}
 	v, err := ReadVersions(ctx, m.Client)
 	if err != nil {
-		// The member may still be restarting; the caller polls again.
 		pr.Phase, pr.Message = PhaseRunning, "upgrade command finished; waiting for the member's API: "+err.Error()
-		return pr, nil
+		return pr, nil //nolint:nilerr // the member may still be restarting: the caller polls again
 	}
 	if ok, why := AtTarget(v, t); !ok {
 		pr.Phase, pr.Message = PhaseFailed, "upgrade command exited 0 but "+why
@@ -240,8 +248,8 @@ func (p *execProvider) Progress(ctx context.Context, id string, m Member, t Targ
 	return pr, nil
 }
 
-func (p *execProvider) Cancel(_ context.Context, id string, _ Member) error {
-	return p.ops.Cancel(id)
+func (p *CommandProvider) Cancel(_ context.Context, id string, _ Member) error {
+	return p.Operations.Cancel(id)
 }
 
 func lastLine(s string) string { return lastLines(s, 1) }

@@ -66,7 +66,7 @@ func TestExecProvider(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			providers := Providers{StateDir: t.TempDir()}
+			providers := NewProviders(t.TempDir(), execOnly)
 			m := fakeMember(t, tc.controlPlane, tc.kubelet, tc.command...)
 			p, err := providers.For(&m.Provider)
 			if err != nil {
@@ -83,7 +83,7 @@ func TestExecProvider(t *testing.T) {
 func TestExecProviderTimeout(t *testing.T) {
 	m := fakeMember(t, "v1.36.3", "v1.36.3", "sleep", "30")
 	m.Provider.Exec.TimeoutSeconds = 1
-	p, _ := Providers{StateDir: t.TempDir()}.For(&m.Provider)
+	p, _ := NewProviders(t.TempDir(), execOnly).For(&m.Provider)
 	pr := runToEnd(t, p, "op", m, Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "v1.37.2"})
 	if pr.Phase != PhaseFailed || !strings.Contains(pr.Message, "timed out") {
 		t.Fatalf("progress = %+v, want a timeout failure", pr)

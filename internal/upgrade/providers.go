@@ -1,71 +1,83 @@
 package upgrade
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
 )
 
 var listAll = metav1.ListOptions{}
 
-// Providers picks the provider a member's spec names.
+// Factory builds the provider for a member whose spec names the factory's
+// type. ops keeps the detached commands of providers that run them.
+type Factory func(spec *fleetv1.ProviderSpec, ops Operations) (Provider, error)
+
+// Providers is the registry of upgrade providers by type. The composition
+// root (the CLI) fills it, so that the hub knows no provider it does not
+// need to, and local fleets or clouds plug in without the hub importing them.
 type Providers struct {
-	// StateDir keeps upgrade operations across hub restarts.
-	StateDir string
-	// Executable is the flotilla binary, for the Local provider.
-	Executable string
-	// LocalVersions are the Kubernetes versions local fleets can run.
-	LocalVersions []string
+	ops       Operations
+	factories map[fleetv1.ProviderType]Factory
+}
+
+// NewProviders is a registry of factories whose providers keep their
+// operations under stateDir.
+func NewProviders(stateDir string, factories map[fleetv1.ProviderType]Factory) Providers {
+	return Providers{
+		ops:       Operations{Dir: filepath.Join(stateDir, "operations")},
+		factories: maps.Clone(factories),
+	}
+}
+
+// Types are the registered provider types, sorted.
+func (p Providers) Types() []fleetv1.ProviderType {
+	return slices.Sorted(maps.Keys(p.factories))
 }
 
 // For returns the provider for a member.
 func (p Providers) For(spec *fleetv1.ProviderSpec) (Provider, error) {
 	if spec == nil {
-		return nil, fmt.Errorf("the member has no upgrade provider (spec.provider)")
+		return nil, errors.New("the member has no upgrade provider (spec.provider)")
 	}
-	ops := Operations{Dir: filepath.Join(p.StateDir, "operations")}
-	switch spec.Type {
-	case fleetv1.ProviderExec:
-		if spec.Exec == nil {
-			return nil, fmt.Errorf("provider Exec needs spec.provider.exec")
-		}
-		return &execProvider{
-			ops: ops,
-			command: func(m Member, _ Target) ([]string, time.Duration, error) {
-				e := m.Provider.Exec
-				return e.Command, time.Duration(e.TimeoutSeconds) * time.Second, nil
-			},
-			available: func(m Member) []string { return m.Provider.Exec.AvailableVersions },
-		}, nil
-	case fleetv1.ProviderLocal:
-		if spec.Local == nil {
-			return nil, fmt.Errorf("provider Local needs spec.provider.local")
-		}
-		versions := p.LocalVersions
-		return &execProvider{
-			ops: ops,
-			command: func(m Member, t Target) ([]string, time.Duration, error) {
-				return []string{p.Executable, "local", "upgrade-member",
-					"--cluster-dir", m.Provider.Local.ClusterDir,
-					"--upgrade-type", string(t.Type), "--kubernetes-version", t.KubernetesVersion,
-					"--node-image", t.NodeImage,
-				}, 10 * time.Minute, nil
-			},
-			available:   func(Member) []string { return versions },
-			latestImage: func(_ Member, v string) string { return LocalNodeImage(v) },
-		}, nil
+	factory, ok := p.factories[spec.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown upgrade provider %q: this hub knows %s", spec.Type, p.known())
 	}
-	return nil, fmt.Errorf("unknown upgrade provider %q", spec.Type)
+	return factory(spec, p.ops)
 }
 
-// LocalNodeImage is the newest node image of a local fleet for a Kubernetes
-// version: the one new local nodes start on, as a new cloud cluster starts on
-// its provider's latest image.
-func LocalNodeImage(kubernetesVersion string) string {
-	return localcluster.NodeImageFor(kubernetesVersion)
+func (p Providers) known() string {
+	types := p.Types()
+	if len(types) == 0 {
+		return "none"
+	}
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Exec is the factory of the Exec provider: it runs the operator's command
+// from spec.provider.exec for each member.
+func Exec(spec *fleetv1.ProviderSpec, ops Operations) (Provider, error) {
+	if spec.Exec == nil {
+		return nil, errors.New("provider Exec needs spec.provider.exec")
+	}
+	return &CommandProvider{
+		Operations: ops,
+		Command: func(m Member, _ Target) ([]string, time.Duration, error) {
+			e := m.Provider.Exec
+			return e.Command, time.Duration(e.TimeoutSeconds) * time.Second, nil
+		},
+		Available: func(m Member) []string { return m.Provider.Exec.AvailableVersions },
+	}, nil
 }

@@ -19,7 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -45,7 +45,7 @@ const (
 type Reconciler struct {
 	Client   client.Client
 	Reader   *selection.Reader
-	Recorder record.EventRecorder
+	Recorder events.EventRecorder
 	// UnreachableGrace is how long a PickN placement keeps a member that
 	// stopped answering before replacing it.
 	UnreachableGrace time.Duration
@@ -255,10 +255,10 @@ func (r *Reconciler) recordScheduling(crp *placementv1.ClusterResourcePlacement,
 		}
 	}
 	if len(added) > 0 {
-		r.Recorder.Eventf(crp, corev1.EventTypeNormal, "Scheduled", "picked %s: %s", strings.Join(added, ", "), d.Message)
+		r.Recorder.Eventf(crp, nil, corev1.EventTypeNormal, "Scheduled", "Schedule", "picked %s: %s", strings.Join(added, ", "), d.Message)
 	}
 	if len(d.Unschedule) > 0 {
-		r.Recorder.Eventf(crp, corev1.EventTypeNormal, "Unscheduled", "no longer picked: %s", strings.Join(d.Unschedule, ", "))
+		r.Recorder.Eventf(crp, nil, corev1.EventTypeNormal, "Unscheduled", "Schedule", "no longer picked: %s", strings.Join(d.Unschedule, ", "))
 	}
 }
 

@@ -112,7 +112,7 @@ func startHub(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	if err := (&placement.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("placement-test"), Resync: 5 * time.Second,
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("placement-test"), Resync: 5 * time.Second,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

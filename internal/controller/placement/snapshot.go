@@ -78,7 +78,7 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 			return nil, fmt.Errorf("creating snapshot %s: %w", snap.Name, err)
 		}
 		if r.Recorder != nil {
-			r.Recorder.Eventf(crp, corev1.EventTypeNormal, "ResourceSnapshotCreated",
+			r.Recorder.Eventf(crp, nil, corev1.EventTypeNormal, "ResourceSnapshotCreated", "Snapshot",
 				"snapshot %s of %d resources", snap.Name, len(sel.Objects))
 		}
 		snaps = append(snaps, *snap)

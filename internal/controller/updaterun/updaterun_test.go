@@ -61,7 +61,7 @@ func (h *testHub) startController(t *testing.T, instance, stateDir string) (stop
 			Client:    mgr.GetClient(),
 			Recorder:  mgr.GetEventRecorder("updaterun-test"),
 			Members:   &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.Providers{StateDir: stateDir},
+			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderExec: upgrade.Exec}),
 			WorkDir:   filepath.Join(stateDir, "checks"),
 			Instance:  instance,
 		}).SetupWithManager(mgr)

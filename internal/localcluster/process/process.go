@@ -204,7 +204,7 @@ func Find(owner string, match func(argv []string) bool) []Record {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil || len(cmdline) == 0 {
 			continue
 		}

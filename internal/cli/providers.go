@@ -1,0 +1,19 @@
+package cli
+
+import (
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/localupgrade"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
+)
+
+// upgradeProviders are the upgrade providers this binary offers members:
+// Exec, and Local for local fleets (it runs `executable local upgrade-member`,
+// executable being this flotilla binary). The hub and the CLI's plans use
+// the same set, so a plan resolves targets the way the hub will.
+func upgradeProviders(executable string) map[fleetv1.ProviderType]upgrade.Factory {
+	return map[fleetv1.ProviderType]upgrade.Factory{
+		fleetv1.ProviderExec:  upgrade.Exec,
+		fleetv1.ProviderLocal: localupgrade.ProviderFactory(executable, toolchain.Default().KubernetesVersions()),
+	}
+}

@@ -1,0 +1,41 @@
+package localupgrade
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
+)
+
+// commandTimeout bounds one `flotilla local upgrade-member`: a control-plane
+// restart and a node roll take seconds, so ten minutes means it is stuck.
+const commandTimeout = 10 * time.Minute
+
+// ProviderFactory is the factory of the Local upgrade provider, which the
+// composition root registers for fleetv1.ProviderLocal. The provider runs
+// `executable local upgrade-member` for each member (executable is the
+// flotilla binary); members can reach the Kubernetes versions local fleets
+// run (versions), on the newest node image of each.
+func ProviderFactory(executable string, versions []string) upgrade.Factory {
+	versions = slices.Clone(versions)
+	return func(spec *fleetv1.ProviderSpec, ops upgrade.Operations) (upgrade.Provider, error) {
+		if spec.Local == nil {
+			return nil, errors.New("provider Local needs spec.provider.local")
+		}
+		return &upgrade.CommandProvider{
+			Operations: ops,
+			Command: func(m upgrade.Member, t upgrade.Target) ([]string, time.Duration, error) {
+				return []string{executable, "local", "upgrade-member",
+					"--cluster-dir", m.Provider.Local.ClusterDir,
+					"--upgrade-type", string(t.Type), "--kubernetes-version", t.KubernetesVersion,
+					"--node-image", t.NodeImage,
+				}, commandTimeout, nil
+			},
+			Available:   func(upgrade.Member) []string { return versions },
+			LatestImage: func(_ upgrade.Member, v string) string { return localcluster.NodeImageFor(v) },
+		}, nil
+	}
+}

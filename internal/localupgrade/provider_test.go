@@ -1,0 +1,73 @@
+package localupgrade
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/upgrade"
+)
+
+func localProviders(t *testing.T) upgrade.Providers {
+	t.Helper()
+	return upgrade.NewProviders(t.TempDir(), map[fleetv1.ProviderType]upgrade.Factory{
+		fleetv1.ProviderLocal: ProviderFactory("/opt/flotilla", []string{"v1.36.3", "v1.37.2"}),
+	})
+}
+
+func localMember(name string) *fleetv1.MemberCluster {
+	m := &fleetv1.MemberCluster{Spec: fleetv1.MemberClusterSpec{Provider: &fleetv1.ProviderSpec{
+		Type: fleetv1.ProviderLocal, Local: &fleetv1.LocalProvider{ClusterDir: "/fleet/" + name},
+	}}}
+	m.Name = name
+	m.Status.KubernetesVersion = "v1.36.3"
+	return m
+}
+
+func TestLocalProviderResolvesAMinorToTheVersionLocalFleetsRun(t *testing.T) {
+	target, err := upgrade.TargetFor(context.Background(), localProviders(t),
+		fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}, localMember("dev-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2"}
+	if target != want {
+		t.Fatalf("target = %+v, want %+v", target, want)
+	}
+}
+
+func TestLocalProviderCannotReachAVersionLocalFleetsDoNotRun(t *testing.T) {
+	_, err := upgrade.TargetFor(context.Background(), localProviders(t),
+		fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.38"}, localMember("dev-1"))
+	if err == nil || !strings.Contains(err.Error(), "cannot reach v1.38") {
+		t.Fatalf("err = %v, want the unreachable version named", err)
+	}
+}
+
+func TestLocalProviderRunsUpgradeMemberOnTheMembersClusterDir(t *testing.T) {
+	m := localMember("dev-1")
+	p, err := localProviders(t).For(m.Spec.Provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	command, timeout, err := p.(*upgrade.CommandProvider).Command(
+		upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider},
+		upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/opt/flotilla", "local", "upgrade-member", "--cluster-dir", "/fleet/dev-1",
+		"--upgrade-type", "Full", "--kubernetes-version", "v1.37.2", "--node-image", "flotilla-node-v1.37.2"}
+	if !slices.Equal(command, want) || timeout <= 0 {
+		t.Fatalf("command = %q (timeout %s), want %q with a timeout", command, timeout, want)
+	}
+}
+
+func TestLocalProviderNeedsItsSettings(t *testing.T) {
+	_, err := localProviders(t).For(&fleetv1.ProviderSpec{Type: fleetv1.ProviderLocal})
+	if err == nil || !strings.Contains(err.Error(), "spec.provider.local") {
+		t.Fatalf("err = %v, want one naming spec.provider.local", err)
+	}
+}
