@@ -86,5 +86,5 @@ type GateList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Gate{}, &GateList{})
+	register(&Gate{}, &GateList{})
 }

@@ -297,5 +297,5 @@ type UpdateRunList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&UpdateRun{}, &UpdateRunList{})
+	register(&UpdateRun{}, &UpdateRunList{})
 }

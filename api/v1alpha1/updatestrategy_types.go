@@ -181,5 +181,5 @@ type UpdateStrategyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&UpdateStrategy{}, &UpdateStrategyList{})
+	register(&UpdateStrategy{}, &UpdateStrategyList{})
 }

@@ -277,6 +277,6 @@ type WorkList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ResourceSnapshot{}, &ResourceSnapshotList{},
+	register(&ResourceSnapshot{}, &ResourceSnapshotList{},
 		&ResourceBinding{}, &ResourceBindingList{}, &Work{}, &WorkList{})
 }
