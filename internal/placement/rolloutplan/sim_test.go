@@ -88,7 +88,9 @@ func (w *world) pick(members ...string) {
 	}
 }
 
-func (w *world) snapshotExists(i int32) bool { return i >= 0 && i <= w.latest && i > w.latest-w.history }
+func (w *world) snapshotExists(i int32) bool {
+	return i >= 0 && i <= w.latest && i > w.latest-w.history
+}
 
 // report is what member m's Work says now.
 func (w *world) report(m string) (Work, bool) {
