@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if opts.EnablePlacement {
 		if err := (&placement.Reconciler{
 			Client:           mgr.GetClient(),
-			Recorder:         mgr.GetEventRecorderFor("flotilla-placement"),
+			Recorder:         mgr.GetEventRecorder("flotilla-placement"),
 			UnreachableGrace: opts.UnreachableGracePeriod,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the placement controller: %w", err)

@@ -112,7 +112,7 @@ func startHub(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	if err := (&placement.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("placement-test"), Resync: 5 * time.Second,
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("placement-test"), Resync: 5 * time.Second,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -351,9 +351,12 @@ func TestPlacementOnARealHub(t *testing.T) {
 		})
 		eventually(t, "us-1's Work removed", func() error { return noWork(c, crpName, "us-1") })
 		eventually(t, "us-1's binding removed", func() error {
-			err := c.Get(ctx, client.ObjectKey{Name: crpName + "-us-1"}, &fleetv1.ResourceBinding{})
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("binding still there (%v)", err)
+			list := &fleetv1.ResourceBindingList{}
+			if err := c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crpName, fleetv1.MemberClusterLabel: "us-1"}); err != nil {
+				return err
+			}
+			if len(list.Items) > 0 {
+				return fmt.Errorf("binding %s still there", list.Items[0].Name)
 			}
 			return nil
 		})

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -126,11 +127,15 @@ func (w *resourceWatches) changeCount(placement string) uint64 {
 func (w *resourceWatches) startInformer(gvr schema.GroupVersionResource) {
 	inf := w.factory.ForResource(gvr).Informer()
 	notify := func(obj any) { w.changed(gvr, obj) }
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    notify,
 		UpdateFunc: func(_, obj any) { notify(obj) },
 		DeleteFunc: notify,
-	})
+	}); err != nil {
+		// Only a stopped informer refuses a handler: the manager is
+		// shutting down, and the resync covers anything else.
+		ctrl.LoggerFrom(w.ctx).Error(err, "watching selected resources", "resource", gvr.String())
+	}
 	w.factory.Start(w.ctx.Done())
 }
 
