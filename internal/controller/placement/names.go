@@ -44,7 +44,9 @@ func bindingName(placement, member string) string {
 }
 
 // snapshotName is <placement>-<index>.
-func snapshotName(placement string, index int32) string { return fmt.Sprintf("%s-%d", placement, index) }
+func snapshotName(placement string, index int32) string {
+	return fmt.Sprintf("%s-%d", placement, index)
+}
 
 // owner is the (placement, member) an object's labels say it belongs to.
 type owner struct{ placement, member string }

@@ -43,8 +43,8 @@ const (
 
 // Reconciler drives ClusterResourcePlacements.
 type Reconciler struct {
-	Client   client.Client
-	Reader   *selection.Reader
+	Client client.Client
+	Reader *selection.Reader
 	// Recorder records Events on placements; nil records none.
 	Recorder events.EventRecorder
 	// UnreachableGrace is how long a PickN placement keeps a member that
