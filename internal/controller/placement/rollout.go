@@ -382,15 +382,19 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 			Spec: spec,
 		}
 		err := r.Client.Create(ctx, w)
+		if apierrors.IsNotFound(err) {
+			// The namespace went since we made it: make it again.
+			r.namespaces.forget(ns)
+			if err = r.namespaces.ensure(ctx, r.Client, ns); err == nil {
+				err = r.Client.Create(ctx, w)
+			}
+		}
 		switch {
 		case err == nil:
 			st.work, st.synced = w, true
 			return nil
 		case apierrors.IsAlreadyExists(err):
 			return r.alreadyExists(ctx, "Work", w, &fleetv1.Work{}, owner{crp.Name, st.decision.Member})
-		case apierrors.IsNotFound(err):
-			// The namespace went since we made it: make it again next time.
-			r.namespaces.forget(ns)
 		}
 		return fmt.Errorf("creating Work %s/%s: %w", ns, w.Name, err)
 	}
