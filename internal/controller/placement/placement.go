@@ -2,9 +2,10 @@
 // Per placement it snapshots the selected resources, schedules members,
 // keeps one binding per picked member, rolls the newest snapshot out to
 // them within maxUnavailable, writes each member's Work (with overrides
-// applied) and reports the agents' results in the placement's status. The
-// decisions live in the pure packages under internal/placement; this
-// package does the I/O.
+// applied) and reports the agents' results in the placement's status,
+// written once at the end of each reconcile. The decisions live in the
+// pure packages under internal/placement (scheduling, rolloutplan,
+// override); this package does the I/O.
 package placement
 
 import (
@@ -157,7 +158,10 @@ func (r *Reconciler) place(ctx context.Context, crp *placementv1.ClusterResource
 		UnreachableGrace: r.unreachableGrace(),
 	}
 	for _, b := range obs.bindings {
-		in.Bound[b.Spec.TargetCluster] = b.Spec.State
+		// Of duplicate bindings (rolloutplan deletes them) a live one counts.
+		if state, ok := in.Bound[b.Spec.TargetCluster]; !ok || state == fleetv1.BindingUnscheduled {
+			in.Bound[b.Spec.TargetCluster] = b.Spec.State
+		}
 	}
 	decision := scheduling.Schedule(in)
 	r.recordScheduling(crp, in.Bound, decision)
