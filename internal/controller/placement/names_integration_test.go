@@ -150,10 +150,14 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			if err := noWork(c, "legacy", "legacy-1"); err != nil {
 				return err
 			}
-			if bs, err := bindingsOf(c, "legacy", "legacy-1"); err != nil || len(bs) > 0 {
-				return fmt.Errorf("bindings for legacy-1 left: %d (%v)", len(bs), err)
+			bs, err := bindingsOf(c, "legacy", "legacy-1")
+			if err != nil {
+				return err
 			}
-			_, err := oneBinding(c, "legacy", "eu-1")
+			if len(bs) > 0 {
+				return fmt.Errorf("binding %s for legacy-1 left", bs[0].Name)
+			}
+			_, err = oneBinding(c, "legacy", "eu-1")
 			return err
 		})
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
@@ -24,8 +25,10 @@ type resourceWatches struct {
 	factory metadatainformer.SharedInformerFactory
 	wake    chan event.GenericEvent
 
-	mu      sync.Mutex
-	ctx     context.Context
+	mu sync.Mutex
+	// stop is the manager's stop signal once start ran; nil before.
+	stop    <-chan struct{}
+	log     logr.Logger
 	started map[schema.GroupVersionResource]bool
 	types   map[string]map[schema.GroupVersionResource]bool
 	inNSOf  map[string]map[string]bool // placement -> namespaces it reads
@@ -55,7 +58,7 @@ func newResourceWatches(client metadata.Interface) *resourceWatches {
 // start runs the informers under ctx; tracks before it are started now.
 func (w *resourceWatches) start(ctx context.Context) error {
 	w.mu.Lock()
-	w.ctx = ctx
+	w.stop, w.log = ctx.Done(), ctrl.LoggerFrom(ctx)
 	pending := w.pending
 	w.pending = nil
 	w.mu.Unlock()
@@ -88,7 +91,7 @@ func (w *resourceWatches) track(placement string, types []schema.GroupVersionRes
 	}
 	w.inNSOf[placement] = ns
 	w.concerns[placement] = concerns
-	running := w.ctx != nil
+	running := w.stop != nil
 	if !running {
 		w.pending = append(w.pending, fresh...)
 	}
@@ -134,9 +137,9 @@ func (w *resourceWatches) startInformer(gvr schema.GroupVersionResource) {
 	}); err != nil {
 		// Only a stopped informer refuses a handler: the manager is
 		// shutting down, and the resync covers anything else.
-		ctrl.LoggerFrom(w.ctx).Error(err, "watching selected resources", "resource", gvr.String())
+		w.log.Error(err, "watching selected resources", "resource", gvr.String())
 	}
-	w.factory.Start(w.ctx.Done())
+	w.factory.Start(w.stop)
 }
 
 func (w *resourceWatches) changed(gvr schema.GroupVersionResource, obj any) {
