@@ -452,6 +452,86 @@ const (
 	ResourcesDiffReportedConditionType    = "DiffReported"
 )
 
+// Reasons of the ClusterResourcePlacementScheduled condition.
+const (
+	// SchedulingPolicyFulfilledReason: the policy got every member it asked for.
+	SchedulingPolicyFulfilledReason = "SchedulingPolicyFulfilled"
+	// SchedulingPolicyUnfulfilledReason: fewer members fit than the policy
+	// asks for (PickN short, PickFixed naming missing members).
+	SchedulingPolicyUnfulfilledReason = "SchedulingPolicyUnfulfilled"
+	// InvalidResourceSelectorsReason: the resource selectors cannot be
+	// served (a namespaced kind, an unknown kind); the user's to fix.
+	InvalidResourceSelectorsReason = "InvalidResourceSelectors"
+	// ResourceSelectionFailedReason: the selected resources could not be
+	// read or snapshotted; retried.
+	ResourceSelectionFailedReason = "ResourceSelectionFailed"
+	// SchedulingFailedReason: what the scheduler needs (members, bindings,
+	// Works) could not be read; retried.
+	SchedulingFailedReason = "SchedulingFailed"
+)
+
+// Reasons of the placement-wide conditions that sum the per-cluster ones
+// (ClusterResourcePlacementRolloutStarted ... DiffReported): Pending while
+// a picked member has not reported, Failed once one reports False,
+// Succeeded when all report True.
+const (
+	RolloutStartedPendingReason     = "RolloutStartedPending"
+	RolloutStartedFailedReason      = "RolloutStartedFailed"
+	RolloutStartedSucceededReason   = "RolloutStartedSucceeded"
+	OverriddenPendingReason         = "OverriddenPending"
+	OverriddenFailedReason          = "OverriddenFailed"
+	OverriddenSucceededReason       = "OverriddenSucceeded"
+	WorkSynchronizedPendingReason   = "WorkSynchronizedPending"
+	WorkSynchronizedFailedReason    = "WorkSynchronizedFailed"
+	WorkSynchronizedSucceededReason = "WorkSynchronizedSucceeded"
+	AppliedPendingReason            = "AppliedPending"
+	AppliedFailedReason             = "AppliedFailed"
+	AppliedSucceededReason          = "AppliedSucceeded"
+	AvailablePendingReason          = "AvailablePending"
+	AvailableFailedReason           = "AvailableFailed"
+	AvailableSucceededReason        = "AvailableSucceeded"
+	DiffReportedPendingReason       = "DiffReportedPending"
+	DiffReportedFailedReason        = "DiffReportedFailed"
+	DiffReportedSucceededReason     = "DiffReportedSucceeded"
+)
+
+// Reasons of the per-cluster conditions. Applied, Available and
+// DiffReported carry the reason the member's agent gave, or one of the
+// last two.
+const (
+	// ScheduleSucceededReason (Scheduled): the scheduler picked the member.
+	ScheduleSucceededReason = "Scheduled"
+	// RolloutStartedReason (RolloutStarted): the member's binding holds the
+	// newest resource snapshot.
+	RolloutStartedReason = "RolloutStarted"
+	// RolloutNotStartedYetReason: the member waits for others to become
+	// available (maxUnavailable) or for an external rollout.
+	RolloutNotStartedYetReason = "RolloutNotStartedYet"
+	// RolloutFailedReason: the member's binding could not be written.
+	RolloutFailedReason = "RolloutFailed"
+	// OverrideNotSpecifiedReason (Overridden): no override applies.
+	// OverriddenSucceededReason and OverriddenFailedReason (above) say
+	// whether the overrides that apply could be applied.
+	OverrideNotSpecifiedReason = "NoOverrideSpecified"
+	// WorkSynchronizedReason (WorkSynchronized): the Work holds the
+	// member's resources.
+	WorkSynchronizedReason = "WorkSynchronized"
+	// WorkNotSynchronizedYetReason: the Work is not written yet.
+	WorkNotSynchronizedYetReason = "WorkNotSynchronizedYet"
+	// SyncWorkFailedReason: writing the Work failed; the message says why.
+	SyncWorkFailedReason = "SyncWorkFailed"
+	// WorkNotReportedReason: the member's agent has not reported on the
+	// current Work.
+	WorkNotReportedReason = "WorkNotReported"
+	// WorkReportedReason stands in for an agent that reported a condition
+	// without a reason.
+	WorkReportedReason = "Reported"
+)
+
+// ClusterResourcePlacementCleanupFinalizer keeps a placement until its
+// Works, bindings and snapshots are gone.
+const ClusterResourcePlacementCleanupFinalizer = "fleet.flotilla.dev/placement-cleanup"
+
 // ClusterResourcePlacement places cluster-scoped hub resources (and the
 // contents of selected namespaces) on the member clusters its policy picks.
 //

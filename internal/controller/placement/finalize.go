@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,12 +22,12 @@ const finalizePoll = 2 * time.Second
 // and then lets the placement go.
 func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResourcePlacement) (reconcile.Result, error) {
 	r.watches.forget(crp.Name)
-	if !controllerutil.ContainsFinalizer(crp, Finalizer) {
+	if !controllerutil.ContainsFinalizer(crp, placementv1.ClusterResourcePlacementCleanupFinalizer) {
 		return reconcile.Result{}, nil
 	}
 	memberList := &fleetv1.MemberClusterList{}
 	if err := r.Client.List(ctx, memberList); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, fmt.Errorf("listing members: %w", err)
 	}
 	members := map[string]*fleetv1.MemberCluster{}
 	for i := range memberList.Items {
@@ -50,9 +51,9 @@ func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResou
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	for _, b := range bindings {
-		if err := r.Client.Delete(ctx, b); client.IgnoreNotFound(err) != nil {
-			return reconcile.Result{}, err
+	for i := range bindings {
+		if err := r.Client.Delete(ctx, &bindings[i]); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, fmt.Errorf("deleting binding %s: %w", bindings[i].Name, err)
 		}
 	}
 	snaps, err := r.snapshots(ctx, crp.Name)
@@ -61,12 +62,12 @@ func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResou
 	}
 	for i := range snaps {
 		if err := r.Client.Delete(ctx, &snaps[i]); client.IgnoreNotFound(err) != nil {
-			return reconcile.Result{}, err
+			return reconcile.Result{}, fmt.Errorf("deleting snapshot %s: %w", snaps[i].Name, err)
 		}
 	}
 	if remaining > 0 {
 		return reconcile.Result{RequeueAfter: finalizePoll}, nil
 	}
-	controllerutil.RemoveFinalizer(crp, Finalizer)
+	controllerutil.RemoveFinalizer(crp, placementv1.ClusterResourcePlacementCleanupFinalizer)
 	return reconcile.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, crp))
 }

@@ -2,9 +2,10 @@
 // Per placement it snapshots the selected resources, schedules members,
 // keeps one binding per picked member, rolls the newest snapshot out to
 // them within maxUnavailable, writes each member's Work (with overrides
-// applied) and reports the agents' results in the placement's status. The
-// decisions live in the pure packages under internal/placement; this
-// package does the I/O.
+// applied) and reports the agents' results in the placement's status,
+// written once at the end of each reconcile. The decisions live in the
+// pure packages under internal/placement (scheduling, rolloutplan,
+// override); this package does the I/O.
 package placement
 
 import (
@@ -20,18 +21,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
+	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
-
-// Finalizer keeps a placement until its Works, bindings and snapshots are gone.
-const Finalizer = "fleet.flotilla.dev/placement-cleanup"
 
 // Defaults of the Reconciler's tunables.
 const (
@@ -43,8 +44,9 @@ const (
 
 // Reconciler drives ClusterResourcePlacements.
 type Reconciler struct {
-	Client   client.Client
-	Reader   *selection.Reader
+	Client client.Client
+	Reader *selection.Reader
+	// Recorder records Events on placements; nil records none.
 	Recorder events.EventRecorder
 	// UnreachableGrace is how long a PickN placement keeps a member that
 	// stopped answering before replacing it.
@@ -72,8 +74,10 @@ func (r *Reconciler) resync() time.Duration {
 	return DefaultResync
 }
 
-// Reconcile brings one placement one step closer to its spec.
-func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+// Reconcile brings one placement one step closer to its spec. Whatever
+// happens, its status is written once, at the end: a failure shows as a
+// False condition that says what failed.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	crp := &placementv1.ClusterResourcePlacement{}
 	if err := r.Client.Get(ctx, req.NamespacedName, crp); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -85,82 +89,94 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !crp.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, crp)
 	}
-	if controllerutil.AddFinalizer(crp, Finalizer) {
+	if controllerutil.AddFinalizer(crp, placementv1.ClusterResourcePlacementCleanupFinalizer) {
 		if err := r.Client.Update(ctx, crp); err != nil {
 			return reconcile.Result{}, client.IgnoreNotFound(err)
 		}
 	}
-	status := crp.Status.DeepCopy()
+	status := statuspatch.New(r.Client, crp, statuspatch.WithOptimisticLock())
+	defer func() {
+		perr := status.Patch(ctx, crp)
+		switch {
+		case perr == nil, apierrors.IsNotFound(perr):
+		case apierrors.IsConflict(perr):
+			// Our cached copy is behind (often our own last status write,
+			// which wakes no one): compute again once the cache caught up.
+			if err == nil {
+				result = reconcile.Result{RequeueAfter: statusConflictRetry}
+			}
+		default:
+			err = errors.Join(err, fmt.Errorf("writing the status of %s: %w", crp.Name, perr))
+		}
+		if err != nil {
+			result = reconcile.Result{}
+		}
+	}()
+	return r.place(ctx, crp)
+}
+
+// place does one reconcile's work and records its outcome in crp.Status.
+func (r *Reconciler) place(ctx context.Context, crp *placementv1.ClusterResourcePlacement) (reconcile.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	now := r.now()
+	stamp := metav1.NewTime(now)
+	notScheduled := func(reason string, err error) {
+		r.setCondition(crp, conditions.False(placementv1.ClusterResourcePlacementScheduledConditionType, reason, err.Error()), stamp)
+	}
 
 	sel, err := r.selection(ctx, crp)
 	if err != nil {
-		// A bad selector is the user's to fix: say so in the status and
-		// look again later (a CRD may yet be installed). Anything else is
-		// retried with backoff.
-		userError := errors.Is(err, selection.ErrNamespacedKind) || meta.IsNoMatchError(err)
-		reason := "ResourceSelectionFailed"
-		if userError {
-			reason = "InvalidResourceSelectors"
-		}
-		setCondition(status, crp.Generation, placementv1.ClusterResourcePlacementScheduledConditionType,
-			metav1.ConditionFalse, reason, err.Error())
-		if werr := r.writeStatus(ctx, crp, status); errors.Is(werr, errStatusConflict) {
-			return reconcile.Result{RequeueAfter: statusConflictRetry}, nil
-		} else if werr != nil {
-			return reconcile.Result{}, werr
-		}
-		if userError {
+		// A bad selector is the user's to fix: say so and look again later
+		// (a CRD may yet be installed). Anything else is retried with
+		// backoff.
+		if errors.Is(err, selection.ErrNamespacedKind) || meta.IsNoMatchError(err) {
+			notScheduled(placementv1.InvalidResourceSelectorsReason, err)
 			return reconcile.Result{RequeueAfter: r.resync()}, nil
 		}
+		notScheduled(placementv1.ResourceSelectionFailedReason, err)
 		return reconcile.Result{}, err
 	}
-
-	latest, err := r.ensureSnapshot(ctx, crp, sel)
+	latest, snapshots, err := r.ensureSnapshot(ctx, crp, sel)
 	if errors.Is(err, errNotCachedYet) {
 		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
 	if err != nil {
+		err = fmt.Errorf("snapshotting the selected resources: %w", err)
+		notScheduled(placementv1.ResourceSelectionFailedReason, err)
+		return reconcile.Result{}, err
+	}
+	obs, err := r.observe(ctx, crp.Name)
+	if err != nil {
+		notScheduled(placementv1.SchedulingFailedReason, err)
 		return reconcile.Result{}, err
 	}
 
-	members := &fleetv1.MemberClusterList{}
-	if err := r.Client.List(ctx, members); err != nil {
-		return reconcile.Result{}, err
-	}
-	bindings, err := r.bindings(ctx, crp.Name)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	works, err := r.works(ctx, crp.Name)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	now := r.now()
 	in := scheduling.Input{
 		Policy:           crp.Spec.Policy,
-		Members:          schedulingMembers(members.Items, now),
+		Members:          schedulingMembers(obs.members, now),
 		Bound:            map[string]fleetv1.BindingState{},
 		UnreachableGrace: r.unreachableGrace(),
 	}
-	for name, b := range bindings {
-		in.Bound[name] = b.Spec.State
+	for _, b := range obs.bindings {
+		// Of duplicate bindings (rolloutplan deletes them) a live one counts.
+		if state, ok := in.Bound[b.Spec.TargetCluster]; !ok || state == fleetv1.BindingUnscheduled {
+			in.Bound[b.Spec.TargetCluster] = b.Spec.State
+		}
 	}
 	decision := scheduling.Schedule(in)
-	r.recordScheduling(crp, bindings, decision)
+	r.recordScheduling(crp, in.Bound, decision)
 
-	ro, err := r.rollout(ctx, crp, latest, decision, bindings, works, members.Items, now)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	r.buildStatus(crp, status, sel, latest, decision, ro)
-	if err := r.writeStatus(ctx, crp, status); errors.Is(err, errStatusConflict) {
-		return reconcile.Result{RequeueAfter: statusConflictRetry}, nil
-	} else if err != nil {
+	ro := r.rollout(ctx, crp, latest, snapshots, decision, obs, log, now)
+	r.buildStatus(crp, sel, latest, decision, ro, stamp)
+	if err := ro.err(); err != nil {
 		return reconcile.Result{}, err
 	}
 	next := r.resync()
 	if ro.recheckIn > 0 && ro.recheckIn < next {
 		next = ro.recheckIn
+	}
+	if ro.retrySoon && statusConflictRetry < next {
+		next = statusConflictRetry
 	}
 	return reconcile.Result{RequeueAfter: next}, nil
 }
@@ -172,35 +188,9 @@ func (r *Reconciler) unreachableGrace() time.Duration {
 	return DefaultUnreachableGrace
 }
 
-// errStatusConflict says the status was computed from a stale placement.
-var errStatusConflict = errors.New("placement changed since it was read")
-
-// statusConflictRetry is how soon a reconcile whose status write lost a
-// race runs again.
+// statusConflictRetry is how soon a reconcile whose write lost a race with
+// a change not yet in the cache runs again.
 const statusConflictRetry = 100 * time.Millisecond
-
-// writeStatus writes status only when it changed, so that a reconcile of a
-// settled placement costs no write.
-func (r *Reconciler) writeStatus(ctx context.Context, crp *placementv1.ClusterResourcePlacement, status *placementv1.ClusterResourcePlacementStatus) error {
-	if statusEqual(&crp.Status, status) {
-		return nil
-	}
-	updated := crp.DeepCopy()
-	updated.Status = *status
-	if err := r.Client.Status().Update(ctx, updated); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if apierrors.IsConflict(err) {
-			// Our cached copy is behind (often our own last status write,
-			// which wakes no one): compute again once the cache caught up.
-			return errStatusConflict
-		}
-		return fmt.Errorf("writing the status of %s: %w", crp.Name, err)
-	}
-	crp.Status = updated.Status
-	return nil
-}
 
 // schedulingMembers turns MemberClusters into what the scheduler needs.
 func schedulingMembers(items []fleetv1.MemberCluster, now time.Time) []scheduling.Member {
@@ -244,13 +234,13 @@ func memberLeft(members map[string]*fleetv1.MemberCluster, name string) bool {
 }
 
 // recordScheduling emits an Event for each member picked or dropped.
-func (r *Reconciler) recordScheduling(crp *placementv1.ClusterResourcePlacement, bindings map[string]*fleetv1.ResourceBinding, d scheduling.Result) {
+func (r *Reconciler) recordScheduling(crp *placementv1.ClusterResourcePlacement, bound map[string]fleetv1.BindingState, d scheduling.Result) {
 	if r.Recorder == nil {
 		return
 	}
 	var added []string
 	for _, p := range d.Picked {
-		if b, ok := bindings[p.Member]; !ok || b.Spec.State == fleetv1.BindingUnscheduled {
+		if state, ok := bound[p.Member]; !ok || state == fleetv1.BindingUnscheduled {
 			added = append(added, p.Member)
 		}
 	}

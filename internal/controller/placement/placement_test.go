@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -107,6 +108,8 @@ func startHub(t *testing.T) client.Client {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		// Each test starts its own hub and controller in one process.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -351,9 +354,12 @@ func TestPlacementOnARealHub(t *testing.T) {
 		})
 		eventually(t, "us-1's Work removed", func() error { return noWork(c, crpName, "us-1") })
 		eventually(t, "us-1's binding removed", func() error {
-			err := c.Get(ctx, client.ObjectKey{Name: crpName + "-us-1"}, &fleetv1.ResourceBinding{})
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("binding still there (%v)", err)
+			list := &fleetv1.ResourceBindingList{}
+			if err := c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crpName, fleetv1.MemberClusterLabel: "us-1"}); err != nil {
+				return err
+			}
+			if len(list.Items) > 0 {
+				return fmt.Errorf("binding %s still there", list.Items[0].Name)
 			}
 			return nil
 		})

@@ -5,31 +5,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/placement/override"
+	"github.com/flotilla-dev/flotilla/internal/placement/rolloutplan"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
 )
 
 // SpecHashAnnotation on a Work is the hash of the spec the hub last wrote,
 // so an unchanged Work is not rewritten on every reconcile.
 const SpecHashAnnotation = "fleet.flotilla.dev/spec-hash"
-
-// bindingName is <placement>-<member>.
-func bindingName(crp, member string) string { return crp + "-" + member }
 
 // memberState is what the rollout did for one picked member, for status.
 type memberState struct {
@@ -42,6 +41,10 @@ type memberState struct {
 	synced      bool
 	overrides   override.Applied
 	overrideErr error
+	// rolloutErr: the member's binding could not be written.
+	rolloutErr error
+	// syncErr: the member's Work could not be written.
+	syncErr error
 }
 
 // rolloutResult is the rollout's outcome.
@@ -49,24 +52,89 @@ type rolloutResult struct {
 	members map[string]*memberState
 	// recheckIn is when an applied member becomes available by time alone.
 	recheckIn time.Duration
+	// retrySoon: a write met an object newer than our cache's copy; the
+	// placement is looked at again shortly.
+	retrySoon bool
+	// removalErrs are failures to remove what members no longer picked
+	// hold, and duplicate bindings.
+	removalErrs []error
+	log         logr.Logger
 }
 
-func (r *Reconciler) bindings(ctx context.Context, crp string) (map[string]*fleetv1.ResourceBinding, error) {
-	list := &fleetv1.ResourceBindingList{}
-	if err := r.Client.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crp}); err != nil {
+// errStale marks a write that lost a race with a change the cache has not
+// caught up with yet: not a failure, only a reason to look again.
+var errStale = errors.New("the cached copy is behind")
+
+// stale wraps conflicts (and, for updates, a vanished object) as errStale.
+func stale(err error, notFoundToo bool) error {
+	if apierrors.IsConflict(err) || notFoundToo && apierrors.IsNotFound(err) {
+		return fmt.Errorf("%w: %w", errStale, err)
+	}
+	return err
+}
+
+// failure keeps err unless it only says the cache is behind.
+func (res *rolloutResult) failure(err error) error {
+	if errors.Is(err, errStale) {
+		res.log.V(1).Info("looking again shortly", "reason", err.Error())
+		res.retrySoon = true
+		return nil
+	}
+	return err
+}
+
+// err is every failure of the rollout, for the reconcile's result.
+func (res *rolloutResult) err() error {
+	errs := append([]error(nil), res.removalErrs...)
+	for _, name := range sortedKeys(res.members) {
+		st := res.members[name]
+		errs = append(errs, st.rolloutErr, st.syncErr)
+	}
+	return errors.Join(errs...)
+}
+
+// observed is what a reconcile read before it decided anything.
+type observed struct {
+	members   []fleetv1.MemberCluster
+	bindings  []fleetv1.ResourceBinding
+	works     map[string]*fleetv1.Work // by member
+	overrides override.Set
+}
+
+// observe reads the members, the placement's bindings and Works, and the
+// overrides.
+func (r *Reconciler) observe(ctx context.Context, crp string) (*observed, error) {
+	obs := &observed{}
+	members := &fleetv1.MemberClusterList{}
+	if err := r.Client.List(ctx, members); err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	obs.members = members.Items
+	var err error
+	if obs.bindings, err = r.bindings(ctx, crp); err != nil {
 		return nil, err
 	}
-	out := map[string]*fleetv1.ResourceBinding{}
-	for i := range list.Items {
-		out[list.Items[i].Spec.TargetCluster] = &list.Items[i]
+	if obs.works, err = r.works(ctx, crp); err != nil {
+		return nil, err
 	}
-	return out, nil
+	if obs.overrides, err = r.overrides(ctx); err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+func (r *Reconciler) bindings(ctx context.Context, crp string) ([]fleetv1.ResourceBinding, error) {
+	list := &fleetv1.ResourceBindingList{}
+	if err := r.Client.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crp}); err != nil {
+		return nil, fmt.Errorf("listing bindings: %w", err)
+	}
+	return list.Items, nil
 }
 
 func (r *Reconciler) works(ctx context.Context, crp string) (map[string]*fleetv1.Work, error) {
 	list := &fleetv1.WorkList{}
 	if err := r.Client.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crp}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing Works: %w", err)
 	}
 	out := map[string]*fleetv1.Work{}
 	for i := range list.Items {
@@ -75,143 +143,104 @@ func (r *Reconciler) works(ctx context.Context, crp string) (map[string]*fleetv1
 	return out, nil
 }
 
-// rollout keeps bindings and Works in line with the scheduling decision.
-//
-// The rule: a member picked for the first time gets the newest snapshot at
-// once. A member holding an older snapshot moves to the newest only while
-// fewer than maxUnavailable picked members are unavailable. A member is
-// unavailable from the moment its binding changes until its Work reports,
-// for the binding's snapshot, Available=True, or Applied=True for at least
-// unavailablePeriodSeconds. With strategy External, existing members are
-// not moved. Override changes reach every member at once: they change no
-// snapshot.
-func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResourcePlacement, latest *fleetv1.ResourceSnapshot,
-	decision scheduling.Result, bindings map[string]*fleetv1.ResourceBinding, works map[string]*fleetv1.Work,
-	memberList []fleetv1.MemberCluster, now time.Time,
-) (*rolloutResult, error) {
-	res := &rolloutResult{members: map[string]*memberState{}}
-	members := map[string]*fleetv1.MemberCluster{}
-	for i := range memberList {
-		members[memberList[i].Name] = &memberList[i]
+func (r *Reconciler) overrides(ctx context.Context) (override.Set, error) {
+	var set override.Set
+	cros := &placementv1.ClusterResourceOverrideList{}
+	if err := r.Client.List(ctx, cros); err != nil {
+		return set, fmt.Errorf("listing ClusterResourceOverrides: %w", err)
 	}
-	snaps, err := r.snapshots(ctx, crp.Name)
-	if err != nil {
-		return nil, err
+	ros := &placementv1.ResourceOverrideList{}
+	if err := r.Client.List(ctx, ros); err != nil {
+		return set, fmt.Errorf("listing ResourceOverrides: %w", err)
 	}
-	snapByName := map[string]*fleetv1.ResourceSnapshot{latest.Name: latest}
-	for i := range snaps {
-		snapByName[snaps[i].Name] = &snaps[i]
-	}
-	period := unavailablePeriod(crp)
-
-	// Bindings first: create the new ones, then move old ones within budget.
-	var behind []string
-	unavailable := 0
-	for _, d := range decision.Picked {
-		st := &memberState{decision: d}
-		res.members[d.Member] = st
-		b := bindings[d.Member]
-		switch {
-		case b == nil:
-			b = &fleetv1.ResourceBinding{
-				ObjectMeta: metav1.ObjectMeta{
-					Name:   bindingName(crp.Name, d.Member),
-					Labels: map[string]string{fleetv1.PlacementLabel: crp.Name, fleetv1.MemberClusterLabel: d.Member},
-				},
-				Spec: fleetv1.ResourceBindingSpec{
-					Placement: crp.Name, TargetCluster: d.Member, State: fleetv1.BindingBound,
-					ResourceSnapshotName: latest.Name, Reason: d.Reason, Score: d.Score,
-				},
-			}
-			if err := r.Client.Create(ctx, b); err != nil && !apierrors.IsAlreadyExists(err) {
-				return nil, fmt.Errorf("creating binding %s: %w", b.Name, err)
-			}
-		case b.Spec.State != fleetv1.BindingBound || snapByName[b.Spec.ResourceSnapshotName] == nil ||
-			b.Spec.Reason != d.Reason || b.Spec.Score != d.Score:
-			// Re-picked while being removed, or its snapshot was pruned:
-			// like a new member, it gets the newest at once.
-			if b.Spec.State != fleetv1.BindingBound || snapByName[b.Spec.ResourceSnapshotName] == nil {
-				b.Spec.ResourceSnapshotName = latest.Name
-			}
-			b.Spec.State, b.Spec.Reason, b.Spec.Score = fleetv1.BindingBound, d.Reason, d.Score
-			if err := r.Client.Update(ctx, b); err != nil {
-				return nil, fmt.Errorf("updating binding %s: %w", b.Name, err)
-			}
-		}
-		st.binding = b
-		if b.Spec.ResourceSnapshotName != latest.Name {
-			behind = append(behind, d.Member)
-		}
-		avail, wait := available(b, works[d.Member], period, now)
-		if !avail {
-			unavailable++
-			if wait > 0 && (res.recheckIn == 0 || wait < res.recheckIn) {
-				res.recheckIn = wait
-			}
-		}
-	}
-	if crp.Spec.Strategy.Type != placementv1.ExternalRolloutStrategyType {
-		budget := maxUnavailable(crp, len(decision.Picked))
-		for _, name := range behind {
-			st := res.members[name]
-			avail, _ := available(st.binding, works[name], period, now)
-			// Moving an unavailable member costs nothing more.
-			if avail && unavailable >= budget {
-				continue
-			}
-			st.binding.Spec.ResourceSnapshotName = latest.Name
-			if err := r.Client.Update(ctx, st.binding); err != nil {
-				return nil, fmt.Errorf("updating binding %s: %w", st.binding.Name, err)
-			}
-			if avail {
-				unavailable++
-			}
-		}
-	}
-
-	// Then the Works of the bound members.
-	overrides, err := r.overrides(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range decision.Picked {
-		st := res.members[d.Member]
-		st.snapshot = snapByName[st.binding.Spec.ResourceSnapshotName]
-		st.work = works[d.Member]
-		if err := r.syncWork(ctx, crp, st, members[d.Member], overrides); err != nil {
-			return nil, err
-		}
-	}
-
-	// Last, members no longer picked: Work first, binding when it is gone.
-	for _, name := range sortedKeys(bindings) {
-		if _, picked := res.members[name]; picked {
-			continue
-		}
-		if err := r.unschedule(ctx, bindings[name], works[name], members); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	set.ClusterResourceOverrides, set.ResourceOverrides = cros.Items, ros.Items
+	return set, nil
 }
 
-// available applies the rollout's availability rule; wait is how long
-// until time alone makes an applied member available.
-func available(b *fleetv1.ResourceBinding, w *fleetv1.Work, period time.Duration, now time.Time) (bool, time.Duration) {
-	if b == nil || w == nil || w.Spec.ResourceSnapshotName != b.Spec.ResourceSnapshotName {
-		return false, 0
+// rollout asks rolloutplan what to do with the bindings (the rules are
+// there) and does it: bindings first, then the Works of the picked
+// members, then the removal of members no longer picked. A failure for one
+// member is recorded for its status and does not stop the others.
+func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResourcePlacement, latest *fleetv1.ResourceSnapshot,
+	snapshots []fleetv1.ResourceSnapshot, decision scheduling.Result, obs *observed, log logr.Logger, now time.Time,
+) *rolloutResult {
+	snapByName := map[string]*fleetv1.ResourceSnapshot{}
+	snapByIndex := map[int32]*fleetv1.ResourceSnapshot{}
+	for i := range snapshots {
+		s := &snapshots[i]
+		snapByName[s.Name], snapByIndex[s.Spec.Index] = s, s
 	}
-	if c := currentCondition(w, fleetv1.WorkAvailable); c != nil && c.Status == metav1.ConditionTrue {
-		return true, 0
-	}
-	if c := currentCondition(w, fleetv1.WorkApplied); c != nil && c.Status == metav1.ConditionTrue {
-		since := now.Sub(c.LastTransitionTime.Time)
-		if since >= period {
-			return true, 0
+	snapByName[latest.Name], snapByIndex[latest.Spec.Index] = latest, latest
+	indexOf := func(name string) int32 {
+		if s, ok := snapByName[name]; ok {
+			return s.Spec.Index
 		}
-		return false, period - since
+		return rolloutplan.NoSnapshot
 	}
-	return false, 0
+
+	in := rolloutplan.Input{Strategy: crp.Spec.Strategy, LatestIndex: latest.Spec.Index, Now: now, Works: map[string]rolloutplan.Work{}}
+	decisions := map[string]scheduling.Decision{}
+	for _, d := range decision.Picked {
+		decisions[d.Member] = d
+		in.Picked = append(in.Picked, rolloutplan.Pick{Member: d.Member, Reason: d.Reason, Score: d.Score})
+	}
+	byName := map[string]*fleetv1.ResourceBinding{}
+	for i := range obs.bindings {
+		b := &obs.bindings[i]
+		byName[b.Name] = b
+		in.Bindings = append(in.Bindings, rolloutplan.Binding{
+			Name: b.Name, Member: b.Spec.TargetCluster, State: b.Spec.State,
+			SnapshotIndex: indexOf(b.Spec.ResourceSnapshotName), Reason: b.Spec.Reason, Score: b.Spec.Score,
+		})
+	}
+	for member, w := range obs.works {
+		in.Works[member] = workFacts(w, indexOf)
+	}
+	plan := rolloutplan.Make(in)
+
+	res := &rolloutResult{members: map[string]*memberState{}, recheckIn: plan.RecheckAfter, log: log}
+	members := map[string]*fleetv1.MemberCluster{}
+	for i := range obs.members {
+		members[obs.members[i].Name] = &obs.members[i]
+	}
+	for _, name := range plan.Duplicates {
+		if err := client.IgnoreNotFound(r.Client.Delete(ctx, byName[name])); err != nil {
+			res.removalErrs = append(res.removalErrs, fmt.Errorf("deleting duplicate binding %s: %w", name, err))
+		}
+	}
+	for _, t := range plan.Targets {
+		st := &memberState{decision: decisions[t.Member]}
+		res.members[t.Member] = st
+		st.binding, st.rolloutErr = r.writeBinding(ctx, crp.Name, t, byName[t.Name], snapByIndex[t.SnapshotIndex], res)
+	}
+	for _, t := range plan.Targets {
+		st := res.members[t.Member]
+		if st.binding != nil {
+			st.snapshot = snapByName[st.binding.Spec.ResourceSnapshotName]
+		}
+		st.work = obs.works[t.Member]
+		st.syncErr = res.failure(r.syncWork(ctx, crp, st, members[t.Member], obs.overrides, res))
+	}
+	for _, rm := range plan.Removals {
+		err := r.unschedule(ctx, byName[rm.Name], rm.MarkUnscheduled, obs.works[rm.Member], memberLeft(members, rm.Member))
+		if err = res.failure(err); err != nil {
+			res.removalErrs = append(res.removalErrs, fmt.Errorf("removing from member %s: %w", rm.Member, err))
+		}
+	}
+	return res
+}
+
+// workFacts is what the rollout needs of a Work: its snapshot and the
+// agent's conditions for its current generation.
+func workFacts(w *fleetv1.Work, indexOf func(string) int32) rolloutplan.Work {
+	f := rolloutplan.Work{SnapshotIndex: indexOf(w.Spec.ResourceSnapshotName)}
+	if c := currentCondition(w, fleetv1.WorkApplied); c != nil {
+		f.Applied = rolloutplan.Condition{Status: c.Status, Since: c.LastTransitionTime.Time}
+	}
+	if c := currentCondition(w, fleetv1.WorkAvailable); c != nil {
+		f.Available = rolloutplan.Condition{Status: c.Status, Since: c.LastTransitionTime.Time}
+	}
+	return f
 }
 
 // currentCondition is a Work condition the agent reported for the Work's
@@ -225,44 +254,72 @@ func currentCondition(w *fleetv1.Work, t string) *metav1.Condition {
 	return c
 }
 
-func unavailablePeriod(crp *placementv1.ClusterResourcePlacement) time.Duration {
-	if ru := crp.Spec.Strategy.RollingUpdate; ru != nil && ru.UnavailablePeriodSeconds != nil {
-		return time.Duration(*ru.UnavailablePeriodSeconds) * time.Second
+// writeBinding carries out one target and returns the member's binding as
+// it now stands (nil: none yet).
+func (r *Reconciler) writeBinding(ctx context.Context, crp string, t rolloutplan.Target, existing *fleetv1.ResourceBinding,
+	snap *fleetv1.ResourceSnapshot, res *rolloutResult,
+) (*fleetv1.ResourceBinding, error) {
+	if t.Op == rolloutplan.Keep {
+		return existing, nil
 	}
-	return 60 * time.Second
+	if snap == nil {
+		// The plan only names the newest snapshot or the binding's own.
+		return existing, fmt.Errorf("snapshot %d of %s is not known", t.SnapshotIndex, crp)
+	}
+	spec := fleetv1.ResourceBindingSpec{
+		Placement: crp, TargetCluster: t.Member, State: t.State,
+		ResourceSnapshotName: snap.Name, Reason: t.Reason, Score: t.Score,
+	}
+	if t.Op == rolloutplan.Create {
+		b := &fleetv1.ResourceBinding{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:   bindingName(crp, t.Member),
+				Labels: map[string]string{fleetv1.PlacementLabel: crp, fleetv1.MemberClusterLabel: t.Member},
+			},
+			Spec: spec,
+		}
+		err := r.Client.Create(ctx, b)
+		switch {
+		case err == nil:
+			return b, nil
+		case apierrors.IsAlreadyExists(err):
+			return nil, res.failure(r.alreadyExists(ctx, "binding", b, &fleetv1.ResourceBinding{}, owner{crp, t.Member}))
+		default:
+			return nil, fmt.Errorf("creating binding %s: %w", b.Name, err)
+		}
+	}
+	b := existing.DeepCopy()
+	b.Spec = spec
+	if err := r.Client.Update(ctx, b); err != nil {
+		if err = res.failure(stale(err, true)); err != nil {
+			err = fmt.Errorf("updating binding %s: %w", b.Name, err)
+		}
+		return existing, err
+	}
+	return b, nil
 }
 
-// maxUnavailable resolves the count or percentage of picked members, at
-// least 1 so that a rollout always moves.
-func maxUnavailable(crp *placementv1.ClusterResourcePlacement, picked int) int {
-	v := intstr.FromString("25%")
-	if ru := crp.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
-		v = *ru.MaxUnavailable
+// alreadyExists explains a create that met an object of the same name:
+// ours, not in the cache yet (look again shortly), or someone else's, which
+// is an error and is never taken over.
+func (r *Reconciler) alreadyExists(ctx context.Context, kind string, created, found client.Object, want owner) error {
+	key := client.ObjectKeyFromObject(created)
+	err := r.Client.Get(ctx, key, found)
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%w: %s %s exists but is not cached yet", errStale, kind, key)
+	case err != nil:
+		return fmt.Errorf("reading %s %s: %w", kind, key, err)
+	case ownerOf(found) == want:
+		return fmt.Errorf("%w: %s %s was created but is not cached yet", errStale, kind, key)
+	default:
+		return &errNameTaken{kind: kind, name: key.String(), by: ownerOf(found)}
 	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(&v, picked, false)
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
-}
-
-func (r *Reconciler) overrides(ctx context.Context) (override.Set, error) {
-	var set override.Set
-	cros := &placementv1.ClusterResourceOverrideList{}
-	if err := r.Client.List(ctx, cros); err != nil {
-		return set, err
-	}
-	ros := &placementv1.ResourceOverrideList{}
-	if err := r.Client.List(ctx, ros); err != nil {
-		return set, err
-	}
-	set.ClusterResourceOverrides, set.ResourceOverrides = cros.Items, ros.Items
-	return set, nil
 }
 
 // syncWork writes the member's Work for its binding's snapshot.
 func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResourcePlacement, st *memberState,
-	member *fleetv1.MemberCluster, overrides override.Set,
+	member *fleetv1.MemberCluster, overrides override.Set, res *rolloutResult,
 ) error {
 	if st.snapshot == nil {
 		return nil
@@ -289,7 +346,8 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 		st.overrides.Merge(applied)
 		if err != nil {
 			// A broken override stops this member's Work from changing:
-			// better the last good copy than a half-overridden one.
+			// better the last good copy than a half-overridden one. The
+			// Overridden condition says why.
 			st.overrideErr = fmt.Errorf("%s %s: %w", obj.GetKind(), objectName(obj), err)
 			return nil
 		}
@@ -323,17 +381,26 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 			},
 			Spec: spec,
 		}
-		if err := r.Client.Create(ctx, w); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return nil
+		err := r.Client.Create(ctx, w)
+		if apierrors.IsNotFound(err) {
+			// The namespace went since we made it: make it again.
+			r.namespaces.forget(ns)
+			if err = r.namespaces.ensure(ctx, r.Client, ns); err == nil {
+				err = r.Client.Create(ctx, w)
 			}
-			return fmt.Errorf("creating Work %s/%s: %w", ns, w.Name, err)
 		}
-		st.work, st.synced = w, true
-		return nil
+		switch {
+		case err == nil:
+			st.work, st.synced = w, true
+			return nil
+		case apierrors.IsAlreadyExists(err):
+			return r.alreadyExists(ctx, "Work", w, &fleetv1.Work{}, owner{crp.Name, st.decision.Member})
+		}
+		return fmt.Errorf("creating Work %s/%s: %w", ns, w.Name, err)
 	}
 	if !st.work.DeletionTimestamp.IsZero() {
-		// Still being removed from an earlier unscheduling; recreate after.
+		// Still being removed from an earlier unscheduling; its deletion
+		// event brings the placement back to write it anew.
 		return nil
 	}
 	w := st.work.DeepCopy()
@@ -343,10 +410,7 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 	}
 	w.Annotations[SpecHashAnnotation] = hash
 	if err := r.Client.Update(ctx, w); err != nil {
-		if apierrors.IsConflict(err) {
-			return nil
-		}
-		return fmt.Errorf("updating Work %s/%s: %w", ns, w.Name, err)
+		return fmt.Errorf("updating Work %s/%s: %w", ns, w.Name, stale(err, false))
 	}
 	st.work, st.synced = w, true
 	return nil
@@ -370,18 +434,25 @@ func specHash(spec *fleetv1.WorkSpec) (string, error) {
 
 // unschedule removes a member's Work, then its binding once the agent has
 // let the Work go (or at once when the member left the fleet).
-func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding, w *fleetv1.Work, members map[string]*fleetv1.MemberCluster) error {
-	if b.Spec.State != fleetv1.BindingUnscheduled {
+func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding, markUnscheduled bool, w *fleetv1.Work, memberLeft bool) error {
+	if markUnscheduled {
+		b = b.DeepCopy()
 		b.Spec.State = fleetv1.BindingUnscheduled
 		if err := r.Client.Update(ctx, b); err != nil {
-			return client.IgnoreNotFound(err)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("marking binding %s Unscheduled: %w", b.Name, stale(err, false))
 		}
 	}
-	gone, err := r.removeWork(ctx, w, memberLeft(members, b.Spec.TargetCluster))
+	gone, err := r.removeWork(ctx, w, memberLeft)
 	if err != nil || !gone {
 		return err
 	}
-	return client.IgnoreNotFound(r.Client.Delete(ctx, b))
+	if err := client.IgnoreNotFound(r.Client.Delete(ctx, b)); err != nil {
+		return fmt.Errorf("deleting binding %s: %w", b.Name, err)
+	}
+	return nil
 }
 
 // removeWork deletes a Work; gone says it no longer exists. When the member
@@ -392,14 +463,20 @@ func (r *Reconciler) removeWork(ctx context.Context, w *fleetv1.Work, memberLeft
 	}
 	if w.DeletionTimestamp.IsZero() {
 		if err := r.Client.Delete(ctx, w); err != nil {
-			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, fmt.Errorf("deleting Work %s/%s: %w", w.Namespace, w.Name, err)
 		}
 	}
 	if memberLeft && len(w.Finalizers) > 0 {
 		patch := client.MergeFrom(w.DeepCopy())
 		w.Finalizers = nil
 		if err := r.Client.Patch(ctx, w, patch); err != nil {
-			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, fmt.Errorf("releasing Work %s/%s of a member that left: %w", w.Namespace, w.Name, err)
 		}
 		return true, nil
 	}
@@ -421,3 +498,5 @@ func (s *namespaceSet) ensure(ctx context.Context, c client.Client, name string)
 	s.known.Store(name, true)
 	return nil
 }
+
+func (s *namespaceSet) forget(name string) { s.known.Delete(name) }

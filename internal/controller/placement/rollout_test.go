@@ -5,70 +5,46 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
-	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/placement/rolloutplan"
 )
 
-func TestMaxUnavailable(t *testing.T) {
-	cases := []struct {
-		value  *intstr.IntOrString
-		picked int
-		want   int
-	}{
-		{nil, 4, 1},  // 25% of 4
-		{nil, 2, 1},  // 25% of 2 rounds down to 0, at least 1
-		{nil, 10, 2}, // 25% of 10 rounds down
-		{ptr.To(intstr.FromInt32(3)), 10, 3},
-		{ptr.To(intstr.FromString("50%")), 10, 5},
-		{ptr.To(intstr.FromInt32(0)), 10, 1},
-		{ptr.To(intstr.FromString("bogus")), 10, 1},
-	}
-	for _, tc := range cases {
-		crp := &placementv1.ClusterResourcePlacement{}
-		if tc.value != nil {
-			crp.Spec.Strategy.RollingUpdate = &placementv1.RollingUpdateConfig{MaxUnavailable: tc.value}
-		}
-		if got := maxUnavailable(crp, tc.picked); got != tc.want {
-			t.Errorf("maxUnavailable(%v, %d) = %d, want %d", tc.value, tc.picked, got, tc.want)
-		}
-	}
-}
-
-func TestAvailable(t *testing.T) {
+func TestWorkFactsCountOnlyTheCurrentGeneration(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	binding := &fleetv1.ResourceBinding{Spec: fleetv1.ResourceBindingSpec{ResourceSnapshotName: "p-1"}}
+	indexOf := func(name string) int32 {
+		if i, ok := map[string]int32{"p-0": 0, "p-1": 1}[name]; ok {
+			return i
+		}
+		return rolloutplan.NoSnapshot
+	}
 	work := func(snapshot string, conds ...metav1.Condition) *fleetv1.Work {
 		w := &fleetv1.Work{Spec: fleetv1.WorkSpec{ResourceSnapshotName: snapshot}}
 		w.Generation = 3
 		w.Status.Conditions = conds
 		return w
 	}
-	cond := func(typ string, s metav1.ConditionStatus, gen int64, ago time.Duration) metav1.Condition {
-		return metav1.Condition{Type: typ, Status: s, ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(now.Add(-ago))}
+	cond := func(typ string, gen int64) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(now)}
 	}
+	reported := rolloutplan.Condition{Status: metav1.ConditionTrue, Since: now}
 	cases := []struct {
-		name     string
-		work     *fleetv1.Work
-		want     bool
-		wantWait time.Duration
+		name string
+		work *fleetv1.Work
+		want rolloutplan.Work
 	}{
-		{"no Work", nil, false, 0},
-		{"Work of an older snapshot", work("p-0", cond("Available", "True", 3, time.Hour)), false, 0},
-		{"Available", work("p-1", cond("Available", "True", 3, 0)), true, 0},
-		{"Available for an older generation", work("p-1", cond("Available", "True", 2, 0)), false, 0},
-		{"agent without observedGeneration is trusted", work("p-1", cond("Available", "True", 0, 0)), true, 0},
-		{"Applied long enough", work("p-1", cond("Applied", "True", 3, time.Minute)), true, 0},
-		{"Applied not long enough", work("p-1", cond("Applied", "True", 3, 20*time.Second)), false, 40 * time.Second},
-		{"Available False", work("p-1", cond("Available", "False", 3, time.Hour)), false, 0},
+		{"current generation", work("p-1", cond(fleetv1.WorkApplied, 3), cond(fleetv1.WorkAvailable, 3)),
+			rolloutplan.Work{SnapshotIndex: 1, Applied: reported, Available: reported}},
+		{"an older generation is not reported", work("p-1", cond(fleetv1.WorkApplied, 3), cond(fleetv1.WorkAvailable, 2)),
+			rolloutplan.Work{SnapshotIndex: 1, Applied: reported}},
+		{"an agent without observedGeneration is trusted", work("p-0", cond(fleetv1.WorkAvailable, 0)),
+			rolloutplan.Work{SnapshotIndex: 0, Available: reported}},
+		{"a pruned snapshot is unknown", work("p-gone"), rolloutplan.Work{SnapshotIndex: rolloutplan.NoSnapshot}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, wait := available(binding, tc.work, time.Minute, now)
-			if got != tc.want || wait != tc.wantWait {
-				t.Errorf("available = %v, %s; want %v, %s", got, wait, tc.want, tc.wantWait)
+			if got := workFacts(tc.work, indexOf); got != tc.want {
+				t.Errorf("workFacts = %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -70,6 +70,8 @@ func clusterScopedInterest(selectors []placementv1.ClusterResourceSelector, sel 
 		if s.LabelSelector != nil {
 			ls, err := metav1.LabelSelectorAsSelector(s.LabelSelector)
 			if err != nil {
+				// The selection reports a bad selector; here it only
+				// costs spare wake-ups.
 				ls = labels.Everything()
 			}
 			m.sel = ls

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/metadata"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -43,6 +44,8 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	allPlacements := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		list := &placementv1.ClusterResourcePlacementList{}
 		if err := r.Client.List(ctx, list); err != nil {
+			// The resync brings every placement back in any case.
+			ctrl.LoggerFrom(ctx).Error(err, "listing placements to wake")
 			return nil
 		}
 		out := make([]reconcile.Request, 0, len(list.Items))

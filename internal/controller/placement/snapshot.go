@@ -23,26 +23,23 @@ import (
 // cache yet; the snapshot's watch event brings the placement back.
 var errNotCachedYet = errors.New("the newest snapshot is not cached yet")
 
-// snapshotName is <placement>-<index>.
-func snapshotName(crp string, index int32) string { return fmt.Sprintf("%s-%d", crp, index) }
-
 // snapshots lists a placement's snapshots, oldest first.
 func (r *Reconciler) snapshots(ctx context.Context, crp string) ([]fleetv1.ResourceSnapshot, error) {
 	list := &fleetv1.ResourceSnapshotList{}
 	if err := r.Client.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crp}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing snapshots: %w", err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Spec.Index < list.Items[j].Spec.Index })
 	return list.Items, nil
 }
 
-// ensureSnapshot returns the newest snapshot, first making a new one when
-// the selection changed, then marks only the newest as latest and prunes
-// beyond revisionHistoryLimit.
-func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.ClusterResourcePlacement, sel *selection.Selection) (*fleetv1.ResourceSnapshot, error) {
+// ensureSnapshot returns the newest snapshot and those kept, first making
+// a new one when the selection changed, then marks only the newest as
+// latest and prunes beyond revisionHistoryLimit.
+func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.ClusterResourcePlacement, sel *selection.Selection) (*fleetv1.ResourceSnapshot, []fleetv1.ResourceSnapshot, error) {
 	snaps, err := r.snapshots(ctx, crp.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var latest *fleetv1.ResourceSnapshot
 	if len(snaps) > 0 {
@@ -67,15 +64,15 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 		for _, o := range sel.Objects {
 			raw, err := json.Marshal(o.Object)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			snap.Spec.Resources = append(snap.Spec.Resources, runtime.RawExtension{Raw: raw})
 		}
 		if err := r.Client.Create(ctx, snap); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return nil, errNotCachedYet
+				return nil, nil, r.snapshotExists(ctx, crp.Name, snap)
 			}
-			return nil, fmt.Errorf("creating snapshot %s: %w", snap.Name, err)
+			return nil, nil, fmt.Errorf("creating snapshot %s: %w", snap.Name, err)
 		}
 		if r.Recorder != nil {
 			r.Recorder.Eventf(crp, nil, corev1.EventTypeNormal, "ResourceSnapshotCreated", "Snapshot",
@@ -90,7 +87,7 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 			patch := client.MergeFrom(s.DeepCopy())
 			s.Labels[fleetv1.LatestSnapshotLabel] = "false"
 			if err := r.Client.Patch(ctx, s, patch); client.IgnoreNotFound(err) != nil {
-				return nil, err
+				return nil, nil, fmt.Errorf("unmarking snapshot %s as latest: %w", s.Name, err)
 			}
 		}
 	}
@@ -98,10 +95,28 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 	if crp.Spec.RevisionHistoryLimit != nil {
 		limit = int(*crp.Spec.RevisionHistoryLimit)
 	}
-	for i := 0; i < len(snaps)-limit; i++ {
+	pruned := max(len(snaps)-limit, 0)
+	for i := range pruned {
 		if err := r.Client.Delete(ctx, &snaps[i]); client.IgnoreNotFound(err) != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("pruning snapshot %s: %w", snaps[i].Name, err)
 		}
 	}
-	return latest, nil
+	return latest, snaps[pruned:], nil
+}
+
+// snapshotExists explains a snapshot create that met an existing one: ours,
+// made by an earlier reconcile and not cached yet, or someone else's.
+func (r *Reconciler) snapshotExists(ctx context.Context, crp string, snap *fleetv1.ResourceSnapshot) error {
+	found := &fleetv1.ResourceSnapshot{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(snap), found)
+	switch {
+	case apierrors.IsNotFound(err):
+		return errNotCachedYet
+	case err != nil:
+		return fmt.Errorf("reading snapshot %s: %w", snap.Name, err)
+	case found.Labels[fleetv1.PlacementLabel] == crp && found.Spec.Index == snap.Spec.Index:
+		return errNotCachedYet
+	default:
+		return &errNameTaken{kind: "snapshot", name: snap.Name, by: ownerOf(found)}
+	}
 }

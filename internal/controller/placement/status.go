@@ -3,13 +3,15 @@ package placement
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
 )
@@ -17,30 +19,50 @@ import (
 // maxListed bounds the failed, drifted and diffed lists (the API's MaxItems).
 const maxListed = 100
 
-func setCondition(status *placementv1.ClusterResourcePlacementStatus, gen int64, t string, s metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
-}
+// maxErrorsShown bounds how many failures a summary condition quotes.
+const maxErrorsShown = 3
 
-func statusEqual(a, b *placementv1.ClusterResourcePlacementStatus) bool {
-	return equality.Semantic.DeepEqual(a, b)
+// setCondition sets a placement-wide condition and, when it flips to True
+// or False, records an Event.
+func (r *Reconciler) setCondition(crp *placementv1.ClusterResourcePlacement, c conditions.Condition, now metav1.Time) {
+	if !conditions.Set(&crp.Status.Conditions, c, crp.Generation, now) || c.Status == metav1.ConditionUnknown || r.Recorder == nil {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if c.Status == metav1.ConditionFalse {
+		kind = corev1.EventTypeWarning
+	}
+	action := strings.TrimPrefix(c.Type, "ClusterResourcePlacement")
+	r.Recorder.Eventf(crp, nil, kind, c.Reason, action, "%s", c.Message)
 }
 
 // perCluster are the per-member condition types in the order Fleet reports
-// them, with the placement-level type each one sums into and the words of
-// the summary message.
-var perCluster = []struct{ member, placement, done string }{
-	{placementv1.ResourceRolloutStartedConditionType, placementv1.ClusterResourcePlacementRolloutStartedConditionType, "rollout started"},
-	{placementv1.ResourceOverriddenConditionType, placementv1.ClusterResourcePlacementOverriddenConditionType, "overridden"},
-	{placementv1.ResourceWorkSynchronizedConditionType, placementv1.ClusterResourcePlacementWorkSynchronizedConditionType, "work synchronized"},
-	{placementv1.ResourcesAppliedConditionType, placementv1.ClusterResourcePlacementAppliedConditionType, "applied"},
-	{placementv1.ResourcesAvailableConditionType, placementv1.ClusterResourcePlacementAvailableConditionType, "available"},
-	{placementv1.ResourcesDiffReportedConditionType, placementv1.ClusterResourcePlacementDiffReportedConditionType, "diff reported"},
+// them, with the placement-wide type each one sums into, the words of the
+// summary message and the summary's reasons.
+var perCluster = []struct {
+	member, placement, done    string
+	pending, failed, succeeded string
+}{
+	{placementv1.ResourceRolloutStartedConditionType, placementv1.ClusterResourcePlacementRolloutStartedConditionType, "rollout started",
+		placementv1.RolloutStartedPendingReason, placementv1.RolloutStartedFailedReason, placementv1.RolloutStartedSucceededReason},
+	{placementv1.ResourceOverriddenConditionType, placementv1.ClusterResourcePlacementOverriddenConditionType, "overridden",
+		placementv1.OverriddenPendingReason, placementv1.OverriddenFailedReason, placementv1.OverriddenSucceededReason},
+	{placementv1.ResourceWorkSynchronizedConditionType, placementv1.ClusterResourcePlacementWorkSynchronizedConditionType, "work synchronized",
+		placementv1.WorkSynchronizedPendingReason, placementv1.WorkSynchronizedFailedReason, placementv1.WorkSynchronizedSucceededReason},
+	{placementv1.ResourcesAppliedConditionType, placementv1.ClusterResourcePlacementAppliedConditionType, "applied",
+		placementv1.AppliedPendingReason, placementv1.AppliedFailedReason, placementv1.AppliedSucceededReason},
+	{placementv1.ResourcesAvailableConditionType, placementv1.ClusterResourcePlacementAvailableConditionType, "available",
+		placementv1.AvailablePendingReason, placementv1.AvailableFailedReason, placementv1.AvailableSucceededReason},
+	{placementv1.ResourcesDiffReportedConditionType, placementv1.ClusterResourcePlacementDiffReportedConditionType, "diff reported",
+		placementv1.DiffReportedPendingReason, placementv1.DiffReportedFailedReason, placementv1.DiffReportedSucceededReason},
 }
 
-// buildStatus fills status from what this reconcile saw and did.
-func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, status *placementv1.ClusterResourcePlacementStatus,
-	sel *selection.Selection, latest *fleetv1.ResourceSnapshot, decision scheduling.Result, ro *rolloutResult,
+// buildStatus fills the placement's status from what this reconcile saw
+// and did.
+func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, sel *selection.Selection, latest *fleetv1.ResourceSnapshot,
+	decision scheduling.Result, ro *rolloutResult, now metav1.Time,
 ) {
+	status := &crp.Status
 	gen := crp.Generation
 	status.SelectedResources = nil
 	for _, o := range sel.Objects {
@@ -50,12 +72,8 @@ func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, stat
 		})
 	}
 	status.ObservedResourceIndex = strconv.Itoa(int(latest.Spec.Index))
-	reason := "SchedulingPolicyFulfilled"
-	cond := metav1.ConditionTrue
-	if !decision.Satisfied {
-		reason, cond = "SchedulingPolicyUnfulfilled", metav1.ConditionFalse
-	}
-	setCondition(status, gen, placementv1.ClusterResourcePlacementScheduledConditionType, cond, reason, decision.Message)
+	r.setCondition(crp, conditions.Of(placementv1.ClusterResourcePlacementScheduledConditionType, decision.Satisfied,
+		scheduledReason(decision.Satisfied), decision.Message), now)
 
 	reportDiff := crp.Spec.Strategy.ApplyStrategy != nil && crp.Spec.Strategy.ApplyStrategy.Type == placementv1.ApplyStrategyTypeReportDiff
 	old := map[string]placementv1.ResourcePlacementStatus{}
@@ -65,7 +83,7 @@ func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, stat
 	status.PlacementStatuses = nil
 	for _, d := range decision.Picked {
 		ps := old[d.Member]
-		memberStatus(&ps, ro.members[d.Member], latest, reportDiff, gen)
+		memberStatus(&ps, ro.members[d.Member], latest, reportDiff, gen, now)
 		status.PlacementStatuses = append(status.PlacementStatuses, ps)
 	}
 
@@ -86,52 +104,105 @@ func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, stat
 				falseCount++
 			}
 		}
+		failures := ro.failures(pc.member, decision)
 		total := len(status.PlacementStatuses)
-		s, reason := metav1.ConditionUnknown, "Pending"
-		switch {
-		case falseCount > 0:
-			s, reason = metav1.ConditionFalse, "Failed"
-		case trueCount == total:
-			s, reason = metav1.ConditionTrue, "Succeeded"
-		}
 		msg := fmt.Sprintf("%s on %d of %d clusters", pc.done, trueCount, total)
 		if falseCount > 0 {
 			msg += fmt.Sprintf(" (%d failed)", falseCount)
 		}
-		setCondition(status, gen, pc.placement, s, pc.placement[len("ClusterResourcePlacement"):]+reason, msg)
+		if len(failures) > 0 {
+			msg += ": " + quote(failures)
+		}
+		c := conditions.Unknown(pc.placement, pc.pending, msg)
+		switch {
+		case falseCount > 0 || len(failures) > 0:
+			c = conditions.False(pc.placement, pc.failed, msg)
+		case trueCount == total:
+			c = conditions.True(pc.placement, pc.succeeded, msg)
+		}
+		r.setCondition(crp, c, now)
 	}
 }
 
-// memberStatus fills one member's entry.
-func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, latest *fleetv1.ResourceSnapshot, reportDiff bool, gen int64) {
-	ps.ClusterName = st.decision.Member
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&ps.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+func scheduledReason(satisfied bool) string {
+	if satisfied {
+		return placementv1.SchedulingPolicyFulfilledReason
 	}
-	set(placementv1.ResourceScheduledConditionType, metav1.ConditionTrue, "Scheduled", st.decision.Reason)
+	return placementv1.SchedulingPolicyUnfulfilledReason
+}
+
+// failures are the errors this reconcile met that a summary condition of
+// perMemberType must show: the binding writes for RolloutStarted (and the
+// removals of members no longer picked), the Work writes for
+// WorkSynchronized.
+func (ro *rolloutResult) failures(perMemberType string, decision scheduling.Result) []string {
+	var out []string
+	for _, d := range decision.Picked {
+		st := ro.members[d.Member]
+		var err error
+		switch perMemberType {
+		case placementv1.ResourceRolloutStartedConditionType:
+			err = st.rolloutErr
+		case placementv1.ResourceWorkSynchronizedConditionType:
+			err = st.syncErr
+		}
+		if err != nil {
+			out = append(out, d.Member+": "+err.Error())
+		}
+	}
+	if perMemberType == placementv1.ResourceRolloutStartedConditionType {
+		for _, err := range ro.removalErrs {
+			out = append(out, err.Error())
+		}
+	}
+	return out
+}
+
+// quote joins the first few failures.
+func quote(failures []string) string {
+	if len(failures) <= maxErrorsShown {
+		return strings.Join(failures, "; ")
+	}
+	return strings.Join(failures[:maxErrorsShown], "; ") + fmt.Sprintf("; and %d more", len(failures)-maxErrorsShown)
+}
+
+// memberStatus fills one member's entry.
+func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, latest *fleetv1.ResourceSnapshot, reportDiff bool, gen int64, now metav1.Time) {
+	ps.ClusterName = st.decision.Member
+	set := func(c conditions.Condition) { conditions.Set(&ps.Conditions, c, gen, now) }
+	set(conditions.True(placementv1.ResourceScheduledConditionType, placementv1.ScheduleSucceededReason, st.decision.Reason))
 	ps.ObservedResourceIndex = ""
 	if st.snapshot != nil {
 		ps.ObservedResourceIndex = strconv.Itoa(int(st.snapshot.Spec.Index))
 	}
-	if st.binding != nil && st.binding.Spec.ResourceSnapshotName == latest.Name {
-		set(placementv1.ResourceRolloutStartedConditionType, metav1.ConditionTrue, "RolloutStarted", "the newest resources are being placed")
-	} else {
-		set(placementv1.ResourceRolloutStartedConditionType, metav1.ConditionFalse, "RolloutNotStartedYet", "waiting for other members to become available (maxUnavailable)")
+	const rollout = placementv1.ResourceRolloutStartedConditionType
+	switch {
+	case st.rolloutErr != nil:
+		set(conditions.False(rollout, placementv1.RolloutFailedReason, st.rolloutErr.Error()))
+	case st.binding != nil && st.binding.Spec.ResourceSnapshotName == latest.Name:
+		set(conditions.True(rollout, placementv1.RolloutStartedReason, "the newest resources are being placed"))
+	default:
+		set(conditions.False(rollout, placementv1.RolloutNotStartedYetReason, "waiting for other members to become available (maxUnavailable)"))
 	}
 	ps.ApplicableClusterResourceOverrides = st.overrides.ClusterResourceOverrides
 	ps.ApplicableResourceOverrides = st.overrides.ResourceOverrides
+	const overridden = placementv1.ResourceOverriddenConditionType
 	switch {
 	case st.overrideErr != nil:
-		set(placementv1.ResourceOverriddenConditionType, metav1.ConditionFalse, "OverriddenFailed", st.overrideErr.Error())
+		set(conditions.False(overridden, placementv1.OverriddenFailedReason, st.overrideErr.Error()))
 	case st.overrides.Empty():
-		set(placementv1.ResourceOverriddenConditionType, metav1.ConditionTrue, "NoOverrideSpecified", "no override applies")
+		set(conditions.True(overridden, placementv1.OverrideNotSpecifiedReason, "no override applies"))
 	default:
-		set(placementv1.ResourceOverriddenConditionType, metav1.ConditionTrue, "OverriddenSucceeded", "overrides applied")
+		set(conditions.True(overridden, placementv1.OverriddenSucceededReason, "overrides applied"))
 	}
-	if st.synced {
-		set(placementv1.ResourceWorkSynchronizedConditionType, metav1.ConditionTrue, "WorkSynchronized", "the Work holds the resources")
-	} else {
-		set(placementv1.ResourceWorkSynchronizedConditionType, metav1.ConditionFalse, "WorkNotSynchronizedYet", "the Work is not written yet")
+	const synchronized = placementv1.ResourceWorkSynchronizedConditionType
+	switch {
+	case st.syncErr != nil:
+		set(conditions.False(synchronized, placementv1.SyncWorkFailedReason, st.syncErr.Error()))
+	case st.synced:
+		set(conditions.True(synchronized, placementv1.WorkSynchronizedReason, "the Work holds the resources"))
+	default:
+		set(conditions.False(synchronized, placementv1.WorkNotSynchronizedYetReason, "the Work is not written yet"))
 	}
 
 	agentCondition := func(t, workType string) {
@@ -140,15 +211,15 @@ func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, late
 			c = currentCondition(st.work, workType)
 		}
 		if c == nil {
-			set(t, metav1.ConditionUnknown, "WorkNotReported", "the member agent has not reported on the current Work")
+			set(conditions.Unknown(t, placementv1.WorkNotReportedReason, "the member agent has not reported on the current Work"))
 			return
 		}
 		reason := c.Reason
 		if reason == "" {
 			// A condition needs a reason; an agent may not give one.
-			reason = "Reported"
+			reason = placementv1.WorkReportedReason
 		}
-		set(t, c.Status, reason, c.Message)
+		set(conditions.Condition{Type: t, Status: c.Status, Reason: reason, Message: c.Message})
 	}
 	if reportDiff {
 		meta.RemoveStatusCondition(&ps.Conditions, placementv1.ResourcesAppliedConditionType)
@@ -162,9 +233,9 @@ func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, late
 	manifestReports(ps, st)
 }
 
-// observed is when the agent first saw a drift or diff; without its word,
+// observedAt is when the agent first saw a drift or diff; without its word,
 // the Work's creation. Never the clock: status must not change by itself.
-func observed(t *metav1.Time, w *fleetv1.Work) metav1.Time {
+func observedAt(t *metav1.Time, w *fleetv1.Work) metav1.Time {
 	if t != nil {
 		return *t
 	}
@@ -185,7 +256,7 @@ func manifestReports(ps *placementv1.ResourcePlacementStatus, st *memberState) {
 			}
 		}
 		if len(m.Drifts) > 0 && len(ps.DriftedPlacements) < maxListed {
-			first := observed(m.FirstDriftedObservedTime, st.work)
+			first := observedAt(m.FirstDriftedObservedTime, st.work)
 			d := placementv1.DriftedResourcePlacement{
 				ResourceIdentifier: m.Identifier, ObservationTime: first, FirstDriftedObservedTime: first,
 				TargetClusterObservedGeneration: m.ObservedGeneration, ObservedDrifts: m.Drifts,
@@ -194,7 +265,7 @@ func manifestReports(ps *placementv1.ResourcePlacementStatus, st *memberState) {
 		}
 		if len(m.Diffs) > 0 && len(ps.DiffedPlacements) < maxListed {
 			g := m.ObservedGeneration
-			first := observed(m.FirstDiffedObservedTime, st.work)
+			first := observedAt(m.FirstDiffedObservedTime, st.work)
 			d := placementv1.DiffedResourcePlacement{
 				ResourceIdentifier: m.Identifier, ObservationTime: first, FirstDiffedObservedTime: first,
 				TargetClusterObservedGeneration: &g, ObservedDiffs: m.Diffs,

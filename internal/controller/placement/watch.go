@@ -4,10 +4,12 @@ import (
 	"context"
 	"sync"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -23,8 +25,10 @@ type resourceWatches struct {
 	factory metadatainformer.SharedInformerFactory
 	wake    chan event.GenericEvent
 
-	mu      sync.Mutex
-	ctx     context.Context
+	mu sync.Mutex
+	// stop is the manager's stop signal once start ran; nil before.
+	stop    <-chan struct{}
+	log     logr.Logger
 	started map[schema.GroupVersionResource]bool
 	types   map[string]map[schema.GroupVersionResource]bool
 	inNSOf  map[string]map[string]bool // placement -> namespaces it reads
@@ -54,7 +58,7 @@ func newResourceWatches(client metadata.Interface) *resourceWatches {
 // start runs the informers under ctx; tracks before it are started now.
 func (w *resourceWatches) start(ctx context.Context) error {
 	w.mu.Lock()
-	w.ctx = ctx
+	w.stop, w.log = ctx.Done(), ctrl.LoggerFrom(ctx)
 	pending := w.pending
 	w.pending = nil
 	w.mu.Unlock()
@@ -87,7 +91,7 @@ func (w *resourceWatches) track(placement string, types []schema.GroupVersionRes
 	}
 	w.inNSOf[placement] = ns
 	w.concerns[placement] = concerns
-	running := w.ctx != nil
+	running := w.stop != nil
 	if !running {
 		w.pending = append(w.pending, fresh...)
 	}
@@ -126,12 +130,16 @@ func (w *resourceWatches) changeCount(placement string) uint64 {
 func (w *resourceWatches) startInformer(gvr schema.GroupVersionResource) {
 	inf := w.factory.ForResource(gvr).Informer()
 	notify := func(obj any) { w.changed(gvr, obj) }
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    notify,
 		UpdateFunc: func(_, obj any) { notify(obj) },
 		DeleteFunc: notify,
-	})
-	w.factory.Start(w.ctx.Done())
+	}); err != nil {
+		// Only a stopped informer refuses a handler: the manager is
+		// shutting down, and the resync covers anything else.
+		w.log.Error(err, "watching selected resources", "resource", gvr.String())
+	}
+	w.factory.Start(w.stop)
 }
 
 func (w *resourceWatches) changed(gvr schema.GroupVersionResource, obj any) {
