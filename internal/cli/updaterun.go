@@ -144,7 +144,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&upgradeType, "upgrade-type", "", "Full, ControlPlaneOnly or NodeImageOnly")
 	f.StringVar(&version, "kubernetes-version", "", "target Kubernetes version, e.g. 1.37.2 (Full and ControlPlaneOnly)")
 	f.StringVar(&strategyName, "update-strategy-name", "", "update strategy to follow")
-	f.StringVar(&stages, "stages", "", "inline strategy: a JSON list of stages, or a whole strategy spec (JSON or YAML); @FILE reads a file")
+	f.StringVar(&stages, "stages", "", `inline strategy: a JSON list of stages or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
 	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
 	f.BoolVar(&start, "start", false, "start the run right away")
 	f.BoolVar(&force, "force", false, "create the run even if the plan refuses some members (a downgrade, a minor-version jump)")

@@ -28,25 +28,29 @@ func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// parseStrategy reads --stages: JSON inline or, with a leading @, from a
-// file. A list is Azure Fleet Manager's stages, so `az fleet` input works
-// unchanged; an object is a whole strategy spec, with Flotilla's additions
+// parseStrategy reads --stages: JSON or YAML inline, or from a file named by
+// the value itself (as `az fleet updatestrategy create --stages` takes) or
+// after a leading @. A list is Azure Fleet Manager's stages and an object
+// with "stages" is Azure's file, so `az fleet` input works unchanged; the
+// object may also be a whole strategy spec, with Flotilla's additions
 // (health checks, windows, timeouts) beside its stages, or an UpdateStrategy
 // manifest.
 func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
-	data := []byte(arg)
-	if strings.HasPrefix(arg, "@") {
-		var err error
-		if data, err = os.ReadFile(arg[1:]); err != nil {
-			return nil, fmt.Errorf("reading --stages file: %w", err)
-		}
-	}
-	data, err := yaml.YAMLToJSON(data)
+	data, source, err := readStagesArg(arg)
 	if err != nil {
+		return nil, err
+	}
+	if data, err = yaml.YAMLToJSON(data); err != nil {
 		return nil, fmt.Errorf("invalid --stages: %w", err)
 	}
-	spec := &fleetv1.UpdateStrategySpec{}
 	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] != '[' && trimmed[0] != '{' && !bytes.Equal(trimmed, []byte("null")) {
+		if source == "" {
+			return nil, fmt.Errorf("--stages: %q is neither a file nor JSON/YAML stages", arg)
+		}
+		return nil, fmt.Errorf("--stages: %s holds no JSON/YAML stages", source)
+	}
+	spec := &fleetv1.UpdateStrategySpec{}
 	// A whole UpdateStrategy manifest, as for kubectl apply, gives its spec.
 	var manifest struct {
 		Kind string          `json:"kind"`
@@ -70,6 +74,28 @@ func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	return spec, nil
 }
 
+// readStagesArg returns what --stages holds and, when it came from a file,
+// the file's name: @FILE is always a file; a value that is not inline JSON
+// and names an existing file is that file.
+func readStagesArg(arg string) (data []byte, source string, err error) {
+	if path, ok := strings.CutPrefix(arg, "@"); ok {
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, "", fmt.Errorf("reading --stages file: %w", err)
+		}
+		return data, path, nil
+	}
+	if inline := strings.TrimSpace(arg); inline == "" || inline[0] == '[' || inline[0] == '{' {
+		return []byte(arg), "", nil
+	}
+	if info, err := os.Stat(arg); err == nil && info.Mode().IsRegular() {
+		if data, err = os.ReadFile(arg); err != nil {
+			return nil, "", fmt.Errorf("reading --stages file: %w", err)
+		}
+		return data, arg, nil
+	}
+	return []byte(arg), "", nil
+}
+
 // emptyGroups lists the strategy's groups that no member belongs to.
 func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) []string {
 	have := map[string]bool{}
@@ -90,7 +116,7 @@ func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) 
 func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 	var name, stages string
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --stages JSON|@FILE",
+		Use:   "create --name NAME --stages JSON|FILE",
 		Short: "Create an update strategy from stages in Azure Fleet Manager's JSON shape",
 		Example: `  flotilla updatestrategy create -n staged-k8s-1-29 --stages '[
     {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 14400},
@@ -133,7 +159,7 @@ func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	cmd.Flags().StringVar(&stages, "stages", "", "stages as a JSON list, or a whole strategy spec as a JSON or YAML object; @FILE reads a file")
+	cmd.Flags().StringVar(&stages, "stages", "", `stages as a JSON list or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
 	return cmd
 }
 

@@ -50,3 +50,28 @@ func TestParseStrategy(t *testing.T) {
 		}
 	}
 }
+
+// az fleet updatestrategy create --stages takes a path to a JSON file
+// holding {"stages": [...]}; the same path works here.
+func TestParseStrategyReadsAPlainFilePath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "stages.json")
+	azure := `{"stages": [{"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 3600}]}`
+	if err := os.WriteFile(file, []byte(azure), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := parseStrategy(file)
+	if err != nil {
+		t.Fatalf("parseStrategy(%q): %v", file, err)
+	}
+	if len(spec.Stages) != 1 || spec.Stages[0].Groups[0].Name != "group-dev-clusters" || spec.Stages[0].AfterStageWaitInSeconds != 3600 {
+		t.Errorf("stages from the file: %+v", spec.Stages)
+	}
+}
+
+func TestParseStrategySaysWhenTheValueIsNeitherAFileNorStages(t *testing.T) {
+	_, err := parseStrategy("foo.json")
+	want := `--stages: "foo.json" is neither a file nor JSON/YAML stages`
+	if err == nil || err.Error() != want {
+		t.Errorf("parseStrategy(%q) = %v, want %q", "foo.json", err, want)
+	}
+}
