@@ -141,18 +141,21 @@ func planGates(w io.Writer, indent, when string, gates []rollout.GatePlan) {
 }
 
 func newRunPlanCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "plan", "Show what an update run will do, member by member, before (or while) it runs",
-		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
-			plan, err := makePlan(cmd.Context(), hub, run)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return render(cmd.OutOrStdout(), g.output, plan, nil)
-			}
-			drawPlan(cmd.OutOrStdout(), run, plan)
-			return nil
-		})
+	cmd := &cobra.Command{
+		Use:   "plan NAME",
+		Short: "Show what an update run will do, member by member, before (or while) it runs",
+	}
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		plan, err := makePlan(cmd.Context(), hub, run)
+		if err != nil {
+			return err
+		}
+		if g.output != "table" {
+			return render(cmd.OutOrStdout(), g.output, plan, nil)
+		}
+		drawPlan(cmd.OutOrStdout(), run, plan)
+		return nil
+	})
 }
 
 // metaEverything selects every member: the strategy of a run that names none.

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
@@ -114,60 +113,46 @@ func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) 
 }
 
 func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
-	var name, stages string
+	var (
+		stages string
+		parsed *fleetv1.UpdateStrategySpec
+	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --stages JSON|FILE",
+		Use:   "create NAME --stages JSON|FILE",
 		Short: "Create an update strategy from stages in Azure Fleet Manager's JSON shape",
 		Example: `  flotilla updatestrategy create -n staged-k8s-1-29 --stages '[
     {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 14400},
     {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}], "afterStageWaitInSeconds": 86400},
     {"name": "stage-primary-final", "groups": [{"name": "group-prod-primary-eu"}, {"name": "group-prod-primary-us"}]}
-  ]'`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			parsed, err := parseStrategy(stages)
-			if err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s := &fleetv1.UpdateStrategy{
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec:       *parsed,
-			}
-			if err := hub.Create(cmd.Context(), s); err != nil {
-				if apierrors.IsAlreadyExists(err) {
-					return fmt.Errorf("update strategy %q already exists", name)
-				}
-				return fmt.Errorf("creating update strategy %q: %w", name, err)
-			}
-			members := &fleetv1.MemberClusterList{}
-			if err := hub.List(cmd.Context(), members); err == nil {
-				for _, eg := range emptyGroups(parsed.Stages, members.Items) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
-				}
-			}
-			return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+  ]'
+  flotilla updatestrategy create -n staged-k8s-1-29 --stages stages.json`,
+		PreRunE: func(*cobra.Command, []string) error {
+			var err error
+			parsed, err = parseStrategy(stages)
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
+	strategyKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		s := &fleetv1.UpdateStrategy{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       *parsed,
+		}
+		if err := hub.Create(cmd.Context(), s); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("update strategy %q already exists", name)
+			}
+			return fmt.Errorf("creating update strategy %q: %w", name, err)
+		}
+		members := &fleetv1.MemberClusterList{}
+		if err := hub.List(cmd.Context(), members); err == nil {
+			for _, eg := range emptyGroups(parsed.Stages, members.Items) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
+			}
+		}
+		return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+	})
 	cmd.Flags().StringVar(&stages, "stages", "", `stages as a JSON list or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
 	return cmd
-}
-
-func validateObjectName(name string) error {
-	if name == "" {
-		return fmt.Errorf("--name is required")
-	}
-	return validateMemberName(name)
 }
 
 func renderStrategies(cmd *cobra.Command, format string, items []fleetv1.UpdateStrategy) error {
@@ -201,67 +186,35 @@ func newStrategyListCommand(g *globalOptions) *cobra.Command {
 		Use:   "list",
 		Short: "List update strategies",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.UpdateStrategyList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing update strategies: %w", err)
 			}
 			return renderStrategies(cmd, g.output, list.Items)
-		},
+		}),
 	}
-}
-
-func getStrategy(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.UpdateStrategy, error) {
-	return getNamed(cmd.Context(), hub, "update strategy", name, &fleetv1.UpdateStrategy{})
 }
 
 func newStrategyShowCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "show --name NAME",
+		Use:   "show NAME",
 		Short: "Show an update strategy's stages, groups, waits and gates",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s, err := getStrategy(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Update strategy %s\n", s.Name)
-			for i, st := range s.Spec.Stages {
-				fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, stageExtras(st))
-				for _, gr := range st.Groups {
-					fmt.Fprintf(w, "     group %s%s\n", gr.Name, groupExtras(gr))
-				}
-			}
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	return cmd
+	return strategyKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, s *fleetv1.UpdateStrategy) error {
+		if g.output != "table" {
+			return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "Update strategy %s\n", s.Name)
+		for i, st := range s.Spec.Stages {
+			fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, stageExtras(st))
+			for _, gr := range st.Groups {
+				fmt.Fprintf(w, "     group %s%s\n", gr.Name, groupExtras(gr))
+			}
+		}
+		return nil
+	})
 }
 
 func stageExtras(st fleetv1.UpdateStage) string {
@@ -324,33 +277,19 @@ func gateList(when string, gates []fleetv1.GateConfig) []string {
 }
 
 func newStrategyDeleteCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "delete --name NAME",
+		Use:   "delete NAME",
 		Short: "Delete an update strategy (runs that started from it keep their snapshot)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}}
-			if err := hub.Delete(cmd.Context(), s); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("update strategy %q not found", name)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update strategy %q deleted\n", name)
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	return cmd
+	return strategyKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		s := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := hub.Delete(cmd.Context(), s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("update strategy %q not found", name)
+			}
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update strategy %q deleted\n", name)
+		return nil
+	})
 }
