@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
 )
 
 func newUpdateRunCommand(g *globalOptions) *cobra.Command {
@@ -142,29 +143,20 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func setDesiredState(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun, state fleetv1.UpdateRunDesiredState) error {
-	patch := client.MergeFrom(run.DeepCopy())
-	run.Spec.State = state
-	if err := hub.Patch(cmd.Context(), run, patch); err != nil {
-		return fmt.Errorf("updating run %q: %w", run.Name, err)
-	}
-	return nil
-}
-
 func newRunStartCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start NAME",
-		Short: "Start an update run, or resume a Stopped or Failed one from where it was",
+		Short: "Start an update run, or resume one that is Stopping, Stopped or Failed from where it was",
 	}
 	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
-		switch run.Status.State {
-		case fleetv1.StateCompleted:
-			return fmt.Errorf("update run %q is Completed: create a new run", run.Name)
-		case fleetv1.StateStopping:
-			return fmt.Errorf("update run %q is Stopping: wait until it is Stopped, then start it", run.Name)
+		if err := rollout.CheckTransition(run.Status.State, fleetv1.RunStarted); err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
 		}
+		// Legal but pointless: a run on its way needs no second start. (A
+		// Stopping run that was asked to stop may start again; one Stopping
+		// on a failure resumes once Failed.)
 		if run.Spec.State == fleetv1.RunStarted && run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
-			return fmt.Errorf("update run %q is already started (%s)", run.Name, orDash(string(run.Status.State)))
+			return fmt.Errorf("update run %q is already started (%s)", run.Name, runState(run))
 		}
 		// A new start request lets a Failed run, whose spec.state is already
 		// Started, resume.
@@ -188,15 +180,16 @@ func newRunStopCommand(g *globalOptions) *cobra.Command {
 		Short: "Stop an update run: upgrades in flight finish, nothing new starts",
 	}
 	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
-		switch run.Status.State {
-		case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
-			return fmt.Errorf("update run %q is already %s", run.Name, run.Status.State)
+		if err := rollout.CheckTransition(run.Status.State, fleetv1.RunStopped); err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
 		}
-		if run.Spec.State != fleetv1.RunStarted {
-			return fmt.Errorf("update run %q has not been started", run.Name)
+		if run.Status.State == fleetv1.StateStopped {
+			return fmt.Errorf("update run %q is already Stopped", run.Name)
 		}
-		if err := setDesiredState(cmd, hub, run, fleetv1.RunStopped); err != nil {
-			return err
+		patch := client.MergeFrom(run.DeepCopy())
+		run.Spec.State = fleetv1.RunStopped
+		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+			return fmt.Errorf("stopping run %q: %w", run.Name, err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q stopping: upgrades in flight finish first\n", run.Name)
 		return nil
