@@ -14,6 +14,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/runinput"
 )
 
 func newUpdateRunCommand(g *globalOptions) *cobra.Command {
@@ -234,9 +235,6 @@ func knownTarget(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec, t
 		}
 		return len(run.Status.Stages) == 0 // not resolved yet: the controller reports unknown members
 	}
-	if strategy == nil {
-		return true
-	}
 	for _, st := range strategy.Stages {
 		if (t.Type == fleetv1.SkipStage || t.Type == fleetv1.SkipAfterStageWait) && st.Name == t.Name {
 			return true
@@ -271,14 +269,9 @@ func newRunSkipCommand(g *globalOptions) *cobra.Command {
 		if run.Status.State == fleetv1.StateCompleted {
 			return fmt.Errorf("update run %q is Completed: nothing left to skip", run.Name)
 		}
-		strategy := run.Status.StrategySnapshot
-		if strategy == nil {
-			strategy = run.Spec.Strategy
-		}
-		if strategy == nil && run.Spec.UpdateStrategyName != "" {
-			if s, err := strategyKind.get(cmd.Context(), hub, run.Spec.UpdateStrategyName); err == nil {
-				strategy = &s.Spec
-			}
+		strategy, err := runinput.Strategy(cmd.Context(), hub, run)
+		if err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
 		}
 		patch := client.MergeFrom(run.DeepCopy())
 		for _, t := range parsed {

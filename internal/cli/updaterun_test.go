@@ -70,3 +70,45 @@ func desiredOf(verb string) fleetv1.UpdateRunDesiredState {
 	}
 	return fleetv1.RunStopped
 }
+
+func strategyNamed(name string, stages ...fleetv1.UpdateStage) *fleetv1.UpdateStrategy {
+	return &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fleetv1.UpdateStrategySpec{Stages: stages}}
+}
+
+// skip and plan read the run's strategy as the controller does
+// (runinput.Strategy): the named strategy, else the default single stage.
+func TestSkipAndPlanFollowTheRunsStrategy(t *testing.T) {
+	named := runIn(fleetv1.RunNotStarted, "")
+	named.Name, named.Spec.UpdateStrategyName = "named", "three"
+	named.Spec.ManagedClusterUpdate.Upgrade = fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37.2"}
+	plain := named.DeepCopy()
+	plain.Name, plain.Spec.UpdateStrategyName = "plain", ""
+	hub := fakeHub(named, plain, member("dev-1", "dev"), member("prod-1", "prod"),
+		strategyNamed("three", fleetv1.UpdateStage{Name: "s1", Groups: []fleetv1.UpdateGroup{{Name: "dev"}}},
+			fleetv1.UpdateStage{Name: "s2", Groups: []fleetv1.UpdateGroup{{Name: "prod"}}}))
+
+	for _, tc := range []struct {
+		run, target, refused string
+	}{
+		{"named", "Stage:s2", ""},
+		{"named", "Group:dev", ""},
+		{"named", "Stage:nope", `update run "named" has no stage named "nope"`},
+		{"plain", "Stage:all", ""},
+		{"plain", "Group:dev", `update run "plain" has no group named "dev"`},
+	} {
+		_, _, err := runCLI(hub, "updaterun", "skip", tc.run, "--targets", tc.target)
+		if (tc.refused == "") != (err == nil) || (err != nil && err.Error() != tc.refused) {
+			t.Errorf("skip %s %s: %v, want %q", tc.run, tc.target, err, tc.refused)
+		}
+	}
+
+	out, _, err := runCLI(hub, "updaterun", "plan", "named")
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	for _, want := range []string{"1. stage s1", "group dev", "dev-1", "2. stage s2", "prod-1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan misses %q:\n%s", want, out)
+		}
+	}
+}
