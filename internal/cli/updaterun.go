@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -378,50 +377,6 @@ func newRunDeleteCommand(g *globalOptions) *cobra.Command {
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q deleted\n", run.Name)
 		return nil
 	})
-}
-
-// terminal reports whether a run has reached a state it leaves only on request.
-func terminal(r *fleetv1.UpdateRun) bool {
-	switch r.Status.State {
-	case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
-		return r.Status.ObservedGeneration == r.Generation
-	}
-	return false
-}
-
-// follow polls the run until it reaches a terminal state, calling onChange
-// each time it changes, and returns an error unless it Completed.
-func follow(ctx context.Context, hub client.Client, name string, timeout time.Duration, onChange func(*fleetv1.UpdateRun)) error {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	lastVersion := ""
-	for {
-		run, err := runKind.get(ctx, hub, name)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("update run %q did not finish within %s", name, timeout)
-			}
-			return err
-		}
-		if run.ResourceVersion != lastVersion {
-			lastVersion = run.ResourceVersion
-			onChange(run)
-		}
-		if terminal(run) {
-			if run.Status.State != fleetv1.StateCompleted {
-				return exitCodeError{err: fmt.Errorf("update run %q ended %s: %s", name, run.Status.State, run.Status.Message), code: 2}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("update run %q did not finish within %s (now %s)", name, timeout, runState(run))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 func newRunWaitCommand(g *globalOptions) *cobra.Command {
