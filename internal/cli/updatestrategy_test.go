@@ -75,3 +75,33 @@ func TestParseStrategySaysWhenTheValueIsNeitherAFileNorStages(t *testing.T) {
 		t.Errorf("parseStrategy(%q) = %v, want %q", "foo.json", err, want)
 	}
 }
+
+// Azure's --stages JSON writes counts as strings ("2", "25%"); the CLI's
+// own parsing keeps them for the hub to judge.
+func TestAzureStringCountsPassTheCLI(t *testing.T) {
+	azure := `{"stages": [{"name": "s1", "groups": [{"name": "dev", "maxConcurrency": "2"}], "maxConcurrency": "2", "maxAllowedFailures": "25%"}]}`
+	spec, err := parseStrategy(azure)
+	if err != nil {
+		t.Fatalf("parseStrategy: %v", err)
+	}
+	st := spec.Stages[0]
+	if st.MaxConcurrency.String() != "2" || st.MaxAllowedFailures.String() != "25%" || st.Groups[0].MaxConcurrency.String() != "2" {
+		t.Errorf("counts read as %v, %v, %v", st.MaxConcurrency, st.MaxAllowedFailures, st.Groups[0].MaxConcurrency)
+	}
+
+	hub := fakeHub(member("dev-1", "dev"), member("dev-2", "dev"))
+	if _, _, err := runCLI(hub, "updatestrategy", "create", "azure", "--stages", azure); err != nil {
+		t.Errorf("updatestrategy create: %v", err)
+	}
+	// updaterun create plans the run with the engine (internal/rollout),
+	// which the lead's change makes read a decimal string as a count.
+	_, _, err = runCLI(hub, "updaterun", "create", "r1", "--upgrade-type", "ControlPlaneOnly", "--kubernetes-version", "1.37.2", "--force", "--stages", azure)
+	if err != nil && strings.Contains(err.Error(), `"2" is neither a count nor a percentage`) {
+		// TODO(lead): remove this skip once internal/rollout accepts a decimal
+		// string count (issue 7, §6 "Azure's string counts are refused").
+		t.Skipf("the engine still refuses a string count: %v", err)
+	}
+	if err != nil {
+		t.Errorf("updaterun create: %v", err)
+	}
+}
