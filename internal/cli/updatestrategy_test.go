@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,5 +104,33 @@ func TestAzureStringCountsPassTheCLI(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("updaterun create: %v", err)
+	}
+}
+
+// The tour's strategy must not depend on the directory the hub runs in: its
+// Command checks name their program by an absolute path and carry their
+// script inline.
+func TestTheDemoStrategyWorksWhereverTheHubRuns(t *testing.T) {
+	spec, err := parseStrategy(filepath.Join("..", "..", "examples", "demo-strategy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := 0
+	for _, c := range spec.HealthChecks {
+		if c.Type != "Command" {
+			continue
+		}
+		commands++
+		if !filepath.IsAbs(c.Command[0]) {
+			t.Errorf("check %s runs %q, a path relative to the hub's directory", c.Name, c.Command[0])
+		}
+		if len(c.Command) >= 3 && c.Command[1] == "-c" {
+			if out, err := exec.Command(c.Command[0], "-n", "-c", c.Command[2]).CombinedOutput(); err != nil {
+				t.Errorf("check %s: the script does not parse: %v\n%s", c.Name, err, out)
+			}
+		}
+	}
+	if commands == 0 {
+		t.Error("the demo strategy has no Command check")
 	}
 }
