@@ -14,8 +14,8 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
 
-// kind is a cluster-scoped kind of the hub that commands act on by name.
-type kind[T client.Object] struct {
+// objectKind is a cluster-scoped kind of the hub that commands act on by name.
+type objectKind[T client.Object] struct {
 	// noun names the kind in messages and flag help: "update run".
 	noun string
 	// newObject returns an empty object to read into.
@@ -26,25 +26,25 @@ type kind[T client.Object] struct {
 }
 
 var (
-	memberKind = kind[*fleetv1.MemberCluster]{
+	memberKind = objectKind[*fleetv1.MemberCluster]{
 		noun: "member", newObject: func() *fleetv1.MemberCluster { return &fleetv1.MemberCluster{} }, dnsLabel: true,
 	}
-	strategyKind = kind[*fleetv1.UpdateStrategy]{
+	strategyKind = objectKind[*fleetv1.UpdateStrategy]{
 		noun: "update strategy", newObject: func() *fleetv1.UpdateStrategy { return &fleetv1.UpdateStrategy{} }, dnsLabel: true,
 	}
-	runKind = kind[*fleetv1.UpdateRun]{
+	runKind = objectKind[*fleetv1.UpdateRun]{
 		noun: "update run", newObject: func() *fleetv1.UpdateRun { return &fleetv1.UpdateRun{} }, dnsLabel: true,
 	}
-	gateKind = kind[*fleetv1.Gate]{
+	gateKind = objectKind[*fleetv1.Gate]{
 		noun: "gate", newObject: func() *fleetv1.Gate { return &fleetv1.Gate{} },
 	}
-	placementKind = kind[*placementv1.ClusterResourcePlacement]{
+	placementKind = objectKind[*placementv1.ClusterResourcePlacement]{
 		noun: "placement", newObject: func() *placementv1.ClusterResourcePlacement { return &placementv1.ClusterResourcePlacement{} },
 	}
 )
 
 // checkName refuses a missing name, and a name the hub could not hold.
-func (k kind[T]) checkName(cmd *cobra.Command, name string) error {
+func (k objectKind[T]) checkName(cmd *cobra.Command, name string) error {
 	if name == "" {
 		return fmt.Errorf("name the %s: %s NAME, or --name NAME", k.noun, cmd.CommandPath())
 	}
@@ -57,7 +57,7 @@ func (k kind[T]) checkName(cmd *cobra.Command, name string) error {
 }
 
 // get reads one object, saying `<noun> "name" not found` when it is not there.
-func (k kind[T]) get(ctx context.Context, hub client.Reader, name string) (T, error) {
+func (k objectKind[T]) get(ctx context.Context, hub client.Reader, name string) (T, error) {
 	obj := k.newObject()
 	if err := hub.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
 		var zero T
@@ -73,7 +73,7 @@ func (k kind[T]) get(ctx context.Context, hub client.Reader, name string) (T, er
 // not exist yet (create) or is not read first: the name comes from a
 // positional NAME or --name/-n and is checked before the command's own
 // PreRunE checks its flags; then the hub is connected and act runs.
-func (k kind[T]) onName(g *globalOptions, cmd *cobra.Command, act func(cmd *cobra.Command, hub client.WithWatch, name string) error) *cobra.Command {
+func (k objectKind[T]) onName(g *globalOptions, cmd *cobra.Command, act func(cmd *cobra.Command, hub client.WithWatch, name string) error) *cobra.Command {
 	var flagName, name string
 	cmd.Flags().StringVarP(&flagName, "name", "n", "", k.noun+" name (the same as the NAME argument)")
 	// A command that sets Args takes positional arguments after NAME and
@@ -109,7 +109,7 @@ func (k kind[T]) onName(g *globalOptions, cmd *cobra.Command, act func(cmd *cobr
 
 // onObject is onName for a command on an object that exists: act gets it
 // read from the hub, or the command says it is not found.
-func (k kind[T]) onObject(g *globalOptions, cmd *cobra.Command, act func(cmd *cobra.Command, hub client.WithWatch, obj T) error) *cobra.Command {
+func (k objectKind[T]) onObject(g *globalOptions, cmd *cobra.Command, act func(cmd *cobra.Command, hub client.WithWatch, obj T) error) *cobra.Command {
 	return k.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
 		obj, err := k.get(cmd.Context(), hub, name)
 		if err != nil {
