@@ -21,9 +21,7 @@ done
 run $flotilla status
 
 step "The seed's three stages as an update strategy, with health checks and an approval before the primaries"
-# The Command check runs the operator's script from the repository.
-sed "s#examples/validate-stage.sh#$PWD/examples/validate-stage.sh#" examples/demo-strategy.yaml > "${TMPDIR:-/tmp}/flotilla-demo-strategy.yaml"
-run $flotilla updatestrategy create -n staged-rollout --stages @"${TMPDIR:-/tmp}/flotilla-demo-strategy.yaml"
+run $flotilla updatestrategy create -n staged-rollout --stages examples/demo-strategy.yaml
 
 step "The plan, then the run"
 run $flotilla updaterun create -n k8s-1-37-rollout --upgrade-type Full --kubernetes-version 1.37 --update-strategy-name staged-rollout

@@ -14,7 +14,6 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/agent"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newAgentCommand(global *globalOptions) *cobra.Command {
@@ -47,11 +46,8 @@ syncing on its own when the hub returns.`,
 			if opts.HeartbeatPeriod <= 0 {
 				return fmt.Errorf("--heartbeat-period must be positive, got %s", opts.HeartbeatPeriod)
 			}
-			hubPath, err := hubaccess.KubeconfigPath(global.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			if opts.Hub, err = hubaccess.RESTConfig(hubPath); err != nil {
+			var err error
+			if opts.Hub, err = global.restConfig(); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(memberKubeconfig)

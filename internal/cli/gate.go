@@ -5,11 +5,9 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newGateCommand(g *globalOptions) *cobra.Command {
@@ -28,19 +26,14 @@ func newGateListCommand(g *globalOptions) *cobra.Command {
 		Use:   "list [--state Pending|Completed|Skipped] [--update-run NAME]",
 		Short: "List gates",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
+		PreRunE: func(*cobra.Command, []string) error {
 			switch fleetv1.GateState(state) {
 			case "", fleetv1.GatePending, fleetv1.GateCompleted, fleetv1.GateSkipped:
-			default:
-				return fmt.Errorf("unknown --state %q: use Pending, Completed or Skipped", state)
+				return nil
 			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+			return fmt.Errorf("unknown --state %q: use Pending, Completed or Skipped", state)
+		},
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.GateList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing gates: %w", err)
@@ -61,7 +54,7 @@ func newGateListCommand(g *globalOptions) *cobra.Command {
 				}
 				return t
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&state, "state", "", "only gates in this state")
 	cmd.Flags().StringVar(&run, "update-run", "", "only gates of this update run")
@@ -69,44 +62,25 @@ func newGateListCommand(g *globalOptions) *cobra.Command {
 }
 
 func newGateApproveCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
 		Use:   "approve NAME",
 		Short: "Approve a Pending Approval gate, letting its update run go on",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if name == "" {
-				return fmt.Errorf("name the gate to approve (flotilla gate list --state Pending)")
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			gt := &fleetv1.Gate{}
-			if err := hub.Get(cmd.Context(), client.ObjectKey{Name: name}, gt); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("gate %q not found", name)
-				}
-				return err
-			}
-			if gt.Spec.Type != fleetv1.GateApproval {
-				return fmt.Errorf("gate %q is a %s gate: it opens by itself", name, gt.Spec.Type)
-			}
-			if gt.Spec.State != fleetv1.GatePending {
-				return fmt.Errorf("gate %q is already %s", name, gt.Spec.State)
-			}
-			patch := client.MergeFrom(gt.DeepCopy())
-			gt.Spec.State = fleetv1.GateCompleted
-			if err := hub.Patch(cmd.Context(), gt, patch); err != nil {
-				return fmt.Errorf("approving gate %q: %w", name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "gate %q approved: update run %s goes on (stage %s)\n", name, gt.Spec.Target.UpdateRun, gt.Spec.Target.Stage)
-			return nil
-		},
+		Long: `Approve a Pending Approval gate, letting its update run go on.
+'flotilla gate list --state Pending' lists the gates that wait.`,
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "gate name")
-	return cmd
+	return gateKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, gt *fleetv1.Gate) error {
+		if gt.Spec.Type != fleetv1.GateApproval {
+			return fmt.Errorf("gate %q is a %s gate: it opens by itself", gt.Name, gt.Spec.Type)
+		}
+		if gt.Spec.State != fleetv1.GatePending {
+			return fmt.Errorf("gate %q is already %s", gt.Name, gt.Spec.State)
+		}
+		patch := client.MergeFrom(gt.DeepCopy())
+		gt.Spec.State = fleetv1.GateCompleted
+		if err := hub.Patch(cmd.Context(), gt, patch); err != nil {
+			return fmt.Errorf("approving gate %q: %w", gt.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "gate %q approved: update run %s goes on (stage %s)\n", gt.Name, gt.Spec.Target.UpdateRun, gt.Spec.Target.Stage)
+		return nil
+	})
 }

@@ -179,9 +179,6 @@ func newLocalStatusCommand() *cobra.Command {
 			if f := cmd.Flag("output"); f != nil {
 				format = f.Value.String()
 			}
-			if err := validateOutput(format); err != nil {
-				return err
-			}
 			st, err := localfleet.Status(cmd.Context(), fleet.layout())
 			if err != nil {
 				return err

@@ -15,7 +15,6 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newMemberCommand(g *globalOptions) *cobra.Command {
@@ -58,16 +57,6 @@ func parseLabels(s string) (map[string]string, error) {
 	return out, nil
 }
 
-func validateMemberName(name string) error {
-	if name == "" {
-		return fmt.Errorf("--name is required")
-	}
-	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-		return fmt.Errorf("invalid member name %q: %s", name, strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 func validateGroupName(group string) error {
 	if group == "" {
 		return nil
@@ -80,53 +69,45 @@ func validateGroupName(group string) error {
 
 func newMemberCreateCommand(g *globalOptions) *cobra.Command {
 	var (
-		name, kubeconfig, kubeContext, group, labelList string
-		heartbeat                                       int32
+		kubeconfig, kubeContext, group, labelList string
+		heartbeat                                 int32
+		data                                      []byte
+		lbls                                      map[string]string
 	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --kubeconfig FILE [--context C] [--update-group G] [--labels k=v,...]",
+		Use:   "create NAME --kubeconfig FILE [--context C] [--update-group G] [--labels k=v,...]",
 		Short: "Add a cluster to the fleet",
 		Long: `Add a cluster to the fleet. Its kubeconfig is checked against the cluster's API
 server, then stored as a Secret on the hub; the hub probes the member with it.
 Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
 		Example: `  flotilla member create -n dev-1 --kubeconfig ~/.kube/dev-1 --update-group group-dev-clusters --labels env=dev,region=westeurope`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
+		PreRunE: func(*cobra.Command, []string) error {
 			if kubeconfig == "" {
 				return fmt.Errorf("--kubeconfig is required")
 			}
 			if err := validateGroupName(group); err != nil {
 				return err
 			}
-			lbls, err := parseLabels(labelList)
-			if err != nil {
+			var err error
+			if lbls, err = parseLabels(labelList); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(kubeconfig)
-			if err != nil {
+			if data, err = os.ReadFile(kubeconfig); err != nil {
 				return fmt.Errorf("reading kubeconfig: %w", err)
 			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			member, err := enrollment.Enroll(cmd.Context(), hub, enrollment.Request{
-				Name: name, Kubeconfig: data, Context: kubeContext,
-				UpdateGroup: group, Labels: lbls, HeartbeatPeriodSeconds: heartbeat,
-			})
-			if err != nil {
-				return err
-			}
-			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*member})
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name (a DNS label)")
+	memberKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		member, err := enrollment.Enroll(cmd.Context(), hub, enrollment.Request{
+			Name: name, Kubeconfig: data, Context: kubeContext,
+			UpdateGroup: group, Labels: lbls, HeartbeatPeriodSeconds: heartbeat,
+		})
+		if err != nil {
+			return err
+		}
+		return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*member})
+	})
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file that reaches the member's API server")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context to use (default: its current context)")
 	cmd.Flags().StringVar(&group, "update-group", "", "update group the member belongs to")
@@ -136,27 +117,26 @@ Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
 }
 
 func newMemberListCommand(g *globalOptions) *cobra.Command {
-	var selector, group string
+	var (
+		selectorFlag, group string
+		opts                []client.ListOption
+	)
 	cmd := &cobra.Command{
 		Use:   "list [--selector k=v] [--update-group G]",
 		Short: "List the fleet's members",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
+		PreRunE: func(*cobra.Command, []string) error {
+			if selectorFlag == "" {
+				return nil
 			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
+			sel, err := labels.Parse(selectorFlag)
 			if err != nil {
-				return err
+				return fmt.Errorf("invalid --selector: %w", err)
 			}
-			opts := []client.ListOption{}
-			if selector != "" {
-				sel, err := labels.Parse(selector)
-				if err != nil {
-					return fmt.Errorf("invalid --selector: %w", err)
-				}
-				opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
-			}
+			opts = []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
+			return nil
+		},
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.MemberClusterList{}
 			if err := hub.List(cmd.Context(), list, opts...); err != nil {
 				return fmt.Errorf("listing members: %w", err)
@@ -168,9 +148,9 @@ func newMemberListCommand(g *globalOptions) *cobra.Command {
 				}
 			}
 			return renderMembers(cmd, g.output, items)
-		},
+		}),
 	}
-	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector, e.g. region=westeurope")
+	cmd.Flags().StringVarP(&selectorFlag, "selector", "l", "", "label selector, e.g. region=westeurope")
 	cmd.Flags().StringVar(&group, "update-group", "", "only members of this update group")
 	return cmd
 }
@@ -213,42 +193,17 @@ func health(m *fleetv1.MemberCluster) string {
 	return "Unknown"
 }
 
-func getMember(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.MemberCluster, error) {
-	return getNamed(cmd.Context(), hub, "member", name, &fleetv1.MemberCluster{})
-}
-
 func newMemberShowCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "show --name NAME",
+		Use:   "show NAME",
 		Short: "Show one member: versions, nodes, pods, conditions",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			m, err := getMember(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
-			}
-			return describeMember(cmd, m)
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
-	return cmd
+	return memberKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, m *fleetv1.MemberCluster) error {
+		if g.output != "table" {
+			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+		}
+		return describeMember(cmd, m)
+	})
 }
 
 func describeMember(cmd *cobra.Command, m *fleetv1.MemberCluster) error {
@@ -284,22 +239,16 @@ func describeMember(cmd *cobra.Command, m *fleetv1.MemberCluster) error {
 
 func newMemberUpdateCommand(g *globalOptions) *cobra.Command {
 	var (
-		name, group, labelList string
-		heartbeat              int32
+		group, labelList string
+		heartbeat        int32
+		lbls             map[string]string
 	)
 	cmd := &cobra.Command{
-		Use:   "update --name NAME [--update-group G] [--labels k=v,...]",
+		Use:   "update NAME [--update-group G] [--labels k=v,...]",
 		Short: "Change a member's update group, labels or heartbeat period",
 		Long: `Change a member's update group, labels or heartbeat period. --labels replaces
 the member's labels; --update-group "" takes it out of its group.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
 			if !flags.Changed("update-group") && !flags.Changed("labels") && !flags.Changed("heartbeat-period-seconds") {
 				return fmt.Errorf("nothing to update: pass --update-group, --labels or --heartbeat-period-seconds")
@@ -307,34 +256,27 @@ the member's labels; --update-group "" takes it out of its group.`,
 			if err := validateGroupName(group); err != nil {
 				return err
 			}
-			lbls, err := parseLabels(labelList)
-			if err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			m, err := getMember(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if flags.Changed("update-group") {
-				m.Spec.UpdateGroup = group
-			}
-			if flags.Changed("labels") {
-				m.Labels = lbls
-			}
-			if flags.Changed("heartbeat-period-seconds") {
-				m.Spec.HeartbeatPeriodSeconds = heartbeat
-			}
-			if err := hub.Update(cmd.Context(), m); err != nil {
-				return fmt.Errorf("updating member %q: %w", name, err)
-			}
-			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+			var err error
+			lbls, err = parseLabels(labelList)
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	memberKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, m *fleetv1.MemberCluster) error {
+		flags := cmd.Flags()
+		if flags.Changed("update-group") {
+			m.Spec.UpdateGroup = group
+		}
+		if flags.Changed("labels") {
+			m.Labels = lbls
+		}
+		if flags.Changed("heartbeat-period-seconds") {
+			m.Spec.HeartbeatPeriodSeconds = heartbeat
+		}
+		if err := hub.Update(cmd.Context(), m); err != nil {
+			return fmt.Errorf("updating member %q: %w", m.Name, err)
+		}
+		return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+	})
 	cmd.Flags().StringVar(&group, "update-group", "", "new update group")
 	cmd.Flags().StringVar(&labelList, "labels", "", "new labels (replace the old ones), key=value pairs separated by commas")
 	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member")
@@ -342,29 +284,15 @@ the member's labels; --update-group "" takes it out of its group.`,
 }
 
 func newMemberDeleteCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "delete --name NAME",
+		Use:   "delete NAME",
 		Short: "Remove a member from the fleet (the cluster itself is untouched)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			if err := enrollment.Remove(cmd.Context(), hub, name); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "member %q removed from the fleet\n", name)
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
-	return cmd
+	return memberKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		if err := enrollment.Remove(cmd.Context(), hub, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "member %q removed from the fleet\n", name)
+		return nil
+	})
 }

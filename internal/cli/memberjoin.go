@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 // joinResult is what `member join` reports.
@@ -22,9 +22,13 @@ type joinResult struct {
 }
 
 func newMemberJoinCommand(g *globalOptions) *cobra.Command {
-	var name, memberKubeconfig, memberContext, group, labelList, out string
+	var (
+		memberKubeconfig, memberContext, group, labelList, out string
+		memberData                                             []byte
+		lbls                                                   map[string]string
+	)
 	cmd := &cobra.Command{
-		Use:   "join --name NAME [--member-kubeconfig FILE] [--agent-kubeconfig-out FILE]",
+		Use:   "join NAME [--member-kubeconfig FILE] [--agent-kubeconfig-out FILE]",
 		Short: "Make a member hubful: set up its agent's identity on the hub and print how to run the agent",
 		Long: `Make a member hubful. On the hub this creates the member's namespace
 (flotilla-member-NAME, which holds its Work), a service account for its agent
@@ -39,79 +43,66 @@ after --member-kubeconfig is checked against its API server (that kubeconfig
 stays with the agent, not on the hub). Joining again issues a fresh token.`,
 		Example: `  flotilla member join -n prod-eu-1 --member-kubeconfig ~/.kube/prod-eu-1 --labels region=prod,compliance=pci
   flotilla agent --member-name prod-eu-1 --hub-kubeconfig prod-eu-1.agent-hub.kubeconfig --member-kubeconfig ~/.kube/prod-eu-1`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateGroupName(group); err != nil {
 				return err
 			}
-			lbls, err := parseLabels(labelList)
-			if err != nil {
+			var err error
+			if lbls, err = parseLabels(labelList); err != nil {
 				return err
 			}
-			var memberData []byte
 			if memberKubeconfig != "" {
 				if memberData, err = os.ReadFile(memberKubeconfig); err != nil {
 					return fmt.Errorf("reading the member's kubeconfig: %w", err)
 				}
 			}
 			if out == "" {
+				name, _ := nameAndArgs(cmd, args)
 				out = name + ".agent-hub.kubeconfig"
 			}
 			if _, err := os.Stat(filepath.Dir(out)); err != nil {
 				return fmt.Errorf("--agent-kubeconfig-out: %w", err)
 			}
-			path, err := hubaccess.KubeconfigPath(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			hubConfig, err := hubaccess.RESTConfig(path)
-			if err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(path)
-			if err != nil {
-				return err
-			}
-			joined, err := enrollment.Join(cmd.Context(), hub, enrollment.JoinRequest{
-				Name: name, MemberKubeconfig: memberData, MemberContext: memberContext,
-				UpdateGroup: group, Labels: lbls, HubConfig: hubConfig,
-			})
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, joined.HubKubeconfig, 0o600); err != nil {
-				return fmt.Errorf("writing the agent's hub kubeconfig: %w", err)
-			}
-			abs, _ := filepath.Abs(out)
-			memberArg := memberKubeconfig
-			if memberArg == "" {
-				memberArg = "<the member's kubeconfig>"
-			}
-			res := joinResult{
-				Member: name, CreatedMember: joined.CreatedMember, AgentNamespace: joined.AgentNamespace,
-				HubKubeconfig: abs,
-				AgentCommand:  fmt.Sprintf("flotilla agent --member-name %s --hub-kubeconfig %s --member-kubeconfig %s", name, abs, memberArg),
-			}
-			if g.output != "table" {
-				return render(cmd.OutOrStdout(), g.output, res, nil)
-			}
-			w := cmd.OutOrStdout()
-			verb := "joined"
-			if joined.CreatedMember {
-				verb = "added to the fleet in Agent mode and joined"
-			}
-			fmt.Fprintf(w, "member %q %s; its Works live in hub namespace %s\n", name, verb, joined.AgentNamespace)
-			fmt.Fprintf(w, "agent's hub kubeconfig: %s\n\nRun the agent beside the member:\n  %s\n", abs, res.AgentCommand)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	memberKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		hubConfig, err := g.restConfig()
+		if err != nil {
+			return err
+		}
+		joined, err := enrollment.Join(cmd.Context(), hub, enrollment.JoinRequest{
+			Name: name, MemberKubeconfig: memberData, MemberContext: memberContext,
+			UpdateGroup: group, Labels: lbls, HubConfig: hubConfig,
+		})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, joined.HubKubeconfig, 0o600); err != nil {
+			return fmt.Errorf("writing the agent's hub kubeconfig: %w", err)
+		}
+		abs, _ := filepath.Abs(out)
+		memberArg := memberKubeconfig
+		if memberArg == "" {
+			memberArg = "<the member's kubeconfig>"
+		}
+		res := joinResult{
+			Member: name, CreatedMember: joined.CreatedMember, AgentNamespace: joined.AgentNamespace,
+			HubKubeconfig: abs,
+			AgentCommand:  fmt.Sprintf("flotilla agent --member-name %s --hub-kubeconfig %s --member-kubeconfig %s", name, abs, memberArg),
+		}
+		if g.output != "table" {
+			return render(cmd.OutOrStdout(), g.output, res, nil)
+		}
+		w := cmd.OutOrStdout()
+		verb := "joined"
+		if joined.CreatedMember {
+			verb = "added to the fleet in Agent mode and joined"
+		}
+		fmt.Fprintf(w, "member %q %s; its Works live in hub namespace %s\n", name, verb, joined.AgentNamespace)
+		fmt.Fprintf(w, "agent's hub kubeconfig: %s\n\nRun the agent beside the member:\n  %s\n", abs, res.AgentCommand)
+		return nil
+	})
 	cmd.Flags().StringVar(&memberKubeconfig, "member-kubeconfig", "", "kubeconfig of the member, to add a cluster the fleet does not know yet")
 	cmd.Flags().StringVar(&memberContext, "context", "", "context of --member-kubeconfig")
 	cmd.Flags().StringVar(&group, "update-group", "", "update group, for a member added by this command")
@@ -121,43 +112,31 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 }
 
 func newMemberLeaveCommand(g *globalOptions) *cobra.Command {
-	var (
-		name string
-		wait time.Duration
-	)
+	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "leave --name NAME",
+		Use:   "leave NAME",
 		Short: "Take a member out of every placement, let its agent remove what it placed, and revoke the agent",
 		Long: `Take a member out of every placement. Its agent removes what placements put on
 the member (up to --wait), then the agent's hub identity is revoked. A member in
 Agent mode leaves the fleet; a member the hub also reaches with stored
 credentials stays in it, hubless.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateMemberName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			left, err := enrollment.Leave(cmd.Context(), hub, enrollment.LeaveRequest{Name: name, Wait: wait})
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if len(left.Abandoned) > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the agent did not clean up within %s; what these Works placed stays on the member: %v\n", wait, left.Abandoned)
-			}
-			if left.DeletedMember {
-				fmt.Fprintf(w, "member %q left the fleet\n", name)
-			} else {
-				fmt.Fprintf(w, "member %q left placement; it stays in the fleet, hubless\n", name)
-			}
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "member name")
+	memberKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		left, err := enrollment.Leave(cmd.Context(), hub, enrollment.LeaveRequest{Name: name, Wait: wait})
+		if err != nil {
+			return err
+		}
+		w := cmd.OutOrStdout()
+		if len(left.Abandoned) > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: the agent did not clean up within %s; what these Works placed stays on the member: %v\n", wait, left.Abandoned)
+		}
+		if left.DeletedMember {
+			fmt.Fprintf(w, "member %q left the fleet\n", name)
+		} else {
+			fmt.Fprintf(w, "member %q left placement; it stays in the fleet, hubless\n", name)
+		}
+		return nil
+	})
 	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long the agent gets to remove what it placed")
 	return cmd
 }

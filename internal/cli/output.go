@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,10 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,19 +28,6 @@ func (t *table) write(w io.Writer) error {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
-}
-
-// getNamed reads one cluster-scoped object, saying "<kind> "name" not
-// found" when it is not there.
-func getNamed[T client.Object](ctx context.Context, hub client.Client, kind, name string, obj T) (T, error) {
-	if err := hub.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
-		var zero T
-		if apierrors.IsNotFound(err) {
-			return zero, fmt.Errorf("%s %q not found", kind, name)
-		}
-		return zero, err
-	}
-	return obj, nil
 }
 
 // validateOutput refuses an unknown -o value before any work is done.

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newPlacementCommand(g *globalOptions) *cobra.Command {
@@ -106,14 +105,7 @@ func newPlacementListCommand(g *globalOptions) *cobra.Command {
 		Use:   "list",
 		Short: "List placements: where they go and how far they got",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &placementv1.ClusterResourcePlacementList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing placements: %w", err)
@@ -136,47 +128,22 @@ func newPlacementListCommand(g *globalOptions) *cobra.Command {
 				}
 				return t
 			})
-		},
+		}),
 	}
-}
-
-func getPlacement(cmd *cobra.Command, hub client.Client, name string) (*placementv1.ClusterResourcePlacement, error) {
-	return getNamed(cmd.Context(), hub, "placement", name, &placementv1.ClusterResourcePlacement{})
 }
 
 func newPlacementShowCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "show --name NAME",
+		Use:   "show NAME",
 		Short: "One placement: its resources and its state on every cluster, with drift and diffs",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if name == "" {
-				return fmt.Errorf("--name is required")
-			}
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			p, err := getPlacement(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return render(cmd.OutOrStdout(), g.output, p, nil)
-			}
-			describePlacement(cmd.OutOrStdout(), p)
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "placement name")
-	return cmd
+	return placementKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, p *placementv1.ClusterResourcePlacement) error {
+		if g.output != "table" {
+			return render(cmd.OutOrStdout(), g.output, p, nil)
+		}
+		describePlacement(cmd.OutOrStdout(), p)
+		return nil
+	})
 }
 
 func resourceName(r placementv1.ResourceIdentifier) string {
@@ -251,33 +218,15 @@ func patchDetails(ps []placementv1.PatchDetail) string {
 }
 
 func newPlacementDeleteCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "delete --name NAME",
+		Use:   "delete NAME",
 		Short: "Delete a placement: what it placed is removed from every member (unless it says Abandon)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if name == "" {
-				return fmt.Errorf("--name is required")
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			p, err := getPlacement(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if err := hub.Delete(cmd.Context(), p); err != nil {
-				return fmt.Errorf("deleting placement %q: %w", name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "placement %q deleted; members lose what it placed as their agents clean up\n", name)
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "placement name")
-	return cmd
+	return placementKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, p *placementv1.ClusterResourcePlacement) error {
+		if err := hub.Delete(cmd.Context(), p); err != nil {
+			return fmt.Errorf("deleting placement %q: %w", p.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "placement %q deleted; members lose what it placed as their agents clean up\n", p.Name)
+		return nil
+	})
 }

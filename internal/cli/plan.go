@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/runinput"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -27,19 +27,9 @@ func assessmentProviders() upgrade.Providers {
 
 // makePlan lays out what run will do to the fleet as it is now.
 func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, error) {
-	strategy := run.Status.StrategySnapshot
-	if strategy == nil {
-		strategy = run.Spec.Strategy
-	}
-	if strategy == nil && run.Spec.UpdateStrategyName != "" {
-		s := &fleetv1.UpdateStrategy{}
-		if err := hub.Get(ctx, client.ObjectKey{Name: run.Spec.UpdateStrategyName}, s); err != nil {
-			return rollout.Plan{}, fmt.Errorf("update strategy %q: %w", run.Spec.UpdateStrategyName, client.IgnoreNotFound(err))
-		}
-		strategy = &s.Spec
-	}
-	if strategy == nil {
-		strategy = &fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{Name: "all", MemberSelector: &metaEverything}}}
+	strategy, err := runinput.Strategy(ctx, hub, run)
+	if err != nil {
+		return rollout.Plan{}, err
 	}
 	list := &fleetv1.MemberClusterList{}
 	if err := hub.List(ctx, list); err != nil {
@@ -47,15 +37,13 @@ func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (r
 	}
 	providers := assessmentProviders()
 	obs := rollout.Observations{Members: map[string]rollout.MemberObservation{}}
-	members := make([]rollout.Member, 0, len(list.Items))
 	for i := range list.Items {
 		m := &list.Items[i]
 		_, obs.Members[m.Name] = upgrade.Assess(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
-		members = append(members, rollout.Member{Name: m.Name, Labels: m.Labels, UpdateGroup: m.Spec.UpdateGroup})
 	}
 	target := upgrade.RunTarget(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, list.Items)
 	return rollout.MakePlan(rollout.Input{
-		RunName: run.Name, Strategy: *strategy, Target: target, Members: members,
+		RunName: run.Name, Strategy: *strategy, Target: target, Members: runinput.Members(list.Items),
 		Desired: run.Spec.State, Skip: run.Spec.Skip, Status: run.Status, Observed: obs, Now: time.Now(),
 	})
 }
@@ -141,22 +129,22 @@ func planGates(w io.Writer, indent, when string, gates []rollout.GatePlan) {
 }
 
 func newRunPlanCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "plan", "Show what an update run will do, member by member, before (or while) it runs",
-		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
-			plan, err := makePlan(cmd.Context(), hub, run)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return render(cmd.OutOrStdout(), g.output, plan, nil)
-			}
-			drawPlan(cmd.OutOrStdout(), run, plan)
-			return nil
-		})
+	cmd := &cobra.Command{
+		Use:   "plan NAME",
+		Short: "Show what an update run will do, member by member, before (or while) it runs",
+	}
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		plan, err := makePlan(cmd.Context(), hub, run)
+		if err != nil {
+			return err
+		}
+		if g.output != "table" {
+			return render(cmd.OutOrStdout(), g.output, plan, nil)
+		}
+		drawPlan(cmd.OutOrStdout(), run, plan)
+		return nil
+	})
 }
-
-// metaEverything selects every member: the strategy of a run that names none.
-var metaEverything = metav1.LabelSelector{}
 
 func untouchedText(u rollout.UntouchedMember) string {
 	if u.Reason == "" {

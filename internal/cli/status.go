@@ -5,13 +5,12 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 // memberRow is one line of `flotilla status`.
@@ -46,14 +45,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Use:   "status",
 		Short: "The fleet at a glance: every member's version, nodes, failed pods and health",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.MemberClusterList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing members: %w", err)
@@ -76,7 +68,7 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 				}
 				return t
 			})
-		},
+		}),
 	}
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,7 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
+	"github.com/flotilla-dev/flotilla/internal/runinput"
 )
 
 func newUpdateRunCommand(g *globalOptions) *cobra.Command {
@@ -31,22 +31,18 @@ func newUpdateRunCommand(g *globalOptions) *cobra.Command {
 }
 
 func newRunCreateCommand(g *globalOptions) *cobra.Command {
-	var name, upgradeType, version, strategyName, stages, nodeImage string
-	var start, force bool
+	var (
+		upgradeType, version, strategyName, stages, nodeImage string
+		start, force                                          bool
+		spec                                                  fleetv1.UpdateRunSpec
+	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --upgrade-type Full|ControlPlaneOnly|NodeImageOnly [--kubernetes-version V] [--update-strategy-name S | --stages JSON]",
+		Use:   "create NAME --upgrade-type Full|ControlPlaneOnly|NodeImageOnly [--kubernetes-version V] [--update-strategy-name S | --stages JSON]",
 		Short: "Create an update run (it does not start until `updaterun start`)",
 		Example: `  flotilla updaterun create -n k8s-1-37-rollout --upgrade-type Full --kubernetes-version 1.37.2 --update-strategy-name staged-rollout
   flotilla updaterun create -n node-images --upgrade-type NodeImageOnly --node-image-selection Consistent --stages @stages.json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			spec := fleetv1.UpdateRunSpec{
+		PreRunE: func(*cobra.Command, []string) error {
+			spec = fleetv1.UpdateRunSpec{
 				UpdateStrategyName: strategyName,
 				ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{
 					Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeType(upgradeType), KubernetesVersion: version},
@@ -76,170 +72,128 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			if strategyName != "" && stages != "" {
 				return fmt.Errorf("pass --update-strategy-name or --stages, not both")
 			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
+			if stages != "" {
+				var err error
+				spec.Strategy, err = parseStrategy(stages)
 				return err
 			}
-			var strategy *fleetv1.UpdateStrategySpec
-			if stages != "" {
-				parsed, err := parseStrategy(stages)
-				if err != nil {
-					return err
-				}
-				spec.Strategy = parsed
-				strategy = spec.Strategy
-			} else if strategyName != "" {
-				s, err := getStrategy(cmd, hub, strategyName)
-				if err != nil {
-					return err
-				}
-				strategy = &s.Spec
-			}
-			members := &fleetv1.MemberClusterList{}
-			if err := hub.List(cmd.Context(), members); err != nil {
-				return fmt.Errorf("listing members: %w", err)
-			}
-			if strategy != nil {
-				if empty := emptyGroups(strategy.Stages, members.Items); len(empty) > 0 {
-					return fmt.Errorf("the strategy's groups %s have no members: assign members with `flotilla member update --update-group`", strings.Join(empty, ", "))
-				}
-			}
-			run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
-			plan, err := makePlan(cmd.Context(), hub, run)
-			if err != nil {
-				return fmt.Errorf("the run cannot be planned: %w", err)
-			}
-			if err := plan.Problems.Err(); err != nil {
-				return fmt.Errorf("the strategy cannot run: %w", err)
-			}
-			if refused := refusals(plan); len(refused) > 0 && !force {
-				if g.output == "table" {
-					drawPlan(cmd.ErrOrStderr(), run, plan)
-				}
-				return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
-			}
-			if start {
-				run.Spec.State = fleetv1.RunStarted
-			}
-			if err := hub.Create(cmd.Context(), run); err != nil {
-				if apierrors.IsAlreadyExists(err) {
-					return fmt.Errorf("update run %q already exists", name)
-				}
-				return fmt.Errorf("creating update run %q: %w", name, err)
-			}
-			if g.output != "table" {
-				return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
-			}
-			drawPlan(cmd.OutOrStdout(), run, plan)
-			fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
-			if !start {
-				fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
 			return nil
 		},
 	}
+	runKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		strategy := spec.Strategy
+		if strategyName != "" {
+			s, err := strategyKind.get(cmd.Context(), hub, strategyName)
+			if err != nil {
+				return err
+			}
+			strategy = &s.Spec
+		}
+		members := &fleetv1.MemberClusterList{}
+		if err := hub.List(cmd.Context(), members); err != nil {
+			return fmt.Errorf("listing members: %w", err)
+		}
+		if strategy != nil {
+			if empty := emptyGroups(strategy.Stages, members.Items); len(empty) > 0 {
+				return fmt.Errorf("the strategy's groups %s have no members: assign members with `flotilla member update --update-group`", strings.Join(empty, ", "))
+			}
+		}
+		run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *spec.DeepCopy()}
+		plan, err := makePlan(cmd.Context(), hub, run)
+		if err != nil {
+			return fmt.Errorf("the run cannot be planned: %w", err)
+		}
+		if err := plan.Problems.Err(); err != nil {
+			return fmt.Errorf("the strategy cannot run: %w", err)
+		}
+		if refused := refusals(plan); len(refused) > 0 && !force {
+			if g.output == "table" {
+				drawPlan(cmd.ErrOrStderr(), run, plan)
+			}
+			return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
+		}
+		if start {
+			run.Spec.State = fleetv1.RunStarted
+		}
+		if err := hub.Create(cmd.Context(), run); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("update run %q already exists", name)
+			}
+			return fmt.Errorf("creating update run %q: %w", name, err)
+		}
+		if g.output != "table" {
+			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
+		}
+		drawPlan(cmd.OutOrStdout(), run, plan)
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
+		if !start {
+			fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
+		}
+		fmt.Fprintln(cmd.OutOrStdout())
+		return nil
+	})
 	f := cmd.Flags()
-	f.StringVarP(&name, "name", "n", "", "run name")
 	f.StringVar(&upgradeType, "upgrade-type", "", "Full, ControlPlaneOnly or NodeImageOnly")
 	f.StringVar(&version, "kubernetes-version", "", "target Kubernetes version, e.g. 1.37.2 (Full and ControlPlaneOnly)")
 	f.StringVar(&strategyName, "update-strategy-name", "", "update strategy to follow")
-	f.StringVar(&stages, "stages", "", "inline strategy: a JSON list of stages, or a whole strategy spec (JSON or YAML); @FILE reads a file")
+	f.StringVar(&stages, "stages", "", `inline strategy: a JSON list of stages or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
 	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
 	f.BoolVar(&start, "start", false, "start the run right away")
 	f.BoolVar(&force, "force", false, "create the run even if the plan refuses some members (a downgrade, a minor-version jump)")
 	return cmd
 }
 
-func getRun(ctx context.Context, hub client.Client, name string) (*fleetv1.UpdateRun, error) {
-	return getNamed(ctx, hub, "update run", name, &fleetv1.UpdateRun{})
-}
-
-// runNameCommand builds a command that acts on one run named by --name or an argument.
-func runNameCommand(g *globalOptions, use, short string, act func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error) *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   use + " --name NAME",
-		Short: short,
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			run, err := getRun(cmd.Context(), hub, name)
-			if err != nil {
-				return err
-			}
-			return act(cmd, hub, run)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
-	return cmd
-}
-
-func setDesiredState(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun, state fleetv1.UpdateRunDesiredState) error {
-	patch := client.MergeFrom(run.DeepCopy())
-	run.Spec.State = state
-	if err := hub.Patch(cmd.Context(), run, patch); err != nil {
-		return fmt.Errorf("updating run %q: %w", run.Name, err)
-	}
-	return nil
-}
-
 func newRunStartCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "start", "Start an update run, or resume a Stopped or Failed one from where it was",
-		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
-			switch run.Status.State {
-			case fleetv1.StateCompleted:
-				return fmt.Errorf("update run %q is Completed: create a new run", run.Name)
-			case fleetv1.StateStopping:
-				return fmt.Errorf("update run %q is Stopping: wait until it is Stopped, then start it", run.Name)
-			}
-			if run.Spec.State == fleetv1.RunStarted && run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
-				return fmt.Errorf("update run %q is already started (%s)", run.Name, orDash(string(run.Status.State)))
-			}
-			// A new start request lets a Failed run, whose spec.state is already
-			// Started, resume.
-			patch := client.MergeFrom(run.DeepCopy())
-			run.Spec.State = fleetv1.RunStarted
-			if run.Annotations == nil {
-				run.Annotations = map[string]string{}
-			}
-			run.Annotations[fleetv1.StartRequestAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
-			if err := hub.Patch(cmd.Context(), run, patch); err != nil {
-				return fmt.Errorf("starting run %q: %w", run.Name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update run %q started; follow it with: flotilla updaterun watch -n %s\n", run.Name, run.Name)
-			return nil
-		})
+	cmd := &cobra.Command{
+		Use:   "start NAME",
+		Short: "Start an update run, or resume one that is Stopping, Stopped or Failed from where it was",
+	}
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		if err := rollout.CheckTransition(run.Status.State, fleetv1.RunStarted); err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
+		}
+		// Legal but pointless: a run on its way needs no second start. (A
+		// Stopping run that was asked to stop may start again; one Stopping
+		// on a failure resumes once Failed.)
+		if run.Spec.State == fleetv1.RunStarted && run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
+			return fmt.Errorf("update run %q is already started (%s)", run.Name, runState(run))
+		}
+		// A new start request lets a Failed run, whose spec.state is already
+		// Started, resume.
+		patch := client.MergeFrom(run.DeepCopy())
+		run.Spec.State = fleetv1.RunStarted
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[fleetv1.StartRequestAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
+		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+			return fmt.Errorf("starting run %q: %w", run.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q started; follow it with: flotilla updaterun watch -n %s\n", run.Name, run.Name)
+		return nil
+	})
 }
 
 func newRunStopCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "stop", "Stop an update run: upgrades in flight finish, nothing new starts",
-		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
-			switch run.Status.State {
-			case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
-				return fmt.Errorf("update run %q is already %s", run.Name, run.Status.State)
-			}
-			if run.Spec.State != fleetv1.RunStarted {
-				return fmt.Errorf("update run %q has not been started", run.Name)
-			}
-			if err := setDesiredState(cmd, hub, run, fleetv1.RunStopped); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update run %q stopping: upgrades in flight finish first\n", run.Name)
-			return nil
-		})
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Stop an update run: upgrades in flight finish, nothing new starts",
+	}
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		if err := rollout.CheckTransition(run.Status.State, fleetv1.RunStopped); err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
+		}
+		if run.Status.State == fleetv1.StateStopped {
+			return fmt.Errorf("update run %q is already Stopped", run.Name)
+		}
+		patch := client.MergeFrom(run.DeepCopy())
+		run.Spec.State = fleetv1.RunStopped
+		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+			return fmt.Errorf("stopping run %q: %w", run.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q stopping: upgrades in flight finish first\n", run.Name)
+		return nil
+	})
 }
 
 // parseSkipTargets reads "Stage:x Group:y Member:z AfterStageWait:s".
@@ -280,9 +234,6 @@ func knownTarget(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec, t
 		}
 		return len(run.Status.Stages) == 0 // not resolved yet: the controller reports unknown members
 	}
-	if strategy == nil {
-		return true
-	}
 	for _, st := range strategy.Stages {
 		if (t.Type == fleetv1.SkipStage || t.Type == fleetv1.SkipAfterStageWait) && st.Name == t.Name {
 			return true
@@ -297,58 +248,45 @@ func knownTarget(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec, t
 }
 
 func newRunSkipCommand(g *globalOptions) *cobra.Command {
-	var name string
-	var targets []string
+	var (
+		targets []string
+		parsed  []fleetv1.SkipTarget
+	)
 	cmd := &cobra.Command{
-		Use:     "skip --name NAME --targets Stage:x Group:y ...",
+		Use:     "skip NAME --targets Stage:x Group:y ...",
 		Short:   "Skip members, groups, stages or after-stage waits of an update run",
 		Example: `  flotilla updaterun skip -n k8s-1-37-rollout --targets Stage:stage-canary-prod AfterStageWait:stage-internal`,
-		Args:    cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			parsed, err := parseSkipTargets(append(targets, args...))
-			if err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			run, err := getRun(cmd.Context(), hub, name)
-			if err != nil {
-				return err
-			}
-			if run.Status.State == fleetv1.StateCompleted {
-				return fmt.Errorf("update run %q is Completed: nothing left to skip", name)
-			}
-			strategy := run.Status.StrategySnapshot
-			if strategy == nil {
-				strategy = run.Spec.Strategy
-			}
-			if strategy == nil && run.Spec.UpdateStrategyName != "" {
-				if s, err := getStrategy(cmd, hub, run.Spec.UpdateStrategyName); err == nil {
-					strategy = &s.Spec
-				}
-			}
-			patch := client.MergeFrom(run.DeepCopy())
-			for _, t := range parsed {
-				if !knownTarget(run, strategy, t) {
-					return fmt.Errorf("update run %q has no %s named %q", name, strings.ToLower(string(t.Type)), t.Name)
-				}
-				if !containsTarget(run.Spec.Skip, t) {
-					run.Spec.Skip = append(run.Spec.Skip, t)
-				}
-			}
-			if err := hub.Patch(cmd.Context(), run, patch); err != nil {
-				return fmt.Errorf("updating run %q: %w", name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update run %q will skip %d target(s)\n", name, len(parsed))
-			return nil
+		// Arguments after NAME are more targets.
+		Args: cobra.ArbitraryArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			parsed, err = parseSkipTargets(append(targets, argsAfterName(cmd, args)...))
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		if run.Status.State == fleetv1.StateCompleted {
+			return fmt.Errorf("update run %q is Completed: nothing left to skip", run.Name)
+		}
+		strategy, err := runinput.Strategy(cmd.Context(), hub, run)
+		if err != nil {
+			return fmt.Errorf("update run %q: %w", run.Name, err)
+		}
+		patch := client.MergeFrom(run.DeepCopy())
+		for _, t := range parsed {
+			if !knownTarget(run, strategy, t) {
+				return fmt.Errorf("update run %q has no %s named %q", run.Name, strings.ToLower(string(t.Type)), t.Name)
+			}
+			if !containsTarget(run.Spec.Skip, t) {
+				run.Spec.Skip = append(run.Spec.Skip, t)
+			}
+		}
+		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+			return fmt.Errorf("updating run %q: %w", run.Name, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q will skip %d target(s)\n", run.Name, len(parsed))
+		return nil
+	})
 	cmd.Flags().StringSliceVar(&targets, "targets", nil, "what to skip: Member:NAME, Group:NAME, Stage:NAME, AfterStageWait:STAGE")
 	return cmd
 }
@@ -399,164 +337,93 @@ func newRunListCommand(g *globalOptions) *cobra.Command {
 		Use:   "list",
 		Short: "List update runs with their state and progress",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.UpdateRunList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing update runs: %w", err)
 			}
 			return renderRuns(cmd, g.output, list.Items)
-		},
+		}),
 	}
 }
 
 func newRunShowCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "show", "Show an update run as a tree: stages, groups, members, gates and waits",
-		func(cmd *cobra.Command, _ client.Client, run *fleetv1.UpdateRun) error {
-			if g.output != "table" {
-				return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
-			}
-			drawRun(cmd.OutOrStdout(), run, time.Now())
-			return nil
-		})
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an update run as a tree: stages, groups, members, gates and waits",
+	}
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, run *fleetv1.UpdateRun) error {
+		if g.output != "table" {
+			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
+		}
+		drawRun(cmd.OutOrStdout(), run, time.Now())
+		return nil
+	})
 }
 
 func newRunDeleteCommand(g *globalOptions) *cobra.Command {
-	return runNameCommand(g, "delete", "Delete an update run (refused while it is Running or Stopping)",
-		func(cmd *cobra.Command, hub client.Client, run *fleetv1.UpdateRun) error {
-			switch run.Status.State {
-			case fleetv1.StateRunning, fleetv1.StateStopping:
-				return fmt.Errorf("update run %q is %s: stop it first (flotilla updaterun stop -n %s)", run.Name, run.Status.State, run.Name)
-			}
-			if err := hub.Delete(cmd.Context(), run); err != nil {
-				return fmt.Errorf("deleting update run %q: %w", run.Name, client.IgnoreNotFound(err))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update run %q deleted\n", run.Name)
-			return nil
-		})
-}
-
-// terminal reports whether a run has reached a state it leaves only on request.
-func terminal(r *fleetv1.UpdateRun) bool {
-	switch r.Status.State {
-	case fleetv1.StateCompleted, fleetv1.StateFailed, fleetv1.StateStopped:
-		return r.Status.ObservedGeneration == r.Generation
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete an update run (refused while it is Running or Stopping)",
 	}
-	return false
-}
-
-// follow polls the run until it reaches a terminal state, calling onChange
-// each time it changes, and returns an error unless it Completed.
-func follow(ctx context.Context, hub client.Client, name string, timeout time.Duration, onChange func(*fleetv1.UpdateRun)) error {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	lastVersion := ""
-	for {
-		run, err := getRun(ctx, hub, name)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("update run %q did not finish within %s", name, timeout)
-			}
-			return err
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		switch run.Status.State {
+		case fleetv1.StateRunning, fleetv1.StateStopping:
+			return fmt.Errorf("update run %q is %s: stop it first (flotilla updaterun stop -n %s)", run.Name, run.Status.State, run.Name)
 		}
-		if run.ResourceVersion != lastVersion {
-			lastVersion = run.ResourceVersion
-			onChange(run)
+		if err := hub.Delete(cmd.Context(), run); err != nil {
+			return fmt.Errorf("deleting update run %q: %w", run.Name, client.IgnoreNotFound(err))
 		}
-		if terminal(run) {
-			if run.Status.State != fleetv1.StateCompleted {
-				return exitCodeError{err: fmt.Errorf("update run %q ended %s: %s", name, run.Status.State, run.Status.Message), code: 2}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("update run %q did not finish within %s (now %s)", name, timeout, runState(run))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q deleted\n", run.Name)
+		return nil
+	})
 }
 
 func newRunWaitCommand(g *globalOptions) *cobra.Command {
-	var name string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "wait --name NAME [--timeout D]",
+		Use:   "wait NAME [--timeout D]",
 		Short: "Wait until an update run ends; exit 0 only if it Completed",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			last := ""
-			err = follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
-				line := fmt.Sprintf("%s: %s, %d/%d members done", name, runState(r), r.Status.MembersDone, r.Status.MembersTotal)
-				if r.Status.CurrentStage != "" {
-					line += ", stage " + r.Status.CurrentStage
-				}
-				if line != last {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s %s\n", time.Now().Format("15:04:05"), line)
-					last = line
-				}
-			})
-			if err == nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "update run %q Completed\n", name)
-			}
-			return err
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	runKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		last := ""
+		err := follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
+			line := fmt.Sprintf("%s: %s, %d/%d members done", name, runState(r), r.Status.MembersDone, r.Status.MembersTotal)
+			if r.Status.CurrentStage != "" {
+				line += ", stage " + r.Status.CurrentStage
+			}
+			if line != last {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s %s\n", time.Now().Format("15:04:05"), line)
+				last = line
+			}
+		})
+		if err == nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "update run %q Completed\n", name)
+		}
+		return err
+	})
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (e.g. 30m); 0 waits forever")
 	return cmd
 }
 
 func newRunWatchCommand(g *globalOptions) *cobra.Command {
-	var name string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch --name NAME",
+		Use:   "watch NAME",
 		Short: "Draw an update run's tree live until it ends",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			tty := isTerminal(out)
-			return follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
-				if tty {
-					fmt.Fprint(out, "\033[H\033[2J")
-				} else {
-					fmt.Fprintln(out, strings.Repeat("-", 60))
-				}
-				drawRun(out, r, time.Now())
-			})
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
+	runKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		out := cmd.OutOrStdout()
+		tty := isTerminal(out)
+		return follow(cmd.Context(), hub, name, timeout, func(r *fleetv1.UpdateRun) {
+			if tty {
+				fmt.Fprint(out, "\033[H\033[2J")
+			} else {
+				fmt.Fprintln(out, strings.Repeat("-", 60))
+			}
+			drawRun(out, r, time.Now())
+		})
+	})
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop watching after this long; 0 watches until the run ends")
 	return cmd
 }

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/internal/hubaccess"
 )
 
 func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
@@ -28,25 +27,29 @@ func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// parseStrategy reads --stages: JSON inline or, with a leading @, from a
-// file. A list is Azure Fleet Manager's stages, so `az fleet` input works
-// unchanged; an object is a whole strategy spec, with Flotilla's additions
+// parseStrategy reads --stages: JSON or YAML inline, or from a file named by
+// the value itself (as `az fleet updatestrategy create --stages` takes) or
+// after a leading @. A list is Azure Fleet Manager's stages and an object
+// with "stages" is Azure's file, so `az fleet` input works unchanged; the
+// object may also be a whole strategy spec, with Flotilla's additions
 // (health checks, windows, timeouts) beside its stages, or an UpdateStrategy
 // manifest.
 func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
-	data := []byte(arg)
-	if strings.HasPrefix(arg, "@") {
-		var err error
-		if data, err = os.ReadFile(arg[1:]); err != nil {
-			return nil, fmt.Errorf("reading --stages file: %w", err)
-		}
-	}
-	data, err := yaml.YAMLToJSON(data)
+	data, source, err := readStagesArg(arg)
 	if err != nil {
+		return nil, err
+	}
+	if data, err = yaml.YAMLToJSON(data); err != nil {
 		return nil, fmt.Errorf("invalid --stages: %w", err)
 	}
-	spec := &fleetv1.UpdateStrategySpec{}
 	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] != '[' && trimmed[0] != '{' && !bytes.Equal(trimmed, []byte("null")) {
+		if source == "" {
+			return nil, fmt.Errorf("--stages: %q is neither a file nor JSON/YAML stages", arg)
+		}
+		return nil, fmt.Errorf("--stages: %s holds no JSON/YAML stages", source)
+	}
+	spec := &fleetv1.UpdateStrategySpec{}
 	// A whole UpdateStrategy manifest, as for kubectl apply, gives its spec.
 	var manifest struct {
 		Kind string          `json:"kind"`
@@ -70,6 +73,28 @@ func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	return spec, nil
 }
 
+// readStagesArg returns what --stages holds and, when it came from a file,
+// the file's name: @FILE is always a file; a value that is not inline JSON
+// and names an existing file is that file.
+func readStagesArg(arg string) (data []byte, source string, err error) {
+	if path, ok := strings.CutPrefix(arg, "@"); ok {
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, "", fmt.Errorf("reading --stages file: %w", err)
+		}
+		return data, path, nil
+	}
+	if inline := strings.TrimSpace(arg); inline == "" || inline[0] == '[' || inline[0] == '{' {
+		return []byte(arg), "", nil
+	}
+	if info, err := os.Stat(arg); err == nil && info.Mode().IsRegular() {
+		if data, err = os.ReadFile(arg); err != nil {
+			return nil, "", fmt.Errorf("reading --stages file: %w", err)
+		}
+		return data, arg, nil
+	}
+	return []byte(arg), "", nil
+}
+
 // emptyGroups lists the strategy's groups that no member belongs to.
 func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) []string {
 	have := map[string]bool{}
@@ -88,60 +113,46 @@ func emptyGroups(stages []fleetv1.UpdateStage, members []fleetv1.MemberCluster) 
 }
 
 func newStrategyCreateCommand(g *globalOptions) *cobra.Command {
-	var name, stages string
+	var (
+		stages string
+		parsed *fleetv1.UpdateStrategySpec
+	)
 	cmd := &cobra.Command{
-		Use:   "create --name NAME --stages JSON|@FILE",
+		Use:   "create NAME --stages JSON|FILE",
 		Short: "Create an update strategy from stages in Azure Fleet Manager's JSON shape",
 		Example: `  flotilla updatestrategy create -n staged-k8s-1-29 --stages '[
     {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 14400},
     {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}], "afterStageWaitInSeconds": 86400},
     {"name": "stage-primary-final", "groups": [{"name": "group-prod-primary-eu"}, {"name": "group-prod-primary-us"}]}
-  ]'`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			parsed, err := parseStrategy(stages)
-			if err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s := &fleetv1.UpdateStrategy{
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec:       *parsed,
-			}
-			if err := hub.Create(cmd.Context(), s); err != nil {
-				if apierrors.IsAlreadyExists(err) {
-					return fmt.Errorf("update strategy %q already exists", name)
-				}
-				return fmt.Errorf("creating update strategy %q: %w", name, err)
-			}
-			members := &fleetv1.MemberClusterList{}
-			if err := hub.List(cmd.Context(), members); err == nil {
-				for _, eg := range emptyGroups(parsed.Stages, members.Items) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
-				}
-			}
-			return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+  ]'
+  flotilla updatestrategy create -n staged-k8s-1-29 --stages stages.json`,
+		PreRunE: func(*cobra.Command, []string) error {
+			var err error
+			parsed, err = parseStrategy(stages)
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	cmd.Flags().StringVar(&stages, "stages", "", "stages as a JSON list, or a whole strategy spec as a JSON or YAML object; @FILE reads a file")
+	strategyKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		s := &fleetv1.UpdateStrategy{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       *parsed,
+		}
+		if err := hub.Create(cmd.Context(), s); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("update strategy %q already exists", name)
+			}
+			return fmt.Errorf("creating update strategy %q: %w", name, err)
+		}
+		members := &fleetv1.MemberClusterList{}
+		if err := hub.List(cmd.Context(), members); err == nil {
+			for _, eg := range emptyGroups(parsed.Stages, members.Items) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning: no member is in group %s yet (flotilla member update --update-group)\n", eg)
+			}
+		}
+		return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+	})
+	cmd.Flags().StringVar(&stages, "stages", "", `stages as a JSON list or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
 	return cmd
-}
-
-func validateObjectName(name string) error {
-	if name == "" {
-		return fmt.Errorf("--name is required")
-	}
-	return validateMemberName(name)
 }
 
 func renderStrategies(cmd *cobra.Command, format string, items []fleetv1.UpdateStrategy) error {
@@ -175,67 +186,35 @@ func newStrategyListCommand(g *globalOptions) *cobra.Command {
 		Use:   "list",
 		Short: "List update strategies",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
+		RunE: onHub(g, func(cmd *cobra.Command, hub client.WithWatch) error {
 			list := &fleetv1.UpdateStrategyList{}
 			if err := hub.List(cmd.Context(), list); err != nil {
 				return fmt.Errorf("listing update strategies: %w", err)
 			}
 			return renderStrategies(cmd, g.output, list.Items)
-		},
+		}),
 	}
-}
-
-func getStrategy(cmd *cobra.Command, hub client.Client, name string) (*fleetv1.UpdateStrategy, error) {
-	return getNamed(cmd.Context(), hub, "update strategy", name, &fleetv1.UpdateStrategy{})
 }
 
 func newStrategyShowCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "show --name NAME",
+		Use:   "show NAME",
 		Short: "Show an update strategy's stages, groups, waits and gates",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateOutput(g.output); err != nil {
-				return err
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s, err := getStrategy(cmd, hub, name)
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "Update strategy %s\n", s.Name)
-			for i, st := range s.Spec.Stages {
-				fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, stageExtras(st))
-				for _, gr := range st.Groups {
-					fmt.Fprintf(w, "     group %s%s\n", gr.Name, groupExtras(gr))
-				}
-			}
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	return cmd
+	return strategyKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, s *fleetv1.UpdateStrategy) error {
+		if g.output != "table" {
+			return renderStrategies(cmd, g.output, []fleetv1.UpdateStrategy{*s})
+		}
+		w := cmd.OutOrStdout()
+		fmt.Fprintf(w, "Update strategy %s\n", s.Name)
+		for i, st := range s.Spec.Stages {
+			fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, stageExtras(st))
+			for _, gr := range st.Groups {
+				fmt.Fprintf(w, "     group %s%s\n", gr.Name, groupExtras(gr))
+			}
+		}
+		return nil
+	})
 }
 
 func stageExtras(st fleetv1.UpdateStage) string {
@@ -298,33 +277,19 @@ func gateList(when string, gates []fleetv1.GateConfig) []string {
 }
 
 func newStrategyDeleteCommand(g *globalOptions) *cobra.Command {
-	var name string
 	cmd := &cobra.Command{
-		Use:   "delete --name NAME",
+		Use:   "delete NAME",
 		Short: "Delete an update strategy (runs that started from it keep their snapshot)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				name = args[0]
-			}
-			if err := validateObjectName(name); err != nil {
-				return err
-			}
-			hub, err := hubaccess.Connect(g.hubKubeconfig)
-			if err != nil {
-				return err
-			}
-			s := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}}
-			if err := hub.Delete(cmd.Context(), s); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("update strategy %q not found", name)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "update strategy %q deleted\n", name)
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "strategy name")
-	return cmd
+	return strategyKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		s := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := hub.Delete(cmd.Context(), s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("update strategy %q not found", name)
+			}
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update strategy %q deleted\n", name)
+		return nil
+	})
 }
