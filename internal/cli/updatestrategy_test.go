@@ -95,13 +95,8 @@ func TestAzureStringCountsPassTheCLI(t *testing.T) {
 		t.Errorf("updatestrategy create: %v", err)
 	}
 	// updaterun create plans the run with the engine (internal/rollout),
-	// which the lead's change makes read a decimal string as a count.
+	// which reads a decimal string as a count.
 	_, _, err = runCLI(hub, "updaterun", "create", "r1", "--upgrade-type", "ControlPlaneOnly", "--kubernetes-version", "1.37.2", "--force", "--stages", azure)
-	if err != nil && strings.Contains(err.Error(), `"2" is neither a count nor a percentage`) {
-		// TODO(lead): remove this skip once internal/rollout accepts a decimal
-		// string count (issue 7, §6 "Azure's string counts are refused").
-		t.Skipf("the engine still refuses a string count: %v", err)
-	}
 	if err != nil {
 		t.Errorf("updaterun create: %v", err)
 	}

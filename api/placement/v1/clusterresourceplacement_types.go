@@ -563,5 +563,5 @@ type ClusterResourcePlacementList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ClusterResourcePlacement{}, &ClusterResourcePlacementList{})
+	register(&ClusterResourcePlacement{}, &ClusterResourcePlacementList{})
 }

@@ -151,6 +151,6 @@ type ResourceOverrideList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ClusterResourceOverride{}, &ClusterResourceOverrideList{},
+	register(&ClusterResourceOverride{}, &ClusterResourceOverrideList{},
 		&ResourceOverride{}, &ResourceOverrideList{})
 }
