@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -35,14 +36,7 @@ election, serving /metrics and /healthz, /readyz.`,
 				level = zapcore.DebugLevel
 			}
 			ctrl.SetLogger(zap.New(zap.Level(level)))
-			path := kubeconfig
-			if path == "" {
-				var err error
-				if path, err = hubaccess.KubeconfigPath(""); err != nil {
-					return fmt.Errorf("--kubeconfig is required: %w", err)
-				}
-			}
-			cfg, err := hubaccess.RESTConfig(path)
+			cfg, err := hubRESTConfig(kubeconfig)
 			if err != nil {
 				return err
 			}
@@ -67,7 +61,7 @@ election, serving /metrics and /healthz, /readyz.`,
 			return hub.Run(ctx, cfg, opts)
 		},
 	}
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub's API server (default: as for --hub-kubeconfig)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the hub's API server (default: $FLOTILLA_HUB_KUBECONFIG, then the in-cluster config in a pod, then the running local fleet)")
 	cmd.Flags().StringVar(&opts.MetricsAddress, "metrics-bind-address", ":8080", `address for /metrics ("0" turns it off)`)
 	cmd.Flags().StringVar(&opts.HealthAddress, "health-probe-bind-address", ":8081", `address for /healthz and /readyz ("0" turns it off)`)
 	cmd.Flags().BoolVar(&opts.LeaderElection, "leader-elect", true, "elect a leader so that only one hub replica acts")
@@ -77,6 +71,23 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().DurationVar(&opts.UnreachableGracePeriod, "unreachable-grace-period", 5*time.Minute, "how long a PickN placement keeps an unreachable member before picking another")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+// hubRESTConfig is the hub's API server: --kubeconfig, then
+// $FLOTILLA_HUB_KUBECONFIG, then the in-cluster configuration when the hub
+// runs in a pod, then the running local fleet.
+func hubRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" && os.Getenv(hubaccess.EnvKubeconfig) == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			cfg.QPS, cfg.Burst = hubaccess.QPS, hubaccess.Burst
+			return cfg, nil
+		}
+	}
+	path, err := hubaccess.KubeconfigPath(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig is required: %w", err)
+	}
+	return hubaccess.RESTConfig(path)
 }
 
 func dirExists(path string) bool {
