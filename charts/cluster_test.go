@@ -166,16 +166,15 @@ func installHubChart(t *testing.T, c *testCluster) {
 func installAgentCharts(t *testing.T, c *testCluster) {
 	t.Helper()
 	installed.agents.Do(func() {
-		for _, args := range [][]string{
-			{"--set", "memberName=dev-1", "--set", "hub.kubeconfig=apiVersion: v1\nkind: Config\n"},
-			{"--set", "memberName=dev-2", "--set", "hub.existingSecret=dev-2-hub",
-				"--set-json", `rbac.placedResources=[{"apiGroups":[""],"resources":["namespaces","configmaps"]}]`},
+		for _, r := range []struct {
+			release string
+			args    []string
+		}{
+			{"flotilla-agent", []string{"--set", "memberName=dev-1", "--set", "hub.kubeconfig=apiVersion: v1\nkind: Config\n"}},
+			{"narrow", []string{"--set", "memberName=dev-2", "--set", "hub.existingSecret=dev-2-hub",
+				"--set-json", `rbac.placedResources=[{"apiGroups":[""],"resources":["namespaces","configmaps"]}]`}},
 		} {
-			release := "flotilla-agent"
-			if strings.Contains(strings.Join(args, " "), "dev-2") {
-				release = "narrow"
-			}
-			out, err := run(t, nil, helmBin(t), append([]string{"template", release, agentChart, "--namespace", fleetNS}, args...)...)
+			out, err := renderRelease(t, r.release, agentChart, r.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
