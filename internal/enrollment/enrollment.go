@@ -156,7 +156,8 @@ func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.Membe
 	return member, nil
 }
 
-// Remove deletes a member and its credentials.
+// Remove deletes a member, its credentials and its agent's hub identity, so
+// a token the agent still holds is refused from then on.
 func Remove(ctx context.Context, hub client.Client, name string) error {
 	member := &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if err := hub.Delete(ctx, member); err != nil {
@@ -168,6 +169,9 @@ func Remove(ctx context.Context, hub client.Client, name string) error {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: SecretName(name), Namespace: Namespace}}
 	if err := hub.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("member %q deleted, but its Secret was not: %w", name, err)
+	}
+	if err := deleteAgentIdentity(ctx, hub, name); err != nil {
+		return fmt.Errorf("member %q deleted, but its agent's identity was not: %w", name, err)
 	}
 	return nil
 }
