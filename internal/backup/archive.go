@@ -1,7 +1,8 @@
 // Package backup saves the fleet's state from a hub into one file and
 // restores it onto another: members and their credentials, strategies, runs
 // and gates with their status, placements, overrides, snapshots, bindings and
-// Works, and the hub-side identities of member agents. The file holds
+// Works, the hub objects placements select, and the hub-side identities of
+// member agents. The file holds
 // credentials; it can be encrypted with age, to a passphrase or to
 // recipients.
 package backup

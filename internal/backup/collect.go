@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,10 +34,10 @@ var identityKinds = []schema.GroupVersionKind{
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
 }
 
-// restoreOrder puts owners and prerequisites before what needs them; kinds
-// not named here come after, by name.
+// restoreOrder puts owners and prerequisites before what needs them (a
+// placed CRD before its objects); kinds not named here come after, by name.
 var restoreOrder = []string{
-	"Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+	"Namespace", "CustomResourceDefinition", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
 	"MemberCluster", "UpdateStrategy", "AutoUpgradeProfile", "UpdateRun", "Gate",
 	"ClusterResourceOverride", "ResourceOverride", "ClusterResourcePlacement", "ResourcePlacement",
 	"ResourceSnapshot", "ResourceBinding", "Work",
@@ -115,8 +116,48 @@ func Collect(ctx context.Context, hub client.Client, now time.Time) (*Archive, e
 		}
 		add(u)
 	}
+	// What placements place: the fresh hub's placement controller selects
+	// it again, and without it would take every placed object off the
+	// members.
+	placements := &placementv1.ClusterResourcePlacementList{}
+	if err := hub.List(ctx, placements); err != nil && !meta.IsNoMatchError(err) {
+		return nil, fmt.Errorf("listing placements: %w", err)
+	}
+	for _, p := range placements.Items {
+		for _, id := range p.Status.SelectedResources {
+			u, err := get(ctx, hub, id)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s %s, selected by placement %s: %w", id.Kind, objectName(id), p.Name, err)
+			}
+			if u != nil {
+				add(u)
+			}
+		}
+	}
 	sortForRestore(a.Objects)
 	return a, nil
+}
+
+// get reads the object id names; nil when it is gone (deleted since it was
+// selected, or of a kind the hub no longer serves).
+func get(ctx context.Context, hub client.Client, id placementv1.ResourceIdentifier) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: id.Group, Version: id.Version, Kind: id.Kind})
+	err := hub.Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, u)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func objectName(id placementv1.ResourceIdentifier) string {
+	if id.Namespace != "" {
+		return id.Namespace + "/" + id.Name
+	}
+	return id.Name
 }
 
 func list(ctx context.Context, hub client.Client, gvk schema.GroupVersionKind, opts ...client.ListOption) ([]unstructured.Unstructured, error) {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -108,7 +111,9 @@ func exists(ctx context.Context, hub client.Client, u *unstructured.Unstructured
 	switch {
 	case err == nil:
 		return true, nil
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err), meta.IsNoMatchError(err):
+		// A kind not served yet (a placed CRD the archive restores
+		// first) has no objects.
 		return false, nil
 	}
 	return false, fmt.Errorf("checking %s: %w", describe(u), err)
@@ -117,7 +122,7 @@ func exists(ctx context.Context, hub client.Client, u *unstructured.Unstructured
 // put creates obj, or replaces the object of the same name; obj then holds
 // what the API server stored.
 func put(ctx context.Context, hub client.Client, obj *unstructured.Unstructured) (replaced bool, err error) {
-	err = hub.Create(ctx, obj)
+	err = create(ctx, hub, obj)
 	if !apierrors.IsAlreadyExists(err) {
 		return false, err
 	}
@@ -128,6 +133,27 @@ func put(ctx context.Context, hub client.Client, obj *unstructured.Unstructured)
 	}
 	obj.SetResourceVersion(current.GetResourceVersion())
 	return true, hub.Update(ctx, obj)
+}
+
+// kindServedTimeout bounds the wait for a CRD restored just before to be
+// served.
+const kindServedTimeout = 30 * time.Second
+
+// create creates obj, waiting while its kind is not served yet: its CRD,
+// restored just before, takes a moment to be established.
+func create(ctx context.Context, hub client.Client, obj *unstructured.Unstructured) error {
+	err := hub.Create(ctx, obj)
+	if !meta.IsNoMatchError(err) {
+		return err
+	}
+	pollErr := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, kindServedTimeout, false, func(ctx context.Context) (bool, error) {
+		err = hub.Create(ctx, obj)
+		return !meta.IsNoMatchError(err), nil
+	})
+	if pollErr != nil && meta.IsNoMatchError(err) {
+		return fmt.Errorf("the hub does not serve %s (restore its CRD first): %w", obj.GroupVersionKind(), err)
+	}
+	return err
 }
 
 // remapOwners points owner references at the owners' new UIDs and drops

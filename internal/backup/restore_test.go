@@ -9,8 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
@@ -123,4 +125,75 @@ func TestABackupRestoresOntoAFreshHubWithStatusAndOwnersAndRefusesToOverwrite(t 
 	if res.Replaced != len(read.Objects) {
 		t.Fatalf("overwrite replaced %d of %d", res.Replaced, len(read.Objects))
 	}
+}
+
+// TestTheHubObjectsAPlacementSelectsAreBackedUp: a hubful fleet's desired
+// state is also the hub objects its placements select. Restored without
+// them, the fresh hub's placement controller would select nothing and its
+// agents would delete everything placed on the members.
+func TestTheHubObjectsAPlacementSelectsAreBackedUp(t *testing.T) {
+	src := startHub(t)
+	dst := startHub(t)
+	ctx := t.Context()
+	must(t, src.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fintech", Labels: map[string]string{"team": "payments"}}}))
+	must(t, src.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: "fintech"}, Data: map[string]string{"tier": "gold"}}))
+	must(t, src.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "fintech-readonly"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}))
+	crp := &placementv1.ClusterResourcePlacement{ObjectMeta: metav1.ObjectMeta{Name: "fintech"},
+		Spec: placementv1.ClusterResourcePlacementSpec{ResourceSelectors: []placementv1.ClusterResourceSelector{{Version: "v1", Kind: "Namespace", Name: "fintech"}}}}
+	must(t, src.Create(ctx, crp))
+	crp.Status.SelectedResources = []placementv1.ResourceIdentifier{
+		{Version: "v1", Kind: "Namespace", Name: "fintech"},
+		{Version: "v1", Kind: "ConfigMap", Namespace: "fintech", Name: "settings"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole", Name: "fintech-readonly"},
+		// Selected once, deleted since: nothing to back up.
+		{Version: "v1", Kind: "ConfigMap", Namespace: "fintech", Name: "gone"},
+	}
+	must(t, src.Status().Update(ctx, crp))
+
+	a, err := Collect(ctx, src, time.Now())
+	must(t, err)
+	_, err = Restore(ctx, dst, a, RestoreOptions{})
+	must(t, err)
+
+	ns := &corev1.Namespace{}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "fintech"}, ns))
+	if ns.Labels["team"] != "payments" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+	cm := &corev1.ConfigMap{}
+	must(t, dst.Get(ctx, client.ObjectKey{Namespace: "fintech", Name: "settings"}, cm))
+	if cm.Data["tier"] != "gold" {
+		t.Errorf("configmap data %v", cm.Data)
+	}
+	must(t, dst.Get(ctx, client.ObjectKey{Name: "fintech-readonly"}, &rbacv1.ClusterRole{}))
+}
+
+// TestAPlacedCRDIsRestoredBeforeItsObjects: placements may place a CRD and
+// objects of it; restore creates the CRD first and waits for it to be
+// served.
+func TestAPlacedCRDIsRestoredBeforeItsObjects(t *testing.T) {
+	dst := startHub(t)
+	crd := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "widgets.example.com"},
+		"spec": map[string]any{
+			"group": "example.com", "scope": "Namespaced",
+			"names": map[string]any{"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	widget := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]any{"name": "w", "namespace": "fintech"},
+		"spec":     map[string]any{"size": "large"},
+	}}
+	// In the order a careless writer might list them: sorted on restore.
+	a := &Archive{Format: FormatVersion, Objects: []unstructured.Unstructured{widget, crd}}
+	_, err := Restore(t.Context(), dst, a, RestoreOptions{})
+	must(t, err)
+	got := &unstructured.Unstructured{}
+	got.SetGroupVersionKind(widget.GroupVersionKind())
+	must(t, dst.Get(t.Context(), client.ObjectKey{Namespace: "fintech", Name: "w"}, got))
 }

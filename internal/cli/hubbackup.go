@@ -14,7 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/backup"
+	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 )
 
@@ -39,7 +41,8 @@ func newHubBackupCommand(g *globalOptions) *cobra.Command {
 		Long: `Write the fleet's state from the hub to one file: MemberClusters and the
 Secrets holding their credentials, member agents' hub identities, update
 strategies, update runs with their status, gates, placements, overrides,
-resource snapshots, bindings and Works.
+resource snapshots, bindings and Works, and the hub objects placements select
+(without them a restored hub would take what they placed off the members).
 
 The file holds every member's credentials. Encrypt it with age: to a
 passphrase (--passphrase-file, or $FLOTILLA_BACKUP_PASSPHRASE) or to one or
@@ -159,7 +162,7 @@ func pruneBackups(dir string, keep int) ([]string, error) {
 func newHubRestoreCommand(g *globalOptions) *cobra.Command {
 	var (
 		file, passphraseFile, identityFile string
-		overwrite, force                   bool
+		overwrite, force, installCRDs      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "restore -f FILE",
@@ -167,8 +170,14 @@ func newHubRestoreCommand(g *globalOptions) *cobra.Command {
 		Long: `Recreate a backup's objects on a hub, status included, owners first. Restore
 onto a fresh hub before 'flotilla hub' starts there: runs then continue from
 the status they were backed up with, and completed members are not upgraded
-again. Objects that exist already are refused (nothing is created) unless
---overwrite; a hub whose controllers are running is refused unless --force.`,
+again. The fleet CRDs are installed first, as 'flotilla hub' installs them at
+start, so that an empty cluster needs nothing else. Objects that exist already
+are refused (nothing is created) unless --overwrite; a hub whose controllers
+are running is refused unless --force.
+
+Member agents need fresh hub credentials afterwards: their tokens were bound
+to ServiceAccounts of the old hub. Run 'flotilla member join NAME' for each
+hubful member and give its agent the new kubeconfig (see docs/backup.md).`,
 		Example: `  flotilla hub restore -f fleet.json.age --identity ~/.config/age/fleet-key.txt`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
@@ -196,6 +205,15 @@ again. Objects that exist already are refused (nothing is created) unless
 					return err
 				}
 			}
+			if installCRDs {
+				crds, err := crd.All()
+				if err != nil {
+					return err
+				}
+				if err := crdinstall.Apply(cmd.Context(), hub, crds, time.Minute); err != nil {
+					return fmt.Errorf("installing the fleet CRDs before restoring: %w", err)
+				}
+			}
 			res, err := backup.Restore(cmd.Context(), hub, archive, backup.RestoreOptions{Overwrite: overwrite})
 			if err != nil {
 				return err
@@ -213,6 +231,7 @@ again. Objects that exist already are refused (nothing is created) unless
 	cmd.Flags().StringVar(&identityFile, "identity", "", "an age identity file that opens the backup")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace objects that exist on the hub")
 	cmd.Flags().BoolVar(&force, "force", false, "restore even while the hub's controllers are running")
+	cmd.Flags().BoolVar(&installCRDs, "install-crds", true, "install or upgrade the fleet CRDs first, as 'flotilla hub' does at start")
 	return cmd
 }
 

@@ -127,15 +127,18 @@ func (f *fleet) dumpHubLog() {
 			}
 		}
 	}
-	data, err := os.ReadFile(f.dir("hub-manager.log"))
-	if err != nil {
-		return
+	// A drill that replaced the hub runs a second manager beside the first's log.
+	for _, log := range []string{"hub-manager.log", "hub-manager-restored.log"} {
+		data, err := os.ReadFile(f.dir(log))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(data), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		f.t.Logf("last lines of %s:\n%s", log, strings.Join(lines, "\n"))
 	}
-	lines := strings.Split(string(data), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	f.t.Logf("last lines of the hub manager's log:\n%s", strings.Join(lines, "\n"))
 	agentLogs, _ := filepath.Glob(f.dir("agents", "*.log"))
 	for _, path := range agentLogs {
 		data, err := os.ReadFile(path)
