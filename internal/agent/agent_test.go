@@ -3,7 +3,9 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +39,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
 
@@ -486,8 +489,11 @@ func TestAgent(t *testing.T) {
 		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonNotTakenOver)
 		eventually(t, 10*time.Second, "same-cm taken over", func() error {
 			cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "same-cm", metav1.GetOptions{})
-			if err != nil || cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {
-				return fmt.Errorf("same-cm: %v %v", cm.GetLabels(), err)
+			if err != nil {
+				return err
+			}
+			if cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {
+				return fmt.Errorf("same-cm labels %v", cm.Labels)
 			}
 			return nil
 		})
@@ -557,10 +563,7 @@ func TestAgent(t *testing.T) {
 		}
 		eventually(t, 10*time.Second, "ClusterRole removed", func() error {
 			_, err := e.memberKube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("ClusterRole still there: %v", err)
+			return testenv.Gone("ClusterRole", err)
 		})
 		w = e.waitCondition(t, "seed", fleetv1.WorkApplied, metav1.ConditionTrue, "")
 		if len(w.Status.Manifests) != 2 {
@@ -639,10 +642,14 @@ func TestAgent(t *testing.T) {
 			return nil
 		})
 		eventually(t, 10*time.Second, "Work missing from the hub forgotten", func() error {
-			if _, err := os.Stat(ghostFile); !os.IsNotExist(err) {
-				return fmt.Errorf("state file: %v", err)
+			_, err := os.Stat(ghostFile)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return nil
+			case err == nil:
+				return errors.New("state file still there")
 			}
-			return nil
+			return err
 		})
 		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{}); err != nil {
 			t.Errorf("the forgotten Work's object: %v", err)
@@ -672,10 +679,7 @@ func (e *env) waitGone(t *testing.T, name string) {
 	t.Helper()
 	eventually(t, 20*time.Second, "Work "+name+" gone", func() error {
 		err := e.hubClient.Get(t.Context(), client.ObjectKey{Namespace: workNamespace, Name: name}, &fleetv1.Work{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("still there: %v", err)
+		return testenv.Gone("Work "+name, err)
 	})
 }
 

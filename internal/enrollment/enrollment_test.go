@@ -1,7 +1,9 @@
 package enrollment_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -232,7 +234,7 @@ func TestEnrollment(t *testing.T) {
 		if err := e.hub.Get(ctx, client.ObjectKey{Namespace: enrollment.Namespace, Name: enrollment.SecretName("a")}, secret); err != nil {
 			t.Fatal(err)
 		}
-		if string(secret.Data[enrollment.KubeconfigKey]) != string(e.reachable) || secret.Labels[enrollment.MemberLabel] != "a" {
+		if !bytes.Equal(secret.Data[enrollment.KubeconfigKey], e.reachable) || secret.Labels[enrollment.MemberLabel] != "a" {
 			t.Errorf("secret labels %v, keys %v", secret.Labels, slices.Collect(maps.Keys(secret.Data)))
 		}
 		if refs := secret.OwnerReferences; len(refs) != 1 || refs[0].Kind != "MemberCluster" || refs[0].Name != "a" || refs[0].UID != mc.UID {
@@ -446,8 +448,11 @@ func TestEnrollment(t *testing.T) {
 		}
 		eventually(t, 5*time.Second, "the agent denied its Works", func() error {
 			err := agent.List(ctx, &fleetv1.WorkList{}, client.InNamespace(fleetv1.MemberNamespace("j")))
+			if err == nil {
+				return errors.New("listing its Works succeeded, want Forbidden")
+			}
 			if !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err) {
-				return fmt.Errorf("listing its Works: %v, want Forbidden", err)
+				return fmt.Errorf("listing its Works: %w, want Forbidden", err)
 			}
 			return nil
 		})
@@ -455,8 +460,12 @@ func TestEnrollment(t *testing.T) {
 		// server's token cache (10 s) lets go of it.
 		revoking := time.Now()
 		eventually(t, 30*time.Second, "the agent's token revoked", func() error {
-			if _, err := whoAmI(ctx, agentKubeconfig); !apierrors.IsUnauthorized(err) {
-				return fmt.Errorf("the agent's token: %v, want Unauthorized", err)
+			_, err := whoAmI(ctx, agentKubeconfig)
+			if err == nil {
+				return errors.New("the agent's token still authenticates, want Unauthorized")
+			}
+			if !apierrors.IsUnauthorized(err) {
+				return fmt.Errorf("the agent's token: %w, want Unauthorized", err)
 			}
 			return nil
 		})

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +31,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
 
@@ -211,10 +211,8 @@ func kinds(objs []*unstructured.Unstructured) string {
 }
 
 func noWork(c client.Client, crp, member string) error {
-	if _, err := work(c, crp, member); !apierrors.IsNotFound(err) {
-		return fmt.Errorf("Work %s for %s still there (%v)", crp, member, err)
-	}
-	return nil
+	_, err := work(c, crp, member)
+	return testenv.Gone("Work "+crp+" for "+member, err)
 }
 
 // reportApplied plays the agent: the Work is applied and available.
@@ -576,10 +574,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		})
 		eventually(t, "placement gone", func() error {
 			err := c.Get(ctx, client.ObjectKey{Name: crpName}, &placementv1.ClusterResourcePlacement{})
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("still there (%v)", err)
-			}
-			return nil
+			return testenv.Gone("placement", err)
 		})
 		for _, list := range []client.ObjectList{&fleetv1.WorkList{}, &fleetv1.ResourceBindingList{}, &fleetv1.ResourceSnapshotList{}} {
 			must(t, c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crpName}))
