@@ -289,7 +289,7 @@ func (h *testHub) memberOnTheHub(t *testing.T, name string, seconds int) {
 	h.memberOnTheHubWith(t, name, &fleetv1.ExecProvider{Command: []string{"sleep", fmt.Sprint(seconds)}})
 }
 
-func (h *testHub) memberOnTheHubWith(t *testing.T, name string, exec *fleetv1.ExecProvider) {
+func (h *testHub) memberOnTheHubWith(t *testing.T, name string, provider *fleetv1.ExecProvider) {
 	t.Helper()
 	ctx := t.Context()
 	kubeconfig, err := os.ReadFile(h.kubeconfig)
@@ -312,7 +312,7 @@ func (h *testHub) memberOnTheHubWith(t *testing.T, name string, exec *fleetv1.Ex
 		Spec: fleetv1.MemberClusterSpec{
 			Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig, KubeconfigSecretRef: &fleetv1.SecretKeyReference{
 				Namespace: ns.Name, Name: secret.Name, Key: "kubeconfig"}},
-			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: exec},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: provider},
 		},
 	}
 	if err := h.c.Create(ctx, m); err != nil {
