@@ -29,6 +29,7 @@ $(GOLANGCI_LINT):
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	rm -f charts/flotilla-hub/crds/*.yaml && cp config/crd/bases/*.yaml charts/flotilla-hub/crds/
 
 # Fails when the checked-in CRDs, deepcopy code or CLI reference differ from
 # what the sources generate.
@@ -69,3 +70,29 @@ demo-down: build
 
 clean:
 	rm -rf bin
+
+# --- Container image and Helm charts (docs/deploy.md) ---
+.PHONY: image test-image helm verify-chart-crds
+IMAGE_PLATFORMS ?= amd64,arm64
+IMAGE_REPOSITORY ?= ghcr.io/flotilla-dev/flotilla
+HELM := $(FLOTILLA_CACHE)/bin/helm-$(HELM_VERSION)
+
+# bin/image: an OCI layout (linux/amd64 and linux/arm64 in one index), and
+# bin/image-linux-ARCH.tar, built with no container engine and no base image.
+image:
+	cd hack/image && go run . -root $(CURDIR) -out $(CURDIR)/bin -platforms $(IMAGE_PLATFORMS) -repository $(IMAGE_REPOSITORY)
+
+# The image builder is its own module (go-containerregistry stays out of the
+# main go.mod); its test builds the image and reads it back.
+test-image:
+	cd hack/image && go test -count=1 ./...
+test: test-image
+
+helm: $(HELM)
+$(HELM):
+	hack/tools.sh helm
+
+# charts/flotilla-hub/crds are copies of config/crd/bases that `make generate` refreshes.
+verify-chart-crds: generate
+	@git diff --exit-code -- charts/flotilla-hub/crds && [ -z "$$(git status --porcelain -- charts/flotilla-hub/crds)" ] || { echo "charts/flotilla-hub/crds differ from config/crd/bases: run 'make generate' and commit"; exit 1; }
+verify-generated: verify-chart-crds

@@ -59,6 +59,9 @@ func TestValidationRefusesBadInput(t *testing.T) {
 		{"max concurrency 0%", strategy("mc1", `[{name: a, groups: [{name: g, maxConcurrency: "0%"}]}]`), "maxConcurrency must be a count of at least 1"},
 		{"max concurrency 150%", strategy("mc2", `[{name: a, maxConcurrency: "150%"}]`), "maxConcurrency must be"},
 		{"max concurrency words", strategy("mc3", `[{name: a, maxConcurrency: "half"}]`), "maxConcurrency must be"},
+		{"max concurrency string zero", strategy("mc4", `[{name: a, maxConcurrency: "0"}]`), "maxConcurrency must be a count of at least 1"},
+		{"max concurrency leading zero", strategy("mc5", `[{name: a, maxConcurrency: "02"}]`), "maxConcurrency must be"},
+		{"max allowed failures negative string", strategy("mf1", `[{name: a, maxAllowedFailures: "-1"}]`), "maxAllowedFailures must be"},
 		{"max failures negative", strategy("mf0", `[{name: a, maxAllowedFailures: -1}]`), "maxAllowedFailures must be a count of at least 0"},
 		{"bad stage name", strategy("bn", `[{name: "Stage One"}]`), "spec.stages[0].name"},
 		{"scheduled gate without schedule", strategy("g1", `[{name: a, beforeGates: [{type: ScheduledStart}]}]`), "a ScheduledStart gate needs a schedule"},
@@ -91,6 +94,8 @@ func TestValidationAcceptsGoodInput(t *testing.T) {
 	good := []string{
 		strategy("seed-staged-k8s-1-29", seedStages),
 		strategy("percent", `[{name: a, maxConcurrency: "50%", maxAllowedFailures: "10%", groups: [{name: g, maxConcurrency: 2, maxAllowedFailures: 1}]}]`),
+		// Azure's --stages JSON writes counts as strings.
+		strategy("azure-strings", `[{name: a, maxConcurrency: "2", maxAllowedFailures: "0", groups: [{name: g, maxConcurrency: "3", maxAllowedFailures: "25%"}]}]`),
 		strategy("gated", `[{name: a, groups: [{name: g}], afterStageWaitInSeconds: 60, afterGates: [{type: Approval, displayName: "check dashboards"}]}, {name: b, memberSelector: {matchLabels: {env: prod}}, beforeGates: [{type: ScheduledStart, schedule: {daysOfWeek: [Tuesday], startTime: "09:30", utcOffset: "+01:00"}}]}]`),
 		member("dev-1", goodAccess),
 		run("seed-run", `{updateStrategyName: seed-staged-k8s-1-29, managedClusterUpdate: {upgrade: {type: Full, kubernetesVersion: "1.29.0"}}}`),

@@ -52,6 +52,8 @@ type Options struct {
 	// Hub is the agent's hub identity; it needs only the Works of the
 	// member's namespace and its own MemberCluster.
 	Hub *rest.Config
+	// HubCredentials, when set, keep Hub's token fresh (LoadHubConfig).
+	HubCredentials *HubCredentials
 	// Member is the member cluster's API server.
 	Member *rest.Config
 	// StateDir keeps the Works last seen, to enforce them while the hub is
@@ -72,6 +74,7 @@ type Agent struct {
 	namespace string
 
 	hub        client.Client
+	hubKube    kubernetes.Interface
 	hubDynamic dynamic.Interface
 	memberKube kubernetes.Interface
 	member     *member
@@ -165,6 +168,10 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub client: %w", err)
 	}
+	hubKube, err := kubernetes.NewForConfig(hubCfg)
+	if err != nil {
+		return nil, fmt.Errorf("hub client: %w", err)
+	}
 	memberCfg := rest.CopyConfig(opts.Member)
 	if memberCfg.QPS == 0 {
 		memberCfg.QPS, memberCfg.Burst = 50, 100
@@ -190,6 +197,7 @@ func New(opts Options) (*Agent, error) {
 		namespace:   fleetv1.MemberNamespace(opts.MemberName),
 		hub:         hub,
 		hubDynamic:  hubDynamic,
+		hubKube:     hubKube,
 		memberKube:  memberKube,
 		member:      newMember(dc, memberDynamic),
 		store:       st,
@@ -264,6 +272,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() { defer wg.Done(); a.watchHub(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	if c := a.opts.HubCredentials; c != nil {
+		wg.Go(func() { c.Run(ctx, a.hubKube) })
+	}
 	go func() {
 		defer wg.Done()
 		ticker := time.NewTicker(resyncPeriod)

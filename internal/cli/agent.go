@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -40,22 +41,8 @@ syncing on its own when the hub returns.`,
 			if opts.MemberName == "" {
 				return errors.New("--member-name is required")
 			}
-			if memberKubeconfig == "" {
-				return errors.New("--member-kubeconfig is required")
-			}
 			if opts.HeartbeatPeriod <= 0 {
 				return fmt.Errorf("--heartbeat-period must be positive, got %s", opts.HeartbeatPeriod)
-			}
-			var err error
-			if opts.Hub, err = global.restConfig(); err != nil {
-				return err
-			}
-			data, err := os.ReadFile(memberKubeconfig)
-			if err != nil {
-				return fmt.Errorf("reading the member kubeconfig: %w", err)
-			}
-			if opts.Member, err = enrollment.RESTConfig(data, memberContext); err != nil {
-				return fmt.Errorf("member kubeconfig %s: %w", memberKubeconfig, err)
 			}
 			if opts.StateDir == "" {
 				home, err := os.UserHomeDir()
@@ -63,6 +50,16 @@ syncing on its own when the hub returns.`,
 					return fmt.Errorf("--state-dir is required: %w", err)
 				}
 				opts.StateDir = filepath.Join(home, ".flotilla", "agent", opts.MemberName)
+			}
+			hubPath, err := global.kubeconfigPath()
+			if err != nil {
+				return err
+			}
+			if opts.Hub, opts.HubCredentials, err = agent.LoadHubConfig(hubPath, "", opts.StateDir); err != nil {
+				return err
+			}
+			if opts.Member, err = memberConfig(memberKubeconfig, memberContext); err != nil {
+				return err
 			}
 			if err := opts.Validate(); err != nil {
 				return err
@@ -81,11 +78,32 @@ syncing on its own when the hub returns.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.MemberName, "member-name", "", "name of the MemberCluster this agent speaks for")
-	f.StringVar(&memberKubeconfig, "member-kubeconfig", "", "kubeconfig of the member cluster's API server")
+	f.StringVar(&memberKubeconfig, "member-kubeconfig", "", "kubeconfig of the member cluster's API server (default: the in-cluster config, for an agent running on its member)")
 	f.StringVar(&memberContext, "member-context", "", "context of --member-kubeconfig (default: its current context)")
 	f.StringVar(&opts.StateDir, "state-dir", "", "directory keeping the Works last seen (default $HOME/.flotilla/agent/<member-name>)")
 	f.DurationVar(&opts.HeartbeatPeriod, "heartbeat-period", agent.DefaultHeartbeatPeriod, "how often the member is probed and its MemberCluster status written (a shorter spec.heartbeatPeriodSeconds wins)")
 	f.StringVar(&opts.HealthAddress, "health-address", "127.0.0.1:0", `address for /healthz and /readyz ("0" turns it off)`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+// memberConfig is the member's API server: from a kubeconfig file, or, for
+// an agent that runs on its member, the in-cluster configuration.
+func memberConfig(path, context string) (*rest.Config, error) {
+	if path == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("--member-kubeconfig is required outside the member cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the member kubeconfig: %w", err)
+	}
+	cfg, err := enrollment.RESTConfig(data, context)
+	if err != nil {
+		return nil, fmt.Errorf("member kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
 }

@@ -102,7 +102,12 @@ A command on one object takes its name as an argument or with --name (-n).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// -o is checked once, before any command does its work.
-		PersistentPreRunE: func(*cobra.Command, []string) error { return validateOutput(opts.output) },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Annotations[outputIsFile] == "true" {
+				return nil
+			}
+			return validateOutput(opts.output)
+		},
 	}
 	root.PersistentFlags().StringVar(&opts.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig of the fleet's hub (default: $FLOTILLA_HUB_KUBECONFIG, then the running local fleet)")
 	root.PersistentFlags().StringVarP(&opts.output, "output", "o", "table", "output format: table, json or yaml")
@@ -116,7 +121,7 @@ A command on one object takes its name as an argument or with --name (-n).`,
 		newPlacementCommand(opts),
 		newApplyCommand(opts),
 		newLocalCommand(),
-		newHubCommand(),
+		newHubCommand(opts),
 		newAgentCommand(opts),
 		newVersionCommand(opts),
 	)

@@ -9,6 +9,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,9 +27,11 @@ import (
 // AgentServiceAccount is the name of the agent's identity in its member namespace.
 const AgentServiceAccount = "flotilla-agent"
 
-// agentTokenLifetime is how long an agent's hub token is valid; a rejoin
-// issues a new one.
-const agentTokenLifetime = 365 * 24 * time.Hour
+// agentTokenLifetime is how long an agent's hub token is valid. The agent
+// renews it itself at 80% of its life (a TokenRequest for its own
+// ServiceAccount); a week lets it ride out a long hub outage, after which a
+// rejoin issues a new one.
+const agentTokenLifetime = 7 * 24 * time.Hour
 
 // JoinRequest describes a member that gets an agent.
 type JoinRequest struct {
@@ -143,6 +146,8 @@ func setUpAgentIdentity(ctx context.Context, hub client.Client, member *fleetv1.
 				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
 				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works/status"}, Verbs: []string{"get", "update", "patch"}},
 				{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+				// The agent renews its own token, and no one else's.
+				{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{AgentServiceAccount}, Verbs: []string{"create"}},
 			},
 		},
 		&rbacv1.RoleBinding{
@@ -164,8 +169,8 @@ func setUpAgentIdentity(ctx context.Context, hub client.Client, member *fleetv1.
 		},
 	}
 	for _, obj := range objects {
-		if err := hub.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating %T %s on the hub: %w", obj, obj.GetName(), err)
+		if err := createOrUpdateRules(ctx, hub, obj); err != nil {
+			return nil, err
 		}
 	}
 	cs, err := kubernetes.NewForConfig(hubConfig)
@@ -180,6 +185,48 @@ func setUpAgentIdentity(ctx context.Context, hub client.Client, member *fleetv1.
 		return nil, fmt.Errorf("issuing the agent's hub token: %w", err)
 	}
 	return agentKubeconfig(hubConfig, member.Name, token.Status.Token)
+}
+
+// createOrUpdateRules creates obj, or, for a Role or ClusterRole that
+// exists (an agent joined by an older Flotilla), brings its rules to what
+// this one grants.
+func createOrUpdateRules(ctx context.Context, hub client.Client, obj client.Object) error {
+	err := hub.Create(ctx, obj)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %T %s on the hub: %w", obj, obj.GetName(), err)
+	}
+	want := rulesOf(obj)
+	if want == nil {
+		return nil
+	}
+	current, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("copying %T", obj)
+	}
+	if err := hub.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+		return fmt.Errorf("reading %T %s on the hub: %w", obj, obj.GetName(), err)
+	}
+	if rules := rulesOf(current); !equality.Semantic.DeepEqual(*rules, *want) {
+		*rules = *want
+		if err := hub.Update(ctx, current); err != nil {
+			return fmt.Errorf("updating the rules of %T %s on the hub: %w", obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// rulesOf is a Role's or ClusterRole's rules, nil for other objects.
+func rulesOf(obj client.Object) *[]rbacv1.PolicyRule {
+	switch o := obj.(type) {
+	case *rbacv1.Role:
+		return &o.Rules
+	case *rbacv1.ClusterRole:
+		return &o.Rules
+	}
+	return nil
 }
 
 // agentKubeconfig points at the operator's hub server and CA with the

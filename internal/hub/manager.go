@@ -40,6 +40,14 @@ type Options struct {
 	HealthAddress string
 	// LeaderElection makes only one of several hub replicas act.
 	LeaderElection bool
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election;
+	// zero keeps controller-runtime's defaults (15 s, 10 s, 2 s). A replica
+	// takes over at most LeaseDuration after the leader dies.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Instance names this hub process in the upgrade attempts it starts
+	// (the pod name, in a cluster); empty means the host name and a random
+	// suffix.
+	Instance string
 	// MaxConcurrentProbes bounds how many members are probed at once.
 	MaxConcurrentProbes int
 	// StateDir keeps upgrade operations and health-check files; a hub that
@@ -93,6 +101,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       enrollment.Namespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 nonZero(opts.LeaseDuration),
+		RenewDeadline:                 nonZero(opts.RenewDeadline),
+		RetryPeriod:                   nonZero(opts.RetryPeriod),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{enrollment.Namespace: {}},
@@ -126,6 +137,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Members:   members,
 		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
+		Instance:  opts.Instance,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}
@@ -140,6 +152,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	log.Info("starting the hub controllers", "stateDir", opts.StateDir)
 	return mgr.Start(ctx)
+}
+
+// nonZero is d, or nil for controller-runtime's default.
+func nonZero(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }
 
 func ensureNamespace(ctx context.Context, c client.Client, name string) error {

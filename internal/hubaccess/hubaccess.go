@@ -42,13 +42,20 @@ func KubeconfigPath(flagValue string) (string, error) {
 	return "", ErrNoHub
 }
 
+// QPS and Burst bound the hub clients' request rate: well above client-go's
+// defaults, which throttle a hub driving hundreds of members.
+const (
+	QPS   = 50
+	Burst = 100
+)
+
 // RESTConfig loads the hub's client config from kubeconfig path.
 func RESTConfig(path string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("loading hub kubeconfig %s: %w", path, err)
 	}
-	cfg.QPS, cfg.Burst = 50, 100
+	cfg.QPS, cfg.Burst = QPS, Burst
 	return cfg, nil
 }
 
