@@ -52,14 +52,15 @@ func TestHubRunsUnderTheChartServiceAccount(t *testing.T) {
 		_ = hub.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- hub.Wait() }()
+		var exit error
 		select {
-		case <-done:
+		case exit = <-done:
 		case <-time.After(15 * time.Second):
 			_ = hub.Process.Kill()
-			<-done
+			exit = <-done
 		}
 		if t.Failed() {
-			t.Logf("hub log:\n%s", log.String())
+			t.Logf("hub log (exit: %v):\n%s", exit, log.String())
 		}
 	})
 	as := func(user string) []string { return []string{"--as", user} }

@@ -127,7 +127,7 @@ again. Objects that exist already are refused (nothing is created) unless
 			if err != nil {
 				return fmt.Errorf("reading the backup: %w", err)
 			}
-			defer f.Close() //nolint:errcheck // read only
+			defer f.Close()
 			archive, err := backup.Read(f, dec)
 			if err != nil {
 				return err
@@ -248,4 +248,3 @@ func countKinds(a *backup.Archive) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
