@@ -158,6 +158,7 @@ func TestRenderedManifestsApplyWithServerSideDryRun(t *testing.T) {
 			"--set-json", `rbac.placedResources=[{"apiGroups":[""],"resources":["configmaps"]}]`,
 			"--set", "hub.kubeconfigSecret.name=remote-hub", "--set", "replicaCount=1",
 		}},
+		{"hub with its backup CronJob", hubChart, []string{"--set", "backup.enabled=true", "--set", "backup.recipients[0]=age1example"}},
 		{"agent defaults", agentChart, []string{"--set", "memberName=dev-1", "--set", "hub.kubeconfig=apiVersion: v1\nkind: Config\n"}},
 		{"agent narrowed, persistent, outside its member", agentChart, append([]string{
 			"--set", "persistence.enabled=true", "--set", "agent.memberKubeconfigSecret.name=member",

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -228,6 +229,54 @@ func TestHubChartWithOtherValues(t *testing.T) {
 	}
 }
 
+func TestHubChartBackupCronJob(t *testing.T) {
+	if objs := mustRender(t, hubChart); lookup(objs, "CronJob", "flotilla-hub-backup") != nil {
+		t.Error("a backup CronJob is rendered by default")
+	}
+	objs := mustRender(t, hubChart, "--set", "backup.enabled=true", "--set", "backup.recipients[0]=age1example", "--set", "backup.keep=7")
+	cj := typed[batchv1.CronJob](t, find(t, objs, "CronJob", "flotilla-hub-backup"))
+	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent || cj.Spec.Schedule != "0 3 * * *" {
+		t.Errorf("CronJob spec %+v", cj.Spec)
+	}
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	c := pod.Containers[0]
+	for _, want := range []string{"backup", "/backups/", "--keep=7", "--recipient=age1example", "--hub-kubeconfig=/etc/flotilla/hub/kubeconfig"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %q lack %q", c.Args, want)
+		}
+	}
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("backup container securityContext %+v", c.SecurityContext)
+	}
+	mountedAt(t, pod, c, "backups", "/backups", func(v corev1.Volume) bool {
+		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "flotilla-hub-backup"
+	})
+	find(t, objs, "PersistentVolumeClaim", "flotilla-hub-backup")
+	// It reads Secrets in flotilla-system only, and writes nothing.
+	role := typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "flotilla-hub-backup"))
+	for _, r := range role.Rules {
+		if slices.Contains(r.Resources, "secrets") {
+			t.Errorf("the backup reads Secrets cluster-wide: %+v", r)
+		}
+		for _, v := range r.Verbs {
+			if v != "get" && v != "list" {
+				t.Errorf("the backup may %s: %+v", v, r)
+			}
+		}
+	}
+	if rb := find(t, objs, "Role", "flotilla-hub-backup"); rb.GetNamespace() != fleetNS {
+		t.Errorf("the credentials Role is in %s", rb.GetNamespace())
+	}
+	withPassphrase := mustRender(t, hubChart, "--set", "backup.enabled=true", "--set", "backup.passphraseSecret.name=backup-pass", "--set", "backup.persistence.existingClaim=nfs-backups")
+	pod = typed[batchv1.CronJob](t, find(t, withPassphrase, "CronJob", "flotilla-hub-backup")).Spec.JobTemplate.Spec.Template.Spec
+	if env := pod.Containers[0].Env; len(env) != 1 || env[0].Name != "FLOTILLA_BACKUP_PASSPHRASE" || env[0].ValueFrom.SecretKeyRef.Name != "backup-pass" {
+		t.Errorf("passphrase env %+v", env)
+	}
+	if lookup(withPassphrase, "PersistentVolumeClaim", "flotilla-hub-backup") != nil {
+		t.Error("a PVC is made although backup.persistence.existingClaim is set")
+	}
+}
+
 func TestHubChartNarrowedPlacementReads(t *testing.T) {
 	objs := mustRender(t, hubChart, "--set-json", `rbac.placedResources=[{"apiGroups":[""],"resources":["configmaps","resourcequotas"]}]`)
 	role := typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "flotilla-hub"))
@@ -261,6 +310,7 @@ func TestHubChartRefusesMistakes(t *testing.T) {
 		"another namespace":               {[]string{"--namespace", "default"}, "install the hub into the namespace flotilla-system"},
 		"replicas without leader":         {[]string{"--set", "hub.leaderElect=false"}, "needs hub.leaderElect"},
 		"a ServiceMonitor and no Service": {[]string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"}, "needs metrics.service.enabled"},
+		"a backup in the clear":           {[]string{"--set", "backup.enabled=true"}, "needs backup.recipients"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := render(t, hubChart, c.args...)

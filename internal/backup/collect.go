@@ -84,7 +84,13 @@ func Collect(ctx context.Context, hub client.Client, now time.Time) (*Archive, e
 		}
 	}
 	for _, gvk := range identityKinds {
-		items, err := list(ctx, hub, gvk, client.HasLabels{enrollment.MemberLabel})
+		opts := []client.ListOption{client.HasLabels{enrollment.MemberLabel}}
+		if gvk.Kind == "Secret" {
+			// Member credentials live in one namespace: a backup never
+			// needs to read Secrets anywhere else.
+			opts = append(opts, client.InNamespace(enrollment.Namespace))
+		}
+		items, err := list(ctx, hub, gvk, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,9 +31,10 @@ func newHubBackupCommand(g *globalOptions) *cobra.Command {
 	var (
 		passphraseFile string
 		recipients     []string
+		keep           int
 	)
 	cmd := &cobra.Command{
-		Use:   "backup -o FILE",
+		Use:   "backup -o FILE|DIR/",
 		Short: "Write the fleet's state (members and their credentials, strategies, runs, gates, placements, Works) to one file",
 		Long: `Write the fleet's state from the hub to one file: MemberClusters and the
 Secrets holding their credentials, member agents' hub identities, update
@@ -42,14 +44,19 @@ resource snapshots, bindings and Works.
 The file holds every member's credentials. Encrypt it with age: to a
 passphrase (--passphrase-file, or $FLOTILLA_BACKUP_PASSPHRASE) or to one or
 more age recipients (--recipient age1...). Without either it is written in
-the clear, with a warning.`,
+the clear, with a warning.
+
+With -o naming a directory (an existing one, or a path ending in /), the file
+is named fleet-<UTC time>.json (.age when encrypted) in it, and --keep N
+removes all but the newest N backups there: what a scheduled backup (the hub
+chart's CronJob) does.`,
 		Example: `  flotilla hub backup -o fleet-$(date +%F).json.age --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   FLOTILLA_BACKUP_PASSPHRASE=... flotilla hub backup -o fleet.json.age`,
 		Annotations: map[string]string{outputIsFile: "true"},
 		Args:        cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("output") || g.output == "" {
-				return errors.New("-o FILE is required: the file to write the backup to")
+				return errors.New("-o FILE|DIR/ is required: where to write the backup")
 			}
 			_, err := backupEncryption(passphraseFile, recipients)
 			return err
@@ -69,9 +76,10 @@ the clear, with a warning.`,
 			if enc.Passphrase == "" && len(enc.Recipients) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning: the backup holds every member's credentials and is not encrypted; keep it as you keep those credentials, or pass --recipient or --passphrase-file.")
 			}
+			target, dir := backupTarget(g.output, enc, time.Now())
 			// Written beside the target, then renamed: a failed backup never
 			// replaces a good one.
-			tmp := g.output + ".partial"
+			tmp := target + ".partial"
 			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 			if err != nil {
 				return fmt.Errorf("writing the backup: %w", err)
@@ -85,16 +93,67 @@ the clear, with a warning.`,
 				_ = os.Remove(tmp)
 				return fmt.Errorf("writing the backup: %w", err)
 			}
-			if err := os.Rename(tmp, g.output); err != nil {
+			if err := os.Rename(tmp, target); err != nil {
 				return fmt.Errorf("writing the backup: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Backed up %d objects (%s) to %s\n", len(archive.Objects), countKinds(archive), g.output)
+			fmt.Fprintf(cmd.OutOrStdout(), "Backed up %d objects (%s) to %s\n", len(archive.Objects), countKinds(archive), target)
+			if dir != "" && keep > 0 {
+				removed, err := pruneBackups(dir, keep)
+				for _, r := range removed {
+					fmt.Fprintf(cmd.OutOrStdout(), "Removed the older backup %s\n", r)
+				}
+				return err
+			}
 			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&passphraseFile, "passphrase-file", "", "encrypt to the passphrase in this file (default: $"+envBackupPassphrase+" if set)")
 	cmd.Flags().StringSliceVar(&recipients, "recipient", nil, "encrypt to this age public key (age1...); repeatable")
+	cmd.Flags().IntVar(&keep, "keep", 0, "with -o DIR/: keep only the newest N backups in DIR (0 keeps all)")
 	return cmd
+}
+
+// backupPrefix starts the names of backups written into a directory.
+const backupPrefix = "fleet-"
+
+// backupTarget is the file a backup goes to: output itself, or, for a
+// directory, a file named by the time in it (and the directory).
+func backupTarget(output string, enc backup.Encryption, now time.Time) (file, dir string) {
+	info, err := os.Stat(output)
+	if !strings.HasSuffix(output, "/") && (err != nil || !info.IsDir()) {
+		return output, ""
+	}
+	name := backupPrefix + now.UTC().Format("20060102T150405Z") + ".json"
+	if enc.Passphrase != "" || len(enc.Recipients) > 0 {
+		name += ".age"
+	}
+	return filepath.Join(output, name), output
+}
+
+// pruneBackups removes all but the newest keep backups in dir (their names
+// sort by time).
+func pruneBackups(dir string, keep int) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && strings.HasPrefix(n, backupPrefix) && !strings.HasSuffix(n, ".partial") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var removed []string
+	for len(names) > keep {
+		path := filepath.Join(dir, names[0])
+		if err := os.Remove(path); err != nil {
+			return removed, err
+		}
+		removed = append(removed, path)
+		names = names[1:]
+	}
+	return removed, nil
 }
 
 func newHubRestoreCommand(g *globalOptions) *cobra.Command {

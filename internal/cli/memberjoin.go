@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 )
@@ -19,13 +20,47 @@ type joinResult struct {
 	AgentNamespace string `json:"agentNamespace"`
 	HubKubeconfig  string `json:"agentHubKubeconfig"`
 	AgentCommand   string `json:"agentCommand"`
+	// HelmValues is the agent chart's values file for this member (it holds
+	// the agent's hub credentials), HelmCommand the install that uses it.
+	HelmValues  string `json:"helmValues"`
+	HelmCommand string `json:"helmCommand"`
+}
+
+// agentChartValues are the values of charts/flotilla-agent that join knows.
+type agentChartValues struct {
+	MemberName string `json:"memberName"`
+	Hub        struct {
+		Kubeconfig string `json:"kubeconfig"`
+	} `json:"hub"`
+}
+
+// writeAgentValues writes the agent chart's values for a member, readable
+// by the owner only: they hold the agent's token.
+func writeAgentValues(path, member string, hubKubeconfig []byte) error {
+	v := agentChartValues{MemberName: member}
+	v.Hub.Kubeconfig = string(hubKubeconfig)
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	header := "# Values of charts/flotilla-agent for member " + member + ", written by `flotilla member join`.\n# They hold the agent's hub token: keep this file as you keep credentials.\n"
+	return os.WriteFile(path, append([]byte(header), data...), 0o600)
+}
+
+// helmInstallCommand is the agent chart's install on the member.
+func helmInstallCommand(valuesPath, memberContext string) string {
+	c := "helm install flotilla-agent charts/flotilla-agent --namespace flotilla-system --create-namespace --values " + valuesPath
+	if memberContext != "" {
+		c += " --kube-context " + memberContext
+	}
+	return c + " --set image.repository=REGISTRY/flotilla --set image.tag=TAG"
 }
 
 func newMemberJoinCommand(g *globalOptions) *cobra.Command {
 	var (
-		memberKubeconfig, memberContext, group, labelList, out string
-		memberData                                             []byte
-		lbls                                                   map[string]string
+		memberKubeconfig, memberContext, group, labelList, out, valuesOut string
+		memberData                                                        []byte
+		lbls                                                              map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "join NAME [--member-kubeconfig FILE] [--agent-kubeconfig-out FILE]",
@@ -56,12 +91,18 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 					return fmt.Errorf("reading the member's kubeconfig: %w", err)
 				}
 			}
+			name, _ := nameAndArgs(cmd, args)
 			if out == "" {
-				name, _ := nameAndArgs(cmd, args)
 				out = name + ".agent-hub.kubeconfig"
+			}
+			if valuesOut == "" {
+				valuesOut = name + ".agent-values.yaml"
 			}
 			if _, err := os.Stat(filepath.Dir(out)); err != nil {
 				return fmt.Errorf("--agent-kubeconfig-out: %w", err)
+			}
+			if _, err := os.Stat(filepath.Dir(valuesOut)); err != nil {
+				return fmt.Errorf("--agent-values-out: %w", err)
 			}
 			return nil
 		},
@@ -81,7 +122,11 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 		if err := os.WriteFile(out, joined.HubKubeconfig, 0o600); err != nil {
 			return fmt.Errorf("writing the agent's hub kubeconfig: %w", err)
 		}
+		if err := writeAgentValues(valuesOut, name, joined.HubKubeconfig); err != nil {
+			return fmt.Errorf("writing the agent chart's values: %w", err)
+		}
 		abs, _ := filepath.Abs(out)
+		valuesAbs, _ := filepath.Abs(valuesOut)
 		memberArg := memberKubeconfig
 		if memberArg == "" {
 			memberArg = "<the member's kubeconfig>"
@@ -90,6 +135,8 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 			Member: name, CreatedMember: joined.CreatedMember, AgentNamespace: joined.AgentNamespace,
 			HubKubeconfig: abs,
 			AgentCommand:  fmt.Sprintf("flotilla agent --member-name %s --hub-kubeconfig %s --member-kubeconfig %s", name, abs, memberArg),
+			HelmValues:    valuesAbs,
+			HelmCommand:   helmInstallCommand(valuesAbs, memberContext),
 		}
 		if g.output != "table" {
 			return render(cmd.OutOrStdout(), g.output, res, nil)
@@ -100,7 +147,7 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 			verb = "added to the fleet in Agent mode and joined"
 		}
 		fmt.Fprintf(w, "member %q %s; its Works live in hub namespace %s\n", name, verb, joined.AgentNamespace)
-		fmt.Fprintf(w, "agent's hub kubeconfig: %s\n\nRun the agent beside the member:\n  %s\n", abs, res.AgentCommand)
+		fmt.Fprintf(w, "agent's hub kubeconfig: %s\n\nInstall the agent on the member (its chart's values, with the agent's token, are in %s):\n  %s\n\nor run it beside the member:\n  %s\n", abs, valuesAbs, res.HelmCommand, res.AgentCommand)
 		return nil
 	})
 	cmd.Flags().StringVar(&memberKubeconfig, "member-kubeconfig", "", "kubeconfig of the member, to add a cluster the fleet does not know yet")
@@ -108,6 +155,7 @@ stays with the agent, not on the hub). Joining again issues a fresh token.`,
 	cmd.Flags().StringVar(&group, "update-group", "", "update group, for a member added by this command")
 	cmd.Flags().StringVar(&labelList, "labels", "", "labels, for a member added by this command: key=value pairs separated by commas")
 	cmd.Flags().StringVar(&out, "agent-kubeconfig-out", "", "where to write the agent's hub kubeconfig (default NAME.agent-hub.kubeconfig)")
+	cmd.Flags().StringVar(&valuesOut, "agent-values-out", "", "where to write the agent chart's values for the member (default NAME.agent-values.yaml)")
 	return cmd
 }
 

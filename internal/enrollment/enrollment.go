@@ -172,8 +172,14 @@ func Remove(ctx context.Context, hub client.Client, name string) error {
 	return nil
 }
 
+// ensureNamespace makes the credentials namespace if it is missing. It
+// looks first: an operator who may manage members but not create namespaces
+// (flotilla-admin) is refused a create even of a namespace that exists.
 func ensureNamespace(ctx context.Context, hub client.Client) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	if err := hub.Get(ctx, client.ObjectKeyFromObject(ns), ns); err == nil {
+		return nil
+	}
 	if err := hub.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s on the hub: %w", Namespace, err)
 	}
