@@ -8,20 +8,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
-// testCluster is one real kube-apiserver (with etcd) shared by the tests of
-// this package; TestMain stops it.
+// testCluster is the package's one real kube-apiserver (with etcd), ready
+// for the charts: the namespace flotilla-system and a stand-in
+// ServiceMonitor CRD exist.
 type testCluster struct {
 	kubeconfig string
 	server     string
@@ -30,81 +28,38 @@ type testCluster struct {
 	version    string
 }
 
-var shared struct {
-	once    sync.Once
-	cluster *localcluster.Cluster
-	dir     string
-	tc      *testCluster
-	err     error
+// hub is the API server all the tests of the package share, without fleet
+// CRDs: the charts bring their own. TestMain stops it.
+var hub = testenv.NewShared(testenv.Options{})
+
+// prepared is the shared API server's one-time set-up for the charts.
+var prepared struct {
+	once sync.Once
+	tc   *testCluster
+	err  error
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.cluster != nil {
-		if err := shared.cluster.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the API server:", err)
-			code = 1
-		}
-	}
-	if shared.dir != "" {
-		_ = os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(hub.Run(m)) }
 
-// apiServer starts the shared API server on first use, with the namespace
-// flotilla-system and a stand-in ServiceMonitor CRD.
+// apiServer returns the shared API server, started and prepared on first
+// use.
 func apiServer(t *testing.T) *testCluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a real API server (not in -short mode)")
-	}
+	env := hub.Env(t)
 	kubectl := kubectlBin(t)
-	tc := toolchain.Default()
-	if missing := tc.Missing(); len(missing) > 0 {
-		t.Fatalf("tool binaries missing: %v (run make tools)", missing)
-	}
-	shared.once.Do(func() {
-		shared.tc, shared.err = startAPIServer(tc, kubectl)
+	prepared.once.Do(func() {
+		prepared.tc, prepared.err = prepare(env.Hub, kubectl)
 	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
+	if prepared.err != nil {
+		t.Fatal(prepared.err)
 	}
-	return shared.tc
+	return prepared.tc
 }
 
-func startAPIServer(tc toolchain.Toolchain, kubectl string) (*testCluster, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "flotilla-charts-")
-	if err != nil {
-		return nil, err
-	}
-	shared.dir = dir
-	cluster, err := localcluster.Start(ctx, localcluster.Options{Name: "charts", Dir: dir, KubernetesVersion: tc.NewestKubernetes()})
-	if err != nil {
-		return nil, err
-	}
-	shared.cluster = cluster
-	raw, err := clientcmd.LoadFromFile(cluster.KubeconfigPath())
-	if err != nil {
-		return nil, err
-	}
-	var caPEM []byte
-	for _, c := range raw.Clusters {
-		caPEM = c.CertificateAuthorityData
-	}
-	cfg, err := cluster.RESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+func prepare(c *testenv.Cluster, kubectl string) (*testCluster, error) {
 	out := &testCluster{
-		kubeconfig: cluster.KubeconfigPath(), server: cluster.State().Server, caPEM: caPEM,
-		client: cs, version: cluster.KubernetesVersion(),
+		kubeconfig: c.KubeconfigPath(), server: c.State().Server, caPEM: c.Config.CAData,
+		client: c.Kube, version: c.KubernetesVersion(),
 	}
 	for _, args := range [][]string{
 		{"create", "namespace", fleetNS},

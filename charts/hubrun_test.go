@@ -16,6 +16,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 // TestHubRunsUnderTheChartServiceAccount runs `flotilla hub` with the hub
@@ -52,19 +54,20 @@ func TestHubRunsUnderTheChartServiceAccount(t *testing.T) {
 		_ = hub.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- hub.Wait() }()
+		var exit error
 		select {
-		case <-done:
+		case exit = <-done:
 		case <-time.After(15 * time.Second):
 			_ = hub.Process.Kill()
-			<-done
+			exit = <-done
 		}
 		if t.Failed() {
-			t.Logf("hub log:\n%s", log.String())
+			t.Logf("hub log (exit: %v):\n%s", exit, log.String())
 		}
 	})
 	as := func(user string) []string { return []string{"--as", user} }
 
-	eventually(t, "the hub is ready", 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, "the hub is ready", func() error {
 		resp, err := http.Get("http://" + healthAddr + "/readyz")
 		if err != nil {
 			return err
@@ -75,7 +78,7 @@ func TestHubRunsUnderTheChartServiceAccount(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "the hub holds the leader lease", 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, "the hub holds the leader lease", func() error {
 		l, err := c.client.CoordinationV1().Leases(fleetNS).Get(context.Background(), "flotilla-hub", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -131,7 +134,7 @@ spec:
   state: Started
 `, c.version)), append(as(operatorUser), "apply", "-f", "-")...)
 	var gate string
-	eventually(t, "the run's approval gate exists", 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, "the run's approval gate exists", func() error {
 		out, err := runKubectl(kubectlBin(t), c.kubeconfig, nil, append(as(viewerUser), "get", "gates", "-l", "fleet.flotilla.dev/update-run=smoke", "-o", "name")...)
 		if err != nil {
 			return err
@@ -159,12 +162,12 @@ spec:
   resourceSelectors: [{group: "", version: v1, kind: Namespace, name: smoke-app}]
   policy: {placementType: PickAll}
 `), append(as(operatorUser), "apply", "-f", "-")...)
-	eventually(t, "the hub writes the member's Work", 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, "the hub writes the member's Work", func() error {
 		_, err := runKubectl(kubectlBin(t), c.kubeconfig, nil, "-n", "flotilla-member-self", "get", "work", "smoke")
 		return err
 	})
 	c.kubectl(t, nil, append(as(operatorUser), "delete", "clusterresourceplacement", "smoke", "--wait=false")...)
-	eventually(t, "the placement and its Work are gone", 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, "the placement and its Work are gone", func() error {
 		out, err := runKubectl(kubectlBin(t), c.kubeconfig, nil, "get", "clusterresourceplacement/smoke", "work.fleet.flotilla.dev/smoke",
 			"-n", "flotilla-member-self", "--ignore-not-found", "-o", "name")
 		if err != nil {
@@ -179,19 +182,6 @@ spec:
 	if strings.Contains(strings.ToLower(log.String()), "forbidden") {
 		t.Errorf("the hub was refused something under the chart's ServiceAccount:\n%s", grep(log.String(), "orbidden"))
 	}
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }
 
 func freeAddress(t *testing.T) string {

@@ -3,11 +3,12 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,113 +25,42 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/agent"
-	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 const memberName = "m1"
 
 var workNamespace = fleetv1.MemberNamespace(memberName)
 
-// requireTools skips without the binaries the test starts, except in CI,
-// where a skip would hide a failure.
-func requireTools(t *testing.T) {
-	t.Helper()
-	tc := toolchain.Default()
-	_, _, apiErr := tc.KubeAPIServer(tc.OldestKubernetes())
-	_, etcdErr := tc.Etcd()
-	for _, err := range []error{apiErr, etcdErr} {
-		if err == nil {
-			continue
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("tool binaries missing in CI: %v", err)
-		}
-		t.Skipf("tool binaries not built: %v", err)
-	}
-}
-
-// env is a hub with the fleet CRDs and a member, both real API servers.
+// env is a hub with the CRDs the agent uses and a member, both real API
+// servers, and the member joined to the hub.
 type env struct {
-	hub, member *localcluster.Cluster
-	hubClient   client.Client
-	memberKube  kubernetes.Interface
+	hub, member *testenv.Cluster
 	// agentHub is the agent's restricted hub identity.
-	agentHub   *rest.Config
-	memberCfg  *rest.Config
-	memberHost string
-}
-
-func startCluster(t *testing.T, name string) *localcluster.Cluster {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	c, err := localcluster.Start(ctx, localcluster.Options{Name: name, Dir: t.TempDir()})
-	if err != nil {
-		// Called from a goroutine: report, and let the caller stop the test.
-		t.Error(err)
-		return nil
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return c
+	agentHub *rest.Config
 }
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
-	e := &env{}
 	start := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); e.hub = startCluster(t, "hub") }()
-	go func() { defer wg.Done(); e.member = startCluster(t, "member") }()
-	wg.Wait()
-	if e.hub == nil || e.member == nil {
-		t.FailNow()
-	}
+	fleet := testenv.Start(t, testenv.Options{
+		// Only what the agent uses: fewer CRDs, faster start.
+		CRDs:    testenv.CRDsNamed("works.fleet.flotilla.dev", "memberclusters.fleet.flotilla.dev"),
+		Members: []string{memberName},
+	})
+	e := &env{hub: fleet.Hub, member: fleet.Member(memberName)}
 	t.Logf("hub and member up in %s", time.Since(start).Round(time.Millisecond))
-
-	hubCfg, err := e.hub.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.hubClient, err = client.New(hubCfg, client.Options{Scheme: fleetscheme.New()}); err != nil {
-		t.Fatal(err)
-	}
-	all, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Only what the agent uses: fewer CRDs, faster start.
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, c := range all {
-		if c.Spec.Group == fleetv1.GroupVersion.Group && (c.Spec.Names.Plural == "works" || c.Spec.Names.Plural == "memberclusters") {
-			crds = append(crds, c)
-		}
-	}
-	if err := crdinstall.Apply(ctx, e.hubClient, crds, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if e.memberCfg, err = e.member.RESTConfig(); err != nil {
-		t.Fatal(err)
-	}
-	e.memberKube = kubernetes.NewForConfigOrDie(e.memberCfg)
 
 	// The hub side of `flotilla member join`, by the code the CLI runs: the
 	// member's namespace, its MemberCluster (in Agent mode) and the agent's
@@ -139,7 +69,7 @@ func startEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined, err := enrollment.Join(ctx, e.hubClient, enrollment.JoinRequest{Name: memberName, MemberKubeconfig: memberKubeconfig, HubConfig: hubCfg})
+	joined, err := enrollment.Join(ctx, e.hub.Client, enrollment.JoinRequest{Name: memberName, MemberKubeconfig: memberKubeconfig, HubConfig: e.hub.Config})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +82,7 @@ func startEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "agent RBAC in effect", func() error {
+	testenv.Eventually(t, 10*time.Second, "agent RBAC in effect", func() error {
 		return agentClient.List(ctx, &fleetv1.WorkList{}, client.InNamespace(workNamespace))
 	})
 	return e
@@ -167,7 +97,7 @@ func (e *env) startAgent(t *testing.T, name, stateDir string) (stop func()) {
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, agent.Options{
-			MemberName: memberName, Hub: e.agentHub, Member: e.memberCfg, StateDir: stateDir,
+			MemberName: memberName, Hub: e.agentHub, Member: e.member.Config, StateDir: stateDir,
 			HeartbeatPeriod: time.Second, HealthAddress: "127.0.0.1:0",
 		})
 	}()
@@ -233,26 +163,10 @@ func configMap(name string, data map[string]string) *corev1.ConfigMap {
 	}
 }
 
-// eventually polls check until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (e *env) work(t *testing.T, name string) *fleetv1.Work {
 	t.Helper()
 	w := &fleetv1.Work{}
-	if err := e.hubClient.Get(t.Context(), client.ObjectKey{Namespace: workNamespace, Name: name}, w); err != nil {
+	if err := e.hub.Client.Get(t.Context(), client.ObjectKey{Namespace: workNamespace, Name: name}, w); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -267,7 +181,7 @@ func (e *env) createWork(t *testing.T, name string, strategy *placementv1.ApplyS
 	for _, o := range objs {
 		w.Spec.Manifests = append(w.Spec.Manifests, manifest(t, o))
 	}
-	if err := e.hubClient.Create(t.Context(), w); err != nil {
+	if err := e.hub.Client.Create(t.Context(), w); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -277,7 +191,7 @@ func (e *env) createWork(t *testing.T, name string, strategy *placementv1.ApplyS
 func (e *env) waitCondition(t *testing.T, name, condType string, status metav1.ConditionStatus, reason string) *fleetv1.Work {
 	t.Helper()
 	var w *fleetv1.Work
-	eventually(t, 20*time.Second, fmt.Sprintf("Work %s %s=%s", name, condType, status), func() error {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("Work %s %s=%s", name, condType, status), func() error {
 		w = e.work(t, name)
 		c := meta.FindStatusCondition(w.Status.Conditions, condType)
 		switch {
@@ -293,7 +207,7 @@ func (e *env) waitCondition(t *testing.T, name, condType string, status metav1.C
 
 func (e *env) quotaPods(t *testing.T) string {
 	t.Helper()
-	q, err := e.memberKube.CoreV1().ResourceQuotas("fintech").Get(t.Context(), "platform-quota", metav1.GetOptions{})
+	q, err := e.member.Kube.CoreV1().ResourceQuotas("fintech").Get(t.Context(), "platform-quota", metav1.GetOptions{})
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -306,25 +220,25 @@ func (e *env) quotaPods(t *testing.T) string {
 func (e *env) driftQuota(t *testing.T, want string) time.Duration {
 	t.Helper()
 	ctx := t.Context()
-	q, err := e.memberKube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{})
+	q, err := e.member.Kube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q.Spec.Hard["pods"] = resource.MustParse("9")
 	// A field the manifest does not set stays as the member has it.
 	q.Spec.Hard["services"] = resource.MustParse("7")
-	if _, err := e.memberKube.CoreV1().ResourceQuotas("fintech").Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+	if _, err := e.member.Kube.CoreV1().ResourceQuotas("fintech").Update(ctx, q, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	eventually(t, 10*time.Second, "quota drift reverted", func() error {
+	testenv.Eventually(t, 10*time.Second, "quota drift reverted", func() error {
 		if got := e.quotaPods(t); got != want {
 			return fmt.Errorf("pods is %s", got)
 		}
 		return nil
 	})
 	took := time.Since(start)
-	q, err = e.memberKube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{})
+	q, err = e.member.Kube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +249,6 @@ func (e *env) driftQuota(t *testing.T, want string) time.Duration {
 }
 
 func TestAgent(t *testing.T) {
-	requireTools(t)
 	e := startEnv(t)
 	ctx := t.Context()
 	stateDir := t.TempDir()
@@ -362,7 +275,7 @@ func TestAgent(t *testing.T) {
 		if id := w.Status.Manifests[2].Identifier; id.Kind != "ResourceQuota" || id.Namespace != "fintech" || id.Version != "v1" {
 			t.Errorf("quota identifier %+v", id)
 		}
-		cr, err := e.memberKube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
+		cr, err := e.member.Kube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -380,21 +293,21 @@ func TestAgent(t *testing.T) {
 	})
 
 	t.Run("re-creates a deleted object", func(t *testing.T) {
-		if err := e.memberKube.RbacV1().ClusterRoles().Delete(ctx, "fintech-readonly", metav1.DeleteOptions{}); err != nil {
+		if err := e.member.Kube.RbacV1().ClusterRoles().Delete(ctx, "fintech-readonly", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		eventually(t, 10*time.Second, "ClusterRole re-created", func() error {
-			_, err := e.memberKube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
+		testenv.Eventually(t, 10*time.Second, "ClusterRole re-created", func() error {
+			_, err := e.member.Kube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
 			return err
 		})
 		t.Logf("deleted ClusterRole re-created in %s", time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("heartbeats", func(t *testing.T) {
-		eventually(t, 10*time.Second, "MemberCluster heartbeat", func() error {
+		testenv.Eventually(t, 10*time.Second, "MemberCluster heartbeat", func() error {
 			mc := &fleetv1.MemberCluster{}
-			if err := e.hubClient.Get(ctx, client.ObjectKey{Name: memberName}, mc); err != nil {
+			if err := e.hub.Client.Get(ctx, client.ObjectKey{Name: memberName}, mc); err != nil {
 				return err
 			}
 			s := mc.Status
@@ -418,12 +331,12 @@ func TestAgent(t *testing.T) {
 		e.createWork(t, "drifty", &placementv1.ApplyStrategy{WhenToApply: placementv1.WhenToApplyTypeIfNotDrifted}, "",
 			configMap("drift-cm", map[string]string{"a": "1"}))
 		e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionTrue, "")
-		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
+		cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cm.Data["a"] = "2"
-		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		if _, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		w := e.waitCondition(t, "drifty", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonDrifted)
@@ -431,7 +344,7 @@ func TestAgent(t *testing.T) {
 		if len(m.Drifts) != 1 || m.Drifts[0] != (placementv1.PatchDetail{Path: "/data/a", ValueInMember: "2", ValueInHub: "1"}) || m.FirstDriftedObservedTime == nil {
 			t.Errorf("drifts %+v at %v", m.Drifts, m.FirstDriftedObservedTime)
 		}
-		cm, err = e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
+		cm, err = e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
 		if err != nil || cm.Data["a"] != "2" {
 			t.Errorf("drifted ConfigMap was overwritten: %v %v", cm.Data, err)
 		}
@@ -440,18 +353,18 @@ func TestAgent(t *testing.T) {
 	t.Run("a second Work does not take another Work's object", func(t *testing.T) {
 		e.createWork(t, "rival", nil, "", configMap("drift-cm", map[string]string{"a": "9"}))
 		e.waitCondition(t, "rival", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonConflict)
-		if err := e.hubClient.Delete(ctx, e.work(t, "rival")); err != nil {
+		if err := e.hub.Client.Delete(ctx, e.work(t, "rival")); err != nil {
 			t.Fatal(err)
 		}
 		e.waitGone(t, "rival")
-		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
+		cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "drift-cm", metav1.GetOptions{})
 		if err != nil || cm.Data["a"] != "2" || cm.Annotations[fleetv1.WorkAnnotation] != "drifty" {
 			t.Errorf("drift-cm after the rival Work: %v %v %v", cm.GetAnnotations(), cm.Data, err)
 		}
 	})
 
 	t.Run("ReportDiff reports and writes nothing", func(t *testing.T) {
-		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Create(ctx, configMap("diff-cm", map[string]string{"a": "x"}), metav1.CreateOptions{}); err != nil {
+		if _, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Create(ctx, configMap("diff-cm", map[string]string{"a": "x"}), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		e.createWork(t, "differ", &placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeReportDiff}, "",
@@ -466,35 +379,38 @@ func TestAgent(t *testing.T) {
 		if got := w.Status.Manifests[1].Diffs; len(got) != 1 || got[0].Path != "" {
 			t.Errorf("diffs of absent-cm: %+v", got)
 		}
-		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "diff-cm", metav1.GetOptions{})
+		cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "diff-cm", metav1.GetOptions{})
 		if err != nil || cm.Data["a"] != "x" || cm.Labels[fleetv1.ManagedByLabel] != "" {
 			t.Errorf("diff-cm was written: %v %v %v", cm.Data, cm.Labels, err)
 		}
-		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "absent-cm", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "absent-cm", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("absent-cm: %v, want NotFound", err)
 		}
 	})
 
 	t.Run("IfNoDiff takes over only identical objects", func(t *testing.T) {
 		for name, v := range map[string]string{"other-cm": "x", "same-cm": "z"} {
-			if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Create(ctx, configMap(name, map[string]string{"a": v}), metav1.CreateOptions{}); err != nil {
+			if _, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Create(ctx, configMap(name, map[string]string{"a": v}), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		e.createWork(t, "takeover", &placementv1.ApplyStrategy{WhenToTakeOver: placementv1.WhenToTakeOverTypeIfNoDiff}, "",
 			configMap("other-cm", map[string]string{"a": "y"}), configMap("same-cm", map[string]string{"a": "z"}))
 		w := e.waitCondition(t, "takeover", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonNotTakenOver)
-		eventually(t, 10*time.Second, "same-cm taken over", func() error {
-			cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "same-cm", metav1.GetOptions{})
-			if err != nil || cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {
-				return fmt.Errorf("same-cm: %v %v", cm.GetLabels(), err)
+		testenv.Eventually(t, 10*time.Second, "same-cm taken over", func() error {
+			cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "same-cm", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if cm.Labels[fleetv1.ManagedByLabel] != fleetv1.ManagedByAgent {
+				return fmt.Errorf("same-cm labels %v", cm.Labels)
 			}
 			return nil
 		})
 		if got := w.Status.Manifests[0].Diffs; len(got) != 1 || got[0].Path != "/data/a" {
 			t.Errorf("other-cm diffs %+v", got)
 		}
-		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "other-cm", metav1.GetOptions{})
+		cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "other-cm", metav1.GetOptions{})
 		if err != nil || cm.Data["a"] != "x" || cm.Labels[fleetv1.ManagedByLabel] != "" {
 			t.Errorf("other-cm was taken over: %v %v %v", cm.Data, cm.Labels, err)
 		}
@@ -510,7 +426,7 @@ func TestAgent(t *testing.T) {
 				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
 					Name: "v1", Served: true, Storage: true,
 					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-						Type: "object", XPreserveUnknownFields: ptr(true),
+						Type: "object", XPreserveUnknownFields: ptr.To(true),
 					}},
 				}},
 			},
@@ -525,7 +441,7 @@ func TestAgent(t *testing.T) {
 		e.waitCondition(t, "crd", fleetv1.WorkApplied, metav1.ConditionTrue, "")
 		t.Logf("CRD and custom resource applied in %s", time.Since(start).Round(time.Millisecond))
 		gvr := schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
-		dyn := dynamic.NewForConfigOrDie(e.memberCfg).Resource(gvr).Namespace("fintech")
+		dyn := dynamic.NewForConfigOrDie(e.member.Config).Resource(gvr).Namespace("fintech")
 		live, err := dyn.Get(ctx, "w1", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -537,7 +453,7 @@ func TestAgent(t *testing.T) {
 		if _, err := dyn.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "widget drift reverted", func() error {
+		testenv.Eventually(t, 10*time.Second, "widget drift reverted", func() error {
 			live, err := dyn.Get(ctx, "w1", metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -552,15 +468,12 @@ func TestAgent(t *testing.T) {
 	t.Run("removes a manifest dropped from the Work", func(t *testing.T) {
 		w := e.work(t, "seed")
 		w.Spec.Manifests = []runtime.RawExtension{manifest(t, seedNamespace()), manifest(t, seedQuota("500"))}
-		if err := e.hubClient.Update(ctx, w); err != nil {
+		if err := e.hub.Client.Update(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "ClusterRole removed", func() error {
-			_, err := e.memberKube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("ClusterRole still there: %v", err)
+		testenv.Eventually(t, 10*time.Second, "ClusterRole removed", func() error {
+			_, err := e.member.Kube.RbacV1().ClusterRoles().Get(ctx, "fintech-readonly", metav1.GetOptions{})
+			return testenv.Gone("ClusterRole", err)
 		})
 		w = e.waitCondition(t, "seed", fleetv1.WorkApplied, metav1.ConditionTrue, "")
 		if len(w.Status.Manifests) != 2 {
@@ -571,11 +484,11 @@ func TestAgent(t *testing.T) {
 	t.Run("Abandon leaves the objects of a deleted Work", func(t *testing.T) {
 		e.createWork(t, "abandon", nil, fleetv1.DeletionPolicyAbandon, configMap("keep-cm", map[string]string{"a": "1"}))
 		e.waitCondition(t, "abandon", fleetv1.WorkApplied, metav1.ConditionTrue, "")
-		if err := e.hubClient.Delete(ctx, e.work(t, "abandon")); err != nil {
+		if err := e.hub.Client.Delete(ctx, e.work(t, "abandon")); err != nil {
 			t.Fatal(err)
 		}
 		e.waitGone(t, "abandon")
-		cm, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "keep-cm", metav1.GetOptions{})
+		cm, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "keep-cm", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -612,8 +525,8 @@ func TestAgent(t *testing.T) {
 		e.startAgent(root, "agent-restarted", stateDir)
 		took = e.driftQuota(t, "500")
 		t.Logf("hub down, agent restarted from its state dir: drift reverted in %s", took.Round(time.Millisecond))
-		eventually(t, 10*time.Second, "saved Work enforced while the hub is down", func() error {
-			_, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{})
+		testenv.Eventually(t, 10*time.Second, "saved Work enforced while the hub is down", func() error {
+			_, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{})
 			return err
 		})
 
@@ -623,43 +536,47 @@ func TestAgent(t *testing.T) {
 		}
 		t.Logf("hub API server restarted in %s", time.Since(restart).Round(time.Millisecond))
 		// The restarted agent picks the hub up again on its own.
-		eventually(t, 20*time.Second, "Work updated after the hub returned", func() error {
+		testenv.Eventually(t, 20*time.Second, "Work updated after the hub returned", func() error {
 			w := &fleetv1.Work{}
-			if err := e.hubClient.Get(ctx, client.ObjectKey{Namespace: workNamespace, Name: "seed"}, w); err != nil {
+			if err := e.hub.Client.Get(ctx, client.ObjectKey{Namespace: workNamespace, Name: "seed"}, w); err != nil {
 				return err
 			}
 			w.Spec.Manifests = []runtime.RawExtension{manifest(t, seedNamespace()), manifest(t, seedQuota("600"))}
-			return e.hubClient.Update(ctx, w)
+			return e.hub.Client.Update(ctx, w)
 		})
 		e.waitCondition(t, "seed", fleetv1.WorkApplied, metav1.ConditionTrue, "")
-		eventually(t, 10*time.Second, "new quota from the hub applied", func() error {
+		testenv.Eventually(t, 10*time.Second, "new quota from the hub applied", func() error {
 			if got := e.quotaPods(t); got != "600" {
 				return fmt.Errorf("pods is %s", got)
 			}
 			return nil
 		})
-		eventually(t, 10*time.Second, "Work missing from the hub forgotten", func() error {
-			if _, err := os.Stat(ghostFile); !os.IsNotExist(err) {
-				return fmt.Errorf("state file: %v", err)
+		testenv.Eventually(t, 10*time.Second, "Work missing from the hub forgotten", func() error {
+			_, err := os.Stat(ghostFile)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return nil
+			case err == nil:
+				return errors.New("state file still there")
 			}
-			return nil
+			return err
 		})
-		if _, err := e.memberKube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{}); err != nil {
+		if _, err := e.member.Kube.CoreV1().ConfigMaps("fintech").Get(ctx, "ghost-cm", metav1.GetOptions{}); err != nil {
 			t.Errorf("the forgotten Work's object: %v", err)
 		}
 	})
 
 	t.Run("deleting the Work removes what it placed", func(t *testing.T) {
-		if err := e.hubClient.Delete(ctx, e.work(t, "seed")); err != nil {
+		if err := e.hub.Client.Delete(ctx, e.work(t, "seed")); err != nil {
 			t.Fatal(err)
 		}
 		e.waitGone(t, "seed")
-		if _, err := e.memberKube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := e.member.Kube.CoreV1().ResourceQuotas("fintech").Get(ctx, "platform-quota", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("quota after the Work's deletion: %v, want NotFound", err)
 		}
 		// Without a controller manager on the member the namespace stays
 		// Terminating; what counts is that it was deleted.
-		ns, err := e.memberKube.CoreV1().Namespaces().Get(ctx, "fintech", metav1.GetOptions{})
+		ns, err := e.member.Kube.CoreV1().Namespaces().Get(ctx, "fintech", metav1.GetOptions{})
 		if err == nil && ns.DeletionTimestamp == nil {
 			t.Errorf("namespace fintech not deleted")
 		} else if err != nil && !apierrors.IsNotFound(err) {
@@ -670,13 +587,8 @@ func TestAgent(t *testing.T) {
 
 func (e *env) waitGone(t *testing.T, name string) {
 	t.Helper()
-	eventually(t, 20*time.Second, "Work "+name+" gone", func() error {
-		err := e.hubClient.Get(t.Context(), client.ObjectKey{Namespace: workNamespace, Name: name}, &fleetv1.Work{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("still there: %v", err)
+	testenv.Eventually(t, 20*time.Second, "Work "+name+" gone", func() error {
+		err := e.hub.Client.Get(t.Context(), client.ObjectKey{Namespace: workNamespace, Name: name}, &fleetv1.Work{})
+		return testenv.Gone("Work "+name, err)
 	})
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -47,12 +47,12 @@ const renewAtFraction = 0.8
 // token, the returned config reads the token from a file in stateDir
 // instead, and the returned HubCredentials keep that file fresh; else (a
 // client certificate, say) it returns the config as it is and nil.
-func LoadHubConfig(kubeconfigPath, context, stateDir string) (*rest.Config, *HubCredentials, error) {
+func LoadHubConfig(kubeconfigPath, kubeContext, stateDir string) (*rest.Config, *HubCredentials, error) {
 	raw, err := os.ReadFile(kubeconfigPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the hub kubeconfig: %w", err)
 	}
-	cfg, namespace, err := parseHubKubeconfig(raw, context)
+	cfg, namespace, err := parseHubKubeconfig(raw, kubeContext)
 	if err != nil {
 		return nil, nil, fmt.Errorf("hub kubeconfig %s: %w", kubeconfigPath, err)
 	}
@@ -91,12 +91,12 @@ func LoadHubConfig(kubeconfigPath, context, stateDir string) (*rest.Config, *Hub
 	return cfg, creds, nil
 }
 
-func parseHubKubeconfig(raw []byte, context string) (*rest.Config, string, error) {
+func parseHubKubeconfig(raw []byte, kubeContext string) (*rest.Config, string, error) {
 	loaded, err := clientcmd.Load(raw)
 	if err != nil {
 		return nil, "", err
 	}
-	cc := clientcmd.NewNonInteractiveClientConfig(*loaded, context, &clientcmd.ConfigOverrides{}, nil)
+	cc := clientcmd.NewNonInteractiveClientConfig(*loaded, kubeContext, &clientcmd.ConfigOverrides{}, nil)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		return nil, "", err

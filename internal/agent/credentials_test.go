@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -131,7 +132,7 @@ func TestTheAgentRenewsItsOwnTokenAndNoOneElses(t *testing.T) {
 		t.Fatalf("renewing: %v", err)
 	}
 	second, _ := os.ReadFile(creds.TokenFile)
-	if string(second) == string(first) {
+	if bytes.Equal(second, first) {
 		t.Fatal("the token was not renewed")
 	}
 	// The renewed token works (client-go re-reads the file).
@@ -162,7 +163,7 @@ func TestTheAgentRenewsItsOwnTokenAndNoOneElses(t *testing.T) {
 		t.Fatal(err)
 	}
 	third, _ := os.ReadFile(creds.TokenFile)
-	if string(third) == string(second) {
+	if bytes.Equal(third, second) {
 		t.Fatal("the rotated kubeconfig's token was not taken")
 	}
 }

@@ -19,13 +19,8 @@ import (
 // agent may do, and what it may not: the Works of its own namespace and its
 // own MemberCluster's status, nothing of another member, no Secret.
 func TestAgentHubIdentity(t *testing.T) {
-	requireTools(t)
 	e := startEnv(t)
 	ctx := t.Context()
-	hubCfg, err := e.hub.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	memberKubeconfig, err := e.member.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +28,7 @@ func TestAgentHubIdentity(t *testing.T) {
 	// Another member, joined the same way, with a Work of its own.
 	const otherName = "m2"
 	otherNamespace := fleetv1.MemberNamespace(otherName)
-	if _, err := enrollment.Join(ctx, e.hubClient, enrollment.JoinRequest{Name: otherName, MemberKubeconfig: memberKubeconfig, HubConfig: hubCfg}); err != nil {
+	if _, err := enrollment.Join(ctx, e.hub.Client, enrollment.JoinRequest{Name: otherName, MemberKubeconfig: memberKubeconfig, HubConfig: e.hub.Config}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{workNamespace, otherNamespace} {
@@ -41,18 +36,18 @@ func TestAgentHubIdentity(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: "w", Namespace: ns},
 			Spec:       fleetv1.WorkSpec{Placement: "p", Manifests: []runtime.RawExtension{manifest(t, configMap("c", map[string]string{"a": "1"}))}},
 		}
-		if err := e.hubClient.Create(ctx, w); err != nil {
+		if err := e.hub.Client.Create(ctx, w); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Secrets the agent must never read: members' credentials, and one in
 	// its own namespace.
-	if err := e.hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: enrollment.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := e.hub.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: enrollment.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{enrollment.Namespace, workNamespace} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: ns}, StringData: map[string]string{"k": "v"}}
-		if err := e.hubClient.Create(ctx, s); err != nil {
+		if err := e.hub.Client.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,14 +58,14 @@ func TestAgentHubIdentity(t *testing.T) {
 	}
 	work := func(ns string) *fleetv1.Work {
 		w := &fleetv1.Work{}
-		if err := e.hubClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "w"}, w); err != nil {
+		if err := e.hub.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "w"}, w); err != nil {
 			t.Fatal(err)
 		}
 		return w
 	}
 	memberCluster := func(name string) *fleetv1.MemberCluster {
 		mc := &fleetv1.MemberCluster{}
-		if err := e.hubClient.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
+		if err := e.hub.Client.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
 			t.Fatal(err)
 		}
 		return mc

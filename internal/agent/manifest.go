@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -310,15 +311,7 @@ func (a *Agent) removeObject(ctx context.Context, workName string, id placementv
 		return nil
 	}
 	if abandon {
-		patch := map[string]any{"metadata": map[string]any{
-			"labels":      map[string]any{fleetv1.ManagedByLabel: nil, fleetv1.PlacementLabel: nil},
-			"annotations": map[string]any{fleetv1.WorkAnnotation: nil},
-		}}
-		data, err := json.Marshal(patch)
-		if err != nil {
-			return err
-		}
-		_, err = client.Patch(ctx, id.Name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: FieldManager})
+		err = release(ctx, client, id.Name)
 	} else {
 		policy := metav1.DeletePropagationBackground
 		err = client.Delete(ctx, id.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
@@ -326,6 +319,21 @@ func (a *Agent) removeObject(ctx context.Context, workName string, id placementv
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
+	return err
+}
+
+// release removes the agent's label and the Work's annotation from a placed
+// object, which stays on the member, no longer the agent's.
+func release(ctx context.Context, client dynamic.ResourceInterface, name string) error {
+	patch := map[string]any{"metadata": map[string]any{
+		"labels":      map[string]any{fleetv1.ManagedByLabel: nil, fleetv1.PlacementLabel: nil},
+		"annotations": map[string]any{fleetv1.WorkAnnotation: nil},
+	}}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = client.Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: FieldManager})
 	return err
 }
 

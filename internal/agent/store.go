@@ -90,8 +90,12 @@ func (s *store) load() ([]*record, []error) {
 			continue
 		}
 		rec := &record{}
-		if err := json.Unmarshal(data, rec); err != nil || rec.Work == nil || rec.Work.Name == "" {
-			errs = append(errs, fmt.Errorf("state file %s is not a Work record: %v", e.Name(), err))
+		if err := json.Unmarshal(data, rec); err != nil {
+			errs = append(errs, fmt.Errorf("state file %s is not a Work record: %w", e.Name(), err))
+			continue
+		}
+		if rec.Work == nil || rec.Work.Name == "" {
+			errs = append(errs, fmt.Errorf("state file %s is not a Work record: it names no Work", e.Name()))
 			continue
 		}
 		out = append(out, rec)

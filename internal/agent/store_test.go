@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,7 +41,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if len(errs) != 1 || len(got) != 1 {
 		t.Fatalf("load: %d records, errors %v", len(got), errs)
 	}
-	if w := got[0].Work; w.Name != "w" || w.Generation != 4 || string(w.Spec.Manifests[0].Raw) != string(rec.Work.Spec.Manifests[0].Raw) || len(got[0].Applied) != 1 {
+	if w := got[0].Work; w.Name != "w" || w.Generation != 4 || !bytes.Equal(w.Spec.Manifests[0].Raw, rec.Work.Spec.Manifests[0].Raw) || len(got[0].Applied) != 1 {
 		t.Errorf("loaded %+v", got[0])
 	}
 	if err := s.remove("w"); err != nil {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -161,7 +162,7 @@ func (a *Agent) persist(e *entry) {
 		a.log.Error(err, "encoding state", "work", e.work.Name)
 		return
 	}
-	if string(data) == string(e.saved) {
+	if bytes.Equal(data, e.saved) {
 		return
 	}
 	if err := a.store.save(&record{Work: e.work, Applied: e.applied}); err != nil {

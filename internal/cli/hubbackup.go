@@ -195,7 +195,7 @@ hubful member and give its agent the new kubeconfig (see docs/backup.md).`,
 			if err != nil {
 				return fmt.Errorf("reading the backup: %w", err)
 			}
-			defer f.Close() //nolint:errcheck // read only
+			defer f.Close()
 			archive, err := backup.Read(f, dec)
 			if err != nil {
 				return err

@@ -54,7 +54,7 @@ func newLocalFaultCommand() *cobra.Command {
 		fleet                      fleetFlags
 		member                     string
 		failUpgrade, nodesNotReady bool
-		clear                      bool
+		clearFaults                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "fault --member NAME [--fail-upgrade] [--nodes-not-ready-after-upgrade] [--clear]",
@@ -69,14 +69,14 @@ removes the faults (nodes already left NotReady stay so).`,
 			if member == "" {
 				return fmt.Errorf("--member is required")
 			}
-			if clear == (failUpgrade || nodesNotReady) {
+			if clearFaults == (failUpgrade || nodesNotReady) {
 				return fmt.Errorf("pass --clear, or at least one of --fail-upgrade and --nodes-not-ready-after-upgrade")
 			}
 			faults := localupgrade.Faults{FailUpgrade: failUpgrade, NodesNotReadyAfterUpgrade: nodesNotReady}
 			if err := localupgrade.WriteFaults(fleet.layout().MemberDir(member), faults); err != nil {
 				return fmt.Errorf("member %q of local fleet %q: %w", member, fleet.name, err)
 			}
-			if clear {
+			if clearFaults {
 				fmt.Fprintf(cmd.OutOrStdout(), "faults of %s cleared\n", member)
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "faults injected into %s: %+v\n", member, faults)
@@ -88,6 +88,6 @@ removes the faults (nodes already left NotReady stay so).`,
 	cmd.Flags().StringVar(&member, "member", "", "the member to inject faults into")
 	cmd.Flags().BoolVar(&failUpgrade, "fail-upgrade", false, "its upgrades fail")
 	cmd.Flags().BoolVar(&nodesNotReady, "nodes-not-ready-after-upgrade", false, "its nodes stay NotReady after an upgrade")
-	cmd.Flags().BoolVar(&clear, "clear", false, "remove the member's faults")
+	cmd.Flags().BoolVar(&clearFaults, "clear", false, "remove the member's faults")
 	return cmd
 }

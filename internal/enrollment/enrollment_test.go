@@ -1,10 +1,11 @@
 package enrollment_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,31 +26,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/config/crd"
-	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
-
-// requireTools skips without the binaries the test starts, except in CI,
-// where a skip would hide a failure.
-func requireTools(t *testing.T) {
-	t.Helper()
-	tc := toolchain.Default()
-	_, _, apiErr := tc.KubeAPIServer(tc.OldestKubernetes())
-	_, etcdErr := tc.Etcd()
-	for _, err := range []error{apiErr, etcdErr} {
-		if err == nil {
-			continue
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("tool binaries missing in CI: %v", err)
-		}
-		t.Skipf("tool binaries not built: %v", err)
-	}
-}
 
 // env is a real hub API server with the fleet CRDs enrollment uses.
 type env struct {
@@ -63,41 +43,12 @@ type env struct {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	hub, err := localcluster.Start(ctx, localcluster.Options{Name: "hub", Dir: t.TempDir()})
+	hub := testenv.Start(t, testenv.Options{CRDs: testenv.CRDsNamed("works.fleet.flotilla.dev", "memberclusters.fleet.flotilla.dev")}).Hub
+	reachable, err := hub.Kubeconfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := hub.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	e := &env{}
-	if e.hubCfg, err = hub.RESTConfig(); err != nil {
-		t.Fatal(err)
-	}
-	if e.reachable, err = hub.Kubeconfig(); err != nil {
-		t.Fatal(err)
-	}
-	if e.hub, err = client.New(e.hubCfg, client.Options{Scheme: fleetscheme.New()}); err != nil {
-		t.Fatal(err)
-	}
-	all, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, c := range all {
-		if c.Spec.Group == fleetv1.GroupVersion.Group && (c.Spec.Names.Plural == "works" || c.Spec.Names.Plural == "memberclusters") {
-			crds = append(crds, c)
-		}
-	}
-	if err := crdinstall.Apply(ctx, e.hub, crds, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return &env{hub: hub.Client, hubCfg: hub.Config, reachable: reachable}
 }
 
 // unreachableKubeconfig points at a port nothing listens on.
@@ -117,22 +68,6 @@ func unreachableKubeconfig(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-// eventually polls check until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (e *env) member(t *testing.T, name string) *fleetv1.MemberCluster {
@@ -209,7 +144,6 @@ func (e *env) createWork(t *testing.T, member, name string, finalizers ...string
 }
 
 func TestEnrollment(t *testing.T) {
-	requireTools(t)
 	e := startEnv(t)
 	ctx := t.Context()
 
@@ -232,7 +166,7 @@ func TestEnrollment(t *testing.T) {
 		if err := e.hub.Get(ctx, client.ObjectKey{Namespace: enrollment.Namespace, Name: enrollment.SecretName("a")}, secret); err != nil {
 			t.Fatal(err)
 		}
-		if string(secret.Data[enrollment.KubeconfigKey]) != string(e.reachable) || secret.Labels[enrollment.MemberLabel] != "a" {
+		if !bytes.Equal(secret.Data[enrollment.KubeconfigKey], e.reachable) || secret.Labels[enrollment.MemberLabel] != "a" {
 			t.Errorf("secret labels %v, keys %v", secret.Labels, slices.Collect(maps.Keys(secret.Data)))
 		}
 		if refs := secret.OwnerReferences; len(refs) != 1 || refs[0].Kind != "MemberCluster" || refs[0].Name != "a" || refs[0].UID != mc.UID {
@@ -330,7 +264,7 @@ func TestEnrollment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "the agent lists its Works", func() error {
+		testenv.Eventually(t, 10*time.Second, "the agent lists its Works", func() error {
 			return agent.List(ctx, &fleetv1.WorkList{}, client.InNamespace(ns))
 		})
 	})
@@ -444,19 +378,26 @@ func TestEnrollment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "the agent denied its Works", func() error {
+		testenv.Eventually(t, 5*time.Second, "the agent denied its Works", func() error {
 			err := agent.List(ctx, &fleetv1.WorkList{}, client.InNamespace(fleetv1.MemberNamespace("j")))
+			if err == nil {
+				return errors.New("listing its Works succeeded, want Forbidden")
+			}
 			if !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err) {
-				return fmt.Errorf("listing its Works: %v, want Forbidden", err)
+				return fmt.Errorf("listing its Works: %w, want Forbidden", err)
 			}
 			return nil
 		})
 		// A token of a deleted service account is refused, once the API
 		// server's token cache (10 s) lets go of it.
 		revoking := time.Now()
-		eventually(t, 30*time.Second, "the agent's token revoked", func() error {
-			if _, err := whoAmI(ctx, agentKubeconfig); !apierrors.IsUnauthorized(err) {
-				return fmt.Errorf("the agent's token: %v, want Unauthorized", err)
+		testenv.Eventually(t, 30*time.Second, "the agent's token revoked", func() error {
+			_, err := whoAmI(ctx, agentKubeconfig)
+			if err == nil {
+				return errors.New("the agent's token still authenticates, want Unauthorized")
+			}
+			if !apierrors.IsUnauthorized(err) {
+				return fmt.Errorf("the agent's token: %w, want Unauthorized", err)
 			}
 			return nil
 		})

@@ -1,8 +1,8 @@
-package localcluster
+package localcluster_test
 
 import (
 	"context"
-	"os"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,29 +10,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
-// requireTools skips the test when the tool binaries are not built, except
-// in CI, where `make test` builds them first and a skip would hide a failure.
-func requireTools(t *testing.T) {
-	t.Helper()
-	missing := toolchain.Default().Missing()
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("tool binaries missing in CI: %s", strings.Join(missing, ", "))
-	}
-	t.Skipf("tool binaries not built (%s): run `make tools` to run this test", strings.Join(missing, ", "))
-}
-
-func startCluster(t *testing.T, opts Options) *Cluster {
+// startCluster starts a cluster until the test ends. The tests here start
+// clusters directly: they test what testenv is built on.
+func startCluster(t *testing.T, opts localcluster.Options) *localcluster.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := Start(ctx, opts)
+	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +35,10 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 }
 
 func TestClusterLifecycle(t *testing.T) {
-	requireTools(t)
+	testenv.RequireTools(t)
 	ctx := t.Context()
 	start := time.Now()
-	c := startCluster(t, Options{Name: "alpha", Dir: t.TempDir(), KubernetesVersion: "1.36", Nodes: 3, Pods: 4})
+	c := startCluster(t, localcluster.Options{Name: "alpha", Dir: t.TempDir(), KubernetesVersion: "1.36", Nodes: 3, Pods: 4})
 	t.Logf("cluster with 3 nodes and 4 pods up in %s", time.Since(start).Round(time.Millisecond))
 
 	client := clientFor(t, c)
@@ -62,13 +52,13 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("%d nodes, want 3", len(nodes.Items))
 	}
 	for _, n := range nodes.Items {
-		if !NodeReady(&n) {
+		if !localcluster.NodeReady(&n) {
 			t.Errorf("node %s not Ready", n.Name)
 		}
 		if got := n.Status.NodeInfo.KubeletVersion; got != "v1.36.3" {
 			t.Errorf("node %s kubelet version %q, want v1.36.3 (kwok must keep it)", n.Name, got)
 		}
-		if got := n.Labels[NodeImageLabel]; got != "flotilla-node-v1.36.3" {
+		if got := n.Labels[localcluster.NodeImageLabel]; got != "flotilla-node-v1.36.3" {
 			t.Errorf("node %s image label %q", n.Name, got)
 		}
 		if !strings.HasPrefix(n.Name, "alpha-node-") || n.Labels["type"] != "kwok" {
@@ -97,7 +87,7 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 
 	// Another program finds the cluster from its directory.
-	attached, err := Attach(c.Dir())
+	attached, err := localcluster.Attach(c.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +120,13 @@ func TestClusterLifecycle(t *testing.T) {
 }
 
 func TestUserKubeconfigIsRestrictedByRBAC(t *testing.T) {
-	requireTools(t)
-	c := startCluster(t, Options{Name: "beta", Dir: t.TempDir()})
+	testenv.RequireTools(t)
+	c := startCluster(t, localcluster.Options{Name: "beta", Dir: t.TempDir()})
 	data, err := c.UserKubeconfig("someone", "some-group")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := restConfigFrom(data)
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,28 +141,28 @@ func TestUserKubeconfigIsRestrictedByRBAC(t *testing.T) {
 }
 
 func TestStartRefusesADirectoryInUse(t *testing.T) {
-	requireTools(t)
+	testenv.RequireTools(t)
 	dir := t.TempDir()
-	startCluster(t, Options{Name: "gamma", Dir: dir})
-	if _, err := Start(t.Context(), Options{Name: "gamma", Dir: dir}); err == nil || !strings.Contains(err.Error(), "already holds a cluster") {
+	startCluster(t, localcluster.Options{Name: "gamma", Dir: dir})
+	if _, err := localcluster.Start(t.Context(), localcluster.Options{Name: "gamma", Dir: dir}); err == nil || !strings.Contains(err.Error(), "already holds a cluster") {
 		t.Fatalf("second Start in the same directory: %v", err)
 	}
 }
 
 func TestStartValidatesOptions(t *testing.T) {
-	for _, opts := range []Options{
+	for _, opts := range []localcluster.Options{
 		{Name: "Bad_Name", Dir: t.TempDir()},
 		{Name: "ok", Dir: t.TempDir(), Nodes: -1},
 		{Name: "ok", Dir: t.TempDir(), Pods: 2},
 		{Name: "ok", Dir: t.TempDir(), KubernetesVersion: "1.20"},
 	} {
-		if _, err := Start(t.Context(), opts); err == nil {
+		if _, err := localcluster.Start(t.Context(), opts); err == nil {
 			t.Errorf("Start(%+v) succeeded, want an error", opts)
 		}
 	}
 }
 
-func clientFor(t *testing.T, c *Cluster) kubernetes.Interface {
+func clientFor(t *testing.T, c *localcluster.Cluster) kubernetes.Interface {
 	t.Helper()
 	cfg, err := c.RESTConfig()
 	if err != nil {
@@ -194,21 +184,19 @@ func assertServerVersion(t *testing.T, client kubernetes.Interface, want string)
 
 func waitForReadyNodes(t *testing.T, client kubernetes.Interface, n int, kubeletVersion string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d nodes Ready at %s", n, kubeletVersion), func() error {
 		nodes, err := client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
-		ok := err == nil && len(nodes.Items) == n
-		if ok {
-			for _, node := range nodes.Items {
-				ok = ok && NodeReady(&node) && node.Status.NodeInfo.KubeletVersion == kubeletVersion
+		if err != nil {
+			return err
+		}
+		if len(nodes.Items) != n {
+			return fmt.Errorf("%d nodes", len(nodes.Items))
+		}
+		for _, node := range nodes.Items {
+			if !localcluster.NodeReady(&node) || node.Status.NodeInfo.KubeletVersion != kubeletVersion {
+				return fmt.Errorf("node %s: Ready %t, kubelet %s", node.Name, localcluster.NodeReady(&node), node.Status.NodeInfo.KubeletVersion)
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes not %d Ready at %s: %v", n, kubeletVersion, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Polling starts fast, so that what the tests time (a drift revert, a
@@ -30,5 +33,19 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func() e
 			return time.Since(start)
 		}
 		time.Sleep(poll)
+	}
+}
+
+// Gone is a check for Eventually that an object was deleted: err, from
+// reading it, is NotFound. Reading it is an error of its own kind when the
+// object is still there.
+func Gone(what string, err error) error {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s still there", what)
+	default:
+		return fmt.Errorf("reading %s: %w", what, err)
 	}
 }

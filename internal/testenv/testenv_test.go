@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,7 +64,8 @@ func (r *recorder) end(field *string, msg string) {
 func TestEventuallyReturnsOnceTheCheckPasses(t *testing.T) {
 	calls := 0
 	took := testenv.Eventually(t, 5*time.Second, "third call", func() error {
-		if calls++; calls < 3 {
+		calls++
+		if calls < 3 {
 			return errors.New("not yet")
 		}
 		return nil
@@ -83,6 +85,20 @@ func TestEventuallyFailsWithTheLastError(t *testing.T) {
 	})
 	if !strings.Contains(r.failed, "the moon turns green: not within 50ms: still grey after") {
 		t.Errorf("failure message %q", r.failed)
+	}
+}
+
+func TestGoneWantsNotFound(t *testing.T) {
+	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "configmaps"}, "x")
+	refused := errors.New("connection refused")
+	if err := testenv.Gone("ConfigMap x", notFound); err != nil {
+		t.Errorf("NotFound: %v, want nil", err)
+	}
+	if err := testenv.Gone("ConfigMap x", nil); err == nil || err.Error() != "ConfigMap x still there" {
+		t.Errorf("found: %v, want it still there", err)
+	}
+	if err := testenv.Gone("ConfigMap x", refused); !errors.Is(err, refused) {
+		t.Errorf("another error: %v, want it wrapped", err)
 	}
 }
 

@@ -252,17 +252,17 @@ func (f *fleet) getRun(name string) fleetv1.UpdateRun {
 }
 
 // memberProgress finds a member in a run's status tree.
-func memberProgress(run fleetv1.UpdateRun, member string) (stage string, p fleetv1.MemberProgress) {
+func memberProgress(run fleetv1.UpdateRun, member string) fleetv1.MemberProgress {
 	for _, st := range run.Status.Stages {
 		for _, g := range st.Groups {
 			for _, m := range g.Members {
 				if m.Name == member {
-					return st.Name, m
+					return m
 				}
 			}
 		}
 	}
-	return "", fleetv1.MemberProgress{}
+	return fleetv1.MemberProgress{}
 }
 
 func stageProgress(run fleetv1.UpdateRun, stage string) fleetv1.StageProgress {

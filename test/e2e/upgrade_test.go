@@ -93,7 +93,7 @@ spec:
 		return false, fmt.Sprintf("%d pending gates", len(gates))
 	})
 	run := f.getRun("k8s-1-37")
-	if _, p := memberProgress(run, "canary-eu"); p.State != fleetv1.StateNotStarted {
+	if p := memberProgress(run, "canary-eu"); p.State != fleetv1.StateNotStarted {
 		t.Errorf("canary-eu is %s while the gate is pending", p.State)
 	}
 	if row := f.status()["canary-eu"]; row.Version != "v1.36.3" {
@@ -107,7 +107,7 @@ spec:
 	if run.Status.State != fleetv1.StateCompleted {
 		t.Fatalf("run %s: %s", run.Status.State, run.Status.Message)
 	}
-	if _, p := memberProgress(run, "dev-2"); p.State != fleetv1.StateSkipped {
+	if p := memberProgress(run, "dev-2"); p.State != fleetv1.StateSkipped {
 		t.Errorf("dev-2, already on the target, is %s, want Skipped", p.State)
 	}
 	internal, canary := stageProgress(run, "stage-internal"), stageProgress(run, "stage-canary-prod")
@@ -160,11 +160,11 @@ members:
 		t.Fatalf("wait on a failing run: err=%v\n%s", err, errOut)
 	}
 	run := f.getRun("bad-image")
-	_, dev := memberProgress(run, "dev-1")
+	dev := memberProgress(run, "dev-1")
 	if dev.State != fleetv1.StateFailed || !strings.Contains(dev.Message, "nodes-ready") {
 		t.Errorf("dev-1: %s %q, want Failed by the nodes-ready check", dev.State, dev.Message)
 	}
-	if _, prod := memberProgress(run, "prod-1"); prod.State != fleetv1.StateNotStarted {
+	if prod := memberProgress(run, "prod-1"); prod.State != fleetv1.StateNotStarted {
 		t.Errorf("prod-1 is %s: the wave spread past the failing stage", prod.State)
 	}
 	if row := f.status()["prod-1"]; row.Version != "v1.36.3" {
@@ -200,7 +200,7 @@ members:
 	done := func(run fleetv1.UpdateRun) int {
 		n := 0
 		for _, m := range []string{"m-1", "m-2", "m-3", "m-4"} {
-			if _, p := memberProgress(run, m); p.State == fleetv1.StateCompleted {
+			if p := memberProgress(run, m); p.State == fleetv1.StateCompleted {
 				n++
 			}
 		}
@@ -226,7 +226,7 @@ members:
 	f.eventually(60*time.Second, "a member upgrading after the restart", func() (bool, string) {
 		run := f.getRun("rolling")
 		for _, m := range []string{"m-2", "m-3", "m-4"} {
-			if _, p := memberProgress(run, m); p.State == fleetv1.StateRunning {
+			if p := memberProgress(run, m); p.State == fleetv1.StateRunning {
 				return true, ""
 			}
 		}
@@ -313,7 +313,7 @@ members:
 		if upgraded[m] {
 			want, wantAttempts = fleetv1.StateCompleted, 1
 		}
-		if _, p := memberProgress(run, m); p.State != want {
+		if p := memberProgress(run, m); p.State != want {
 			t.Errorf("%s is %s, want %s", m, p.State, want)
 		}
 		if n := f.upgradeAttempts("skippy", m); n != wantAttempts {

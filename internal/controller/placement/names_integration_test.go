@@ -14,6 +14,7 @@ import (
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 // fixedPlacement places the ClusterRole role on the named members.
@@ -86,7 +87,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 		pairs := [][2]string{{"app", "eu-1"}, {"app-eu", "1"}}
 		names := map[string]bool{}
 		for _, p := range pairs {
-			eventually(t, fmt.Sprintf("binding and Work of %s on %s", p[0], p[1]), func() error {
+			testenv.Eventually(t, waitFor, fmt.Sprintf("binding and Work of %s on %s", p[0], p[1]), func() error {
 				b, err := oneBinding(c, p[0], p[1])
 				if err != nil {
 					return err
@@ -124,7 +125,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 		}
 		must(t, c.Create(ctx, old))
 		must(t, c.Create(ctx, fixedPlacement("legacy", "names-role", "legacy-1")))
-		eventually(t, "the old binding in use", func() error {
+		testenv.Eventually(t, waitFor, "the old binding in use", func() error {
 			b, err := oneBinding(c, "legacy", "legacy-1")
 			if err != nil {
 				return err
@@ -138,7 +139,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			}
 			return err
 		})
-		eventually(t, "moving the placement to eu-1", func() error {
+		testenv.Eventually(t, waitFor, "moving the placement to eu-1", func() error {
 			got := &placementv1.ClusterResourcePlacement{}
 			if err := c.Get(ctx, client.ObjectKey{Name: "legacy"}, got); err != nil {
 				return err
@@ -146,7 +147,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			got.Spec.Policy.ClusterNames = []string{"eu-1"}
 			return c.Update(ctx, got)
 		})
-		eventually(t, "legacy-1's old binding and Work gone, eu-1 bound", func() error {
+		testenv.Eventually(t, waitFor, "legacy-1's old binding and Work gone, eu-1 bound", func() error {
 			if err := noWork(c, "legacy", "legacy-1"); err != nil {
 				return err
 			}
@@ -171,7 +172,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 		must(t, c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 		must(t, c.Create(ctx, fixedPlacement("broken", "names-role", "broken-1")))
 
-		eventually(t, "WorkSynchronized False with the error", func() error {
+		testenv.Eventually(t, waitFor, "WorkSynchronized False with the error", func() error {
 			cond, got, err := condition(c, "broken", placementv1.ClusterResourcePlacementWorkSynchronizedConditionType)
 			if err != nil {
 				return err
@@ -195,7 +196,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 		})
 
 		// Once the namespace is gone the controller makes it anew.
-		eventually(t, "releasing the namespace", func() error {
+		testenv.Eventually(t, waitFor, "releasing the namespace", func() error {
 			cm := &corev1.ConfigMap{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(hold), cm); err != nil {
 				return err
@@ -203,7 +204,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			cm.Finalizers = nil
 			return c.Update(ctx, cm)
 		})
-		eventually(t, "the old namespace gone", func() error {
+		testenv.Eventually(t, waitFor, "the old namespace gone", func() error {
 			n := &corev1.Namespace{}
 			if err := c.Get(ctx, client.ObjectKey{Name: ns}, n); err != nil {
 				return client.IgnoreNotFound(err)
@@ -214,7 +215,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			return fmt.Errorf("namespace %s still terminating", ns)
 		})
 		// Wake the placement, which is backing off after its failures.
-		eventually(t, "annotating the placement", func() error {
+		testenv.Eventually(t, waitFor, "annotating the placement", func() error {
 			got := &placementv1.ClusterResourcePlacement{}
 			if err := c.Get(ctx, client.ObjectKey{Name: "broken"}, got); err != nil {
 				return err
@@ -222,7 +223,7 @@ func TestPlacementNamesAndFailuresOnARealHub(t *testing.T) {
 			got.Annotations = map[string]string{"test.flotilla.dev/wake": "1"}
 			return c.Update(ctx, got)
 		})
-		eventually(t, "WorkSynchronized True", func() error {
+		testenv.Eventually(t, waitFor, "WorkSynchronized True", func() error {
 			cond, _, err := condition(c, "broken", placementv1.ClusterResourcePlacementWorkSynchronizedConditionType)
 			if err == nil && cond.Status != metav1.ConditionTrue {
 				err = fmt.Errorf("condition %+v", cond)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,18 +19,12 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/controller/placement"
-	"github.com/flotilla-dev/flotilla/internal/crdinstall"
-	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
-	"github.com/flotilla-dev/flotilla/internal/localcluster"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 // seedCRP is the seed's ClusterResourcePlacement, verbatim.
@@ -61,108 +53,17 @@ spec:
 
 const waitFor = 20 * time.Second
 
-// startHub starts a kube-apiserver with the fleet CRDs and the placement
-// controller, and stops both when the test ends.
+// startHub starts a hub with the fleet CRDs and the placement controller,
+// and stops both when the test ends.
 func startHub(t *testing.T) client.Client {
 	t.Helper()
-	version, err := hubVersion()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("tool binaries missing: %v (make tools)", err)
-		}
-		t.Skipf("tool binaries missing (make tools): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "flotilla-placement-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		Name: "placement-hub", Dir: dir, KubernetesVersion: version,
+	hub := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs}).Hub
+	hub.RunManager(t, func(mgr ctrl.Manager) error {
+		return (&placement.Reconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("placement-test"), Resync: 5 * time.Second,
+		}).SetupWithManager(mgr)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stopping the hub: %v", err)
-		}
-	})
-	cfg, err := cluster.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := fleetscheme.New()
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crdinstall.Apply(ctx, c, crds, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		// Each test starts its own hub and controller in one process.
-		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (&placement.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("placement-test"), Resync: 5 * time.Second,
-	}).SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	mgrCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	// Timings below measure the controller, not the manager's start.
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("the manager's cache did not sync")
-	}
-	return c
-}
-
-// hubVersion is the newest Kubernetes whose kube-apiserver is built: a hub
-// needs only that and etcd, not the whole local-fleet toolchain.
-func hubVersion() (string, error) {
-	tc := toolchain.Default()
-	if _, err := tc.Etcd(); err != nil {
-		return "", err
-	}
-	versions := tc.KubernetesVersions()
-	var err error
-	for i := len(versions) - 1; i >= 0; i-- {
-		if _, _, err = tc.KubeAPIServer(versions[i]); err == nil {
-			return versions[i], nil
-		}
-	}
-	return "", err
-}
-
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
+	return hub.Client
 }
 
 func createMember(t *testing.T, c client.Client, name string, labels map[string]string) {
@@ -211,16 +112,14 @@ func kinds(objs []*unstructured.Unstructured) string {
 }
 
 func noWork(c client.Client, crp, member string) error {
-	if _, err := work(c, crp, member); !apierrors.IsNotFound(err) {
-		return fmt.Errorf("Work %s for %s still there (%v)", crp, member, err)
-	}
-	return nil
+	_, err := work(c, crp, member)
+	return testenv.Gone("Work "+crp+" for "+member, err)
 }
 
 // reportApplied plays the agent: the Work is applied and available.
 func reportApplied(t *testing.T, c client.Client, crp, member string) {
 	t.Helper()
-	eventually(t, "reporting Work status", func() error {
+	testenv.Eventually(t, waitFor, "reporting Work status", func() error {
 		w, err := work(c, crp, member)
 		if err != nil {
 			return err
@@ -266,7 +165,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 
 	t.Run("works only on matching members, namespace first", func(t *testing.T) {
 		for _, m := range []string{"eu-1", "us-1"} {
-			eventually(t, "Work on "+m, func() error {
+			testenv.Eventually(t, waitFor, "Work on "+m, func() error {
 				w, err := work(c, crpName, m)
 				if err != nil {
 					return err
@@ -285,7 +184,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 	})
 
 	t.Run("editing the quota makes a new snapshot and updates the Works", func(t *testing.T) {
-		eventually(t, "editing the quota", func() error {
+		testenv.Eventually(t, waitFor, "editing the quota", func() error {
 			q := &corev1.ResourceQuota{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(quota), q); err != nil {
 				return err
@@ -294,7 +193,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 			return c.Update(ctx, q)
 		})
 		for _, m := range []string{"eu-1", "us-1"} {
-			eventually(t, "updated Work on "+m, func() error {
+			testenv.Eventually(t, waitFor, "updated Work on "+m, func() error {
 				w, err := work(c, crpName, m)
 				if err != nil {
 					return err
@@ -319,7 +218,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 	t.Run("status becomes Applied and Available once the agents report", func(t *testing.T) {
 		reportApplied(t, c, crpName, "eu-1")
 		reportApplied(t, c, crpName, "us-1")
-		eventually(t, "CRP conditions", func() error {
+		testenv.Eventually(t, waitFor, "CRP conditions", func() error {
 			got := &placementv1.ClusterResourcePlacement{}
 			if err := c.Get(ctx, client.ObjectKey{Name: crpName}, got); err != nil {
 				return err
@@ -344,7 +243,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 	})
 
 	t.Run("a member relabelled out of the selection loses its Work", func(t *testing.T) {
-		eventually(t, "relabelling us-1", func() error {
+		testenv.Eventually(t, waitFor, "relabelling us-1", func() error {
 			m := &fleetv1.MemberCluster{}
 			if err := c.Get(ctx, client.ObjectKey{Name: "us-1"}, m); err != nil {
 				return err
@@ -352,8 +251,8 @@ func TestPlacementOnARealHub(t *testing.T) {
 			m.Labels["compliance"] = "none"
 			return c.Update(ctx, m)
 		})
-		eventually(t, "us-1's Work removed", func() error { return noWork(c, crpName, "us-1") })
-		eventually(t, "us-1's binding removed", func() error {
+		testenv.Eventually(t, waitFor, "us-1's Work removed", func() error { return noWork(c, crpName, "us-1") })
+		testenv.Eventually(t, waitFor, "us-1's binding removed", func() error {
 			list := &fleetv1.ResourceBindingList{}
 			if err := c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crpName, fleetv1.MemberClusterLabel: "us-1"}); err != nil {
 				return err
@@ -395,7 +294,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		}
 		must(t, c.Create(ctx, spread))
 		spreadCreated := time.Now()
-		eventually(t, "two bindings in two regions", func() error {
+		testenv.Eventually(t, waitFor, "two bindings in two regions", func() error {
 			list := &fleetv1.ResourceBindingList{}
 			if err := c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: "readonly-role"}); err != nil {
 				return err
@@ -463,7 +362,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 			}
 			return at, nil
 		}
-		eventually(t, "three Works", func() error {
+		testenv.Eventually(t, waitFor, "three Works", func() error {
 			at, err := atSnapshot("rolling-0")
 			if err == nil && len(at) != 3 {
 				err = fmt.Errorf("at rolling-0: %v", at)
@@ -473,7 +372,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		for _, m := range all {
 			reportApplied(t, c, "rolling", m)
 		}
-		eventually(t, "editing the role", func() error {
+		testenv.Eventually(t, waitFor, "editing the role", func() error {
 			r := &rbacv1.ClusterRole{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(role), r); err != nil {
 				return err
@@ -483,7 +382,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		})
 		for want := 1; want <= 3; want++ {
 			var moved []string
-			eventually(t, fmt.Sprintf("%d members moved", want), func() error {
+			testenv.Eventually(t, waitFor, fmt.Sprintf("%d members moved", want), func() error {
 				at, err := atSnapshot("rolling-1")
 				if err == nil && len(at) != want {
 					err = fmt.Errorf("at rolling-1: %v", at)
@@ -510,7 +409,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 			},
 		}
 		must(t, c.Create(ctx, bad))
-		eventually(t, "Scheduled False", func() error {
+		testenv.Eventually(t, waitFor, "Scheduled False", func() error {
 			got := &placementv1.ClusterResourcePlacement{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(bad), got); err != nil {
 				return err
@@ -529,7 +428,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		if w, err := work(c, crpName, "eu-1"); err != nil || w.Spec.DeletionPolicy != fleetv1.DeletionPolicyDelete {
 			t.Fatalf("Work deletionPolicy before: %v", err)
 		}
-		eventually(t, "annotating the placement", func() error {
+		testenv.Eventually(t, waitFor, "annotating the placement", func() error {
 			got := &placementv1.ClusterResourcePlacement{}
 			if err := c.Get(ctx, client.ObjectKey{Name: crpName}, got); err != nil {
 				return err
@@ -537,7 +436,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 			got.Annotations = map[string]string{fleetv1.DeletionPolicyAnnotation: string(fleetv1.DeletionPolicyAbandon)}
 			return c.Update(ctx, got)
 		})
-		eventually(t, "Work deletionPolicy Abandon", func() error {
+		testenv.Eventually(t, waitFor, "Work deletionPolicy Abandon", func() error {
 			w, err := work(c, crpName, "eu-1")
 			if err == nil && w.Spec.DeletionPolicy != fleetv1.DeletionPolicyAbandon {
 				err = fmt.Errorf("deletionPolicy %q", w.Spec.DeletionPolicy)
@@ -553,7 +452,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		w.Finalizers = append(w.Finalizers, fleetv1.AgentFinalizer)
 		must(t, c.Update(ctx, w))
 		must(t, c.Delete(ctx, &placementv1.ClusterResourcePlacement{ObjectMeta: metav1.ObjectMeta{Name: crpName}}))
-		eventually(t, "Work marked for deletion", func() error {
+		testenv.Eventually(t, waitFor, "Work marked for deletion", func() error {
 			w, err := work(c, crpName, "eu-1")
 			if err != nil {
 				return err
@@ -566,7 +465,7 @@ func TestPlacementOnARealHub(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKey{Name: crpName}, &placementv1.ClusterResourcePlacement{}); err != nil {
 			t.Fatalf("the placement went before its Work: %v", err)
 		}
-		eventually(t, "agent finalizer removed", func() error {
+		testenv.Eventually(t, waitFor, "agent finalizer removed", func() error {
 			w, err := work(c, crpName, "eu-1")
 			if err != nil {
 				return err
@@ -574,12 +473,9 @@ func TestPlacementOnARealHub(t *testing.T) {
 			w.Finalizers = nil
 			return c.Update(ctx, w)
 		})
-		eventually(t, "placement gone", func() error {
+		testenv.Eventually(t, waitFor, "placement gone", func() error {
 			err := c.Get(ctx, client.ObjectKey{Name: crpName}, &placementv1.ClusterResourcePlacement{})
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("still there (%v)", err)
-			}
-			return nil
+			return testenv.Gone("placement", err)
 		})
 		for _, list := range []client.ObjectList{&fleetv1.WorkList{}, &fleetv1.ResourceBindingList{}, &fleetv1.ResourceSnapshotList{}} {
 			must(t, c.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crpName}))

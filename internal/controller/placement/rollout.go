@@ -219,7 +219,7 @@ func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResour
 			st.snapshot = snapByName[st.binding.Spec.ResourceSnapshotName]
 		}
 		st.work = obs.works[t.Member]
-		st.syncErr = res.failure(r.syncWork(ctx, crp, st, members[t.Member], obs.overrides, res))
+		st.syncErr = res.failure(r.syncWork(ctx, crp, st, members[t.Member], obs.overrides))
 	}
 	for _, rm := range plan.Removals {
 		err := r.unschedule(ctx, byName[rm.Name], rm.MarkUnscheduled, obs.works[rm.Member], memberLeft(members, rm.Member))
@@ -319,7 +319,7 @@ func (r *Reconciler) alreadyExists(ctx context.Context, kind string, created, fo
 
 // syncWork writes the member's Work for its binding's snapshot.
 func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResourcePlacement, st *memberState,
-	member *fleetv1.MemberCluster, overrides override.Set, res *rolloutResult,
+	member *fleetv1.MemberCluster, overrides override.Set,
 ) error {
 	if st.snapshot == nil {
 		return nil

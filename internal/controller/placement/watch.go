@@ -43,9 +43,9 @@ type resourceWatches struct {
 	changes map[string]uint64
 }
 
-func newResourceWatches(client metadata.Interface) *resourceWatches {
+func newResourceWatches(objects metadata.Interface) *resourceWatches {
 	return &resourceWatches{
-		factory:  metadatainformer.NewSharedInformerFactory(client, 0),
+		factory:  metadatainformer.NewSharedInformerFactory(objects, 0),
 		wake:     make(chan event.GenericEvent, 1024),
 		started:  map[schema.GroupVersionResource]bool{},
 		types:    map[string]map[schema.GroupVersionResource]bool{},

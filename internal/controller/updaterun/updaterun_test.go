@@ -69,11 +69,6 @@ func (h *testHub) startController(t *testing.T, instance, stateDir string) (stop
 	return cancel
 }
 
-func eventually(t *testing.T, what string, check func() error) {
-	t.Helper()
-	testenv.Eventually(t, waitFor, what, check)
-}
-
 // memberAt creates a member whose status says it already runs version, so
 // a run to that version skips it without upgrading anything.
 func (h *testHub) memberAt(t *testing.T, name, group, version string) {
@@ -122,7 +117,7 @@ func (h *testHub) run(t *testing.T, name string) *fleetv1.UpdateRun {
 func (h *testHub) pendingGate(t *testing.T, run string) *fleetv1.Gate {
 	t.Helper()
 	var gate *fleetv1.Gate
-	eventually(t, "a pending gate of run "+run, func() error {
+	testenv.Eventually(t, waitFor, "a pending gate of run "+run, func() error {
 		gates := &fleetv1.GateList{}
 		if err := h.c.List(t.Context(), gates, client.MatchingLabels{fleetv1.UpdateRunLabel: run}); err != nil {
 			return err
@@ -156,7 +151,7 @@ func TestARecreatedRunDoesNotInheritAnApprovalAndADeletedRunLosesItsGates(t *tes
 	if err := h.c.Patch(ctx, gate, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the approved run completes", func() error {
+	testenv.Eventually(t, waitFor, "the approved run completes", func() error {
 		if s := h.run(t, "monthly").Status.State; s != fleetv1.StateCompleted {
 			return fmt.Errorf("state %s", s)
 		}
@@ -166,7 +161,7 @@ func TestARecreatedRunDoesNotInheritAnApprovalAndADeletedRunLosesItsGates(t *tes
 	if err := h.c.Delete(ctx, h.run(t, "monthly")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted run's gates are deleted", func() error {
+	testenv.Eventually(t, waitFor, "the deleted run's gates are deleted", func() error {
 		g := &fleetv1.Gate{}
 		err := h.c.Get(ctx, client.ObjectKey{Name: gate.Name}, g)
 		if apierrors.IsNotFound(err) {
@@ -266,7 +261,7 @@ func TestAFailedRunIsNotSucceeded(t *testing.T) {
 	if err := h.c.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the run fails with Succeeded False", func() error {
+	testenv.Eventually(t, waitFor, "the run fails with Succeeded False", func() error {
 		r := h.run(t, "down")
 		c := succeeded(r)
 		if r.Status.State != fleetv1.StateFailed || c == nil || c.Status != metav1.ConditionFalse {
@@ -289,7 +284,7 @@ func (h *testHub) memberOnTheHub(t *testing.T, name string, seconds int) {
 	h.memberOnTheHubWith(t, name, &fleetv1.ExecProvider{Command: []string{"sleep", fmt.Sprint(seconds)}})
 }
 
-func (h *testHub) memberOnTheHubWith(t *testing.T, name string, exec *fleetv1.ExecProvider) {
+func (h *testHub) memberOnTheHubWith(t *testing.T, name string, provider *fleetv1.ExecProvider) {
 	t.Helper()
 	ctx := t.Context()
 	kubeconfig, err := os.ReadFile(h.kubeconfig)
@@ -312,7 +307,7 @@ func (h *testHub) memberOnTheHubWith(t *testing.T, name string, exec *fleetv1.Ex
 		Spec: fleetv1.MemberClusterSpec{
 			Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig, KubeconfigSecretRef: &fleetv1.SecretKeyReference{
 				Namespace: ns.Name, Name: secret.Name, Key: "kubeconfig"}},
-			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: exec},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: provider},
 		},
 	}
 	if err := h.c.Create(ctx, m); err != nil {
@@ -347,7 +342,7 @@ func TestARunWaitingForAnotherRunsMemberMovesWhenItIsReleased(t *testing.T) {
 	if err := h.c.Create(ctx, controlPlaneRun("first")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the first run upgrades the member", func() error {
+	testenv.Eventually(t, waitFor, "the first run upgrades the member", func() error {
 		if p := h.memberState(t, "first", "shared"); p.State != fleetv1.StateRunning {
 			return fmt.Errorf("member %s in the first run", p.State)
 		}
@@ -356,20 +351,20 @@ func TestARunWaitingForAnotherRunsMemberMovesWhenItIsReleased(t *testing.T) {
 	if err := h.c.Create(ctx, controlPlaneRun("second")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the second run waits for the member", func() error {
+	testenv.Eventually(t, waitFor, "the second run waits for the member", func() error {
 		if p := h.memberState(t, "second", "shared"); p.State != fleetv1.StatePending {
 			return fmt.Errorf("member %s in the second run: %s", p.State, p.Message)
 		}
 		return nil
 	})
-	eventually(t, "the first run completes", func() error {
+	testenv.Eventually(t, waitFor, "the first run completes", func() error {
 		if s := h.run(t, "first").Status.State; s != fleetv1.StateCompleted {
 			return fmt.Errorf("first run %s", s)
 		}
 		return nil
 	})
 	released := time.Now()
-	eventually(t, "the second run takes the released member", func() error {
+	testenv.Eventually(t, waitFor, "the second run takes the released member", func() error {
 		if p := h.memberState(t, "second", "shared"); p.State == fleetv1.StatePending {
 			return fmt.Errorf("member still Pending in the second run: %s", p.Message)
 		}
@@ -413,7 +408,7 @@ func failOver(t *testing.T, idempotent bool) fleetv1.MemberProgress {
 	if err := h.c.Create(ctx, controlPlaneRun("failover")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "hub-a upgrades the member", func() error {
+	testenv.Eventually(t, waitFor, "hub-a upgrades the member", func() error {
 		if p := h.memberState(t, "failover", "m1"); p.State != fleetv1.StateRunning || p.Operation == nil {
 			return fmt.Errorf("member %s, operation %+v", p.State, p.Operation)
 		}
@@ -423,7 +418,7 @@ func failOver(t *testing.T, idempotent bool) fleetv1.MemberProgress {
 	killOperations(t, dirA)
 	h.startController(t, "hub-b", t.TempDir())
 	var p fleetv1.MemberProgress
-	eventually(t, "hub-b decides about the interrupted attempt", func() error {
+	testenv.Eventually(t, waitFor, "hub-b decides about the interrupted attempt", func() error {
 		p = h.memberState(t, "failover", "m1")
 		if p.State == fleetv1.StateRunning && p.Operation.HubInstance == "hub-a" {
 			return fmt.Errorf("still hub-a's attempt: %s", p.Message)

@@ -74,12 +74,8 @@ func matchesProperty(req placementv1.PropertySelectorRequirement, props map[stri
 	if err != nil {
 		return false, fmt.Errorf("property %s: value %q is not a quantity: %w", req.Name, req.Values[0], err)
 	}
-	raw, ok := props[req.Name]
-	if !ok {
-		return false, nil
-	}
-	have, err := resource.ParseQuantity(raw)
-	if err != nil {
+	have, known := knownQuantity(props, req.Name)
+	if !known {
 		return false, nil
 	}
 	cmp := have.Cmp(want)
@@ -98,6 +94,19 @@ func matchesProperty(req placementv1.PropertySelectorRequirement, props map[stri
 		return cmp <= 0, nil
 	}
 	return false, fmt.Errorf("property %s: unknown operator %q", req.Name, req.Operator)
+}
+
+// knownQuantity returns a member's property as a quantity. A property the
+// member does not report, or reports as something other than a quantity,
+// is unknown: not an error of the selector, which is why no error is
+// returned for it.
+func knownQuantity(props map[string]string, name string) (resource.Quantity, bool) {
+	raw, ok := props[name]
+	if !ok {
+		return resource.Quantity{}, false
+	}
+	q, err := resource.ParseQuantity(raw)
+	return q, err == nil
 }
 
 // Quantity parses a property as a number for ranking; ok is false when the
