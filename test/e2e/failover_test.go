@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
@@ -436,14 +436,14 @@ func startReplica(t *testing.T, f *fleet, instance string, point failoverPoint) 
 		args = append(args, "--leader-elect-lease-duration", point.lease.String(),
 			"--leader-elect-renew-deadline", point.renew.String(), "--leader-elect-retry-period", point.retry.String())
 	}
-	log, err := os.Create(r.logPath)
+	logFile, err := os.Create(r.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close()
+	defer logFile.Close()
 	r.cmd = exec.Command(flotilla, args...)
 	r.cmd.Env = f.env
-	r.cmd.Stdout, r.cmd.Stderr = log, log
+	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
 	// Its own process group, like a pod's processes: the kill takes the
 	// health-check commands it runs along. (Its upgrade commands run in
 	// sessions of their own; killPod finds them.)
@@ -633,7 +633,7 @@ func processGroupAlive(pgid int) bool {
 		if _, err := strconv.Atoi(p.Name()); err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+		stat, err := os.ReadFile("/proc/" + p.Name() + "/stat")
 		if err != nil {
 			continue
 		}
@@ -728,7 +728,7 @@ func checkRuns(path string) map[string][]int {
 
 func hubClient(f *fleet) (client.Client, error) {
 	// The client's own logging has nothing to tell this test.
-	ctrllog.SetLogger(logr.Discard())
+	log.SetLogger(logr.Discard())
 	cfg, err := hubaccess.RESTConfig(f.dir("hub.kubeconfig"))
 	if err != nil {
 		return nil, err
