@@ -373,8 +373,15 @@ func TestHubAndAgentServiceAccountPermissions(t *testing.T) {
 // token issues a token for a ServiceAccount of the chart.
 func (c *testCluster) token(t *testing.T, namespace, name string) string {
 	t.Helper()
+	return serviceAccountToken(t, c.client, namespace, name)
+}
+
+// serviceAccountToken issues an hour's token for a ServiceAccount, as the
+// kubelet does for a pod that runs under it.
+func serviceAccountToken(t *testing.T, kube kubernetes.Interface, namespace, name string) string {
+	t.Helper()
 	seconds := int64(3600)
-	tr, err := c.client.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name,
+	tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("token for %s/%s: %v", namespace, name, err)
@@ -387,18 +394,26 @@ func (c *testCluster) token(t *testing.T, namespace, name string) string {
 // kubelet would mount them.
 func (c *testCluster) inClusterKubeconfig(t *testing.T, dir, chart, token string, args ...string) string {
 	t.Helper()
+	return podKubeconfig(t, dir, chart, c.server, c.caPEM, token, args...)
+}
+
+// podKubeconfig renders the chart's in-cluster kubeconfig for the API
+// server at server (with CA caPEM), writes token and CA where the kubelet
+// would mount them, here in dir, and returns the kubeconfig's path.
+func podKubeconfig(t *testing.T, dir, chart, server string, caPEM []byte, token string, args ...string) string {
+	t.Helper()
 	name := chart + "-kubeconfig"
-	server := "hub.inClusterServer"
+	serverValue := "hub.inClusterServer"
 	if chart == agentChart {
-		name, server = chart+"-member-kubeconfig", "agent.inClusterServer"
+		name, serverValue = chart+"-member-kubeconfig", "agent.inClusterServer"
 	}
-	objs := mustRender(t, chart, append([]string{"--set", server + "=" + c.server}, args...)...)
+	objs := mustRender(t, chart, append([]string{"--set", serverValue + "=" + server}, args...)...)
 	data := find(t, objs, "ConfigMap", name).Object["data"].(map[string]any)["kubeconfig"].(string)
 	tokenFile, caFile := filepath.Join(dir, "token"), filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(caFile, c.caPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data = strings.ReplaceAll(data, "/var/run/secrets/kubernetes.io/serviceaccount/token", tokenFile)

@@ -34,37 +34,13 @@ func TestHubRunsUnderTheChartServiceAccount(t *testing.T) {
 	installHubChart(t, c)
 	dir := t.TempDir()
 	kubeconfig := c.inClusterKubeconfig(t, dir, hubChart, c.token(t, fleetNS, "flotilla-hub"))
-	bin := filepath.Join(dir, "flotilla")
-	if out, err := run(t, nil, "go", "build", "-o", bin, "../cmd/flotilla"); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildFlotilla(t, dir)
 	// One CRD is missing, so that the hub creates it (server-side apply of an
 	// absent object is a create, allowed by name) and patches the others.
 	c.kubectl(t, nil, "delete", "crd", "resourceoverrides.placement.kubernetes-fleet.io", "--wait")
 	healthAddr := freeAddress(t)
-	log := &lockedBuffer{}
-	hub := exec.Command(bin, "hub", "--kubeconfig", kubeconfig, "--state-dir", filepath.Join(dir, "state"),
+	log := startProcess(t, "hub", dir, bin, "hub", "--kubeconfig", kubeconfig, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr, "--leader-elect")
-	hub.Stdout, hub.Stderr = log, log
-	hub.Env = append(os.Environ(), "HOME="+dir)
-	if err := hub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = hub.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- hub.Wait() }()
-		var exit error
-		select {
-		case exit = <-done:
-		case <-time.After(15 * time.Second):
-			_ = hub.Process.Kill()
-			exit = <-done
-		}
-		if t.Failed() {
-			t.Logf("hub log (exit: %v):\n%s", exit, log.String())
-		}
-	})
 	as := func(user string) []string { return []string{"--as", user} }
 
 	testenv.Eventually(t, 60*time.Second, "the hub is ready", func() error {
@@ -182,6 +158,46 @@ spec:
 	if strings.Contains(strings.ToLower(log.String()), "forbidden") {
 		t.Errorf("the hub was refused something under the chart's ServiceAccount:\n%s", grep(log.String(), "orbidden"))
 	}
+}
+
+// startProcess starts bin with args, HOME in home and its output collected,
+// and stops it (SIGTERM, then SIGKILL) when the test ends, printing its log
+// if the test failed.
+func startProcess(t *testing.T, what, home, bin string, args ...string) *lockedBuffer {
+	t.Helper()
+	log := &lockedBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var exit error
+		select {
+		case exit = <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			exit = <-done
+		}
+		if t.Failed() {
+			t.Logf("%s log (exit: %v):\n%s", what, exit, log.String())
+		}
+	})
+	return log
+}
+
+// buildFlotilla builds the flotilla binary into dir.
+func buildFlotilla(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "flotilla")
+	if out, err := run(t, nil, "go", "build", "-o", bin, "../cmd/flotilla"); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func freeAddress(t *testing.T) string {

@@ -1,7 +1,7 @@
 // Package charts_test tests the Helm charts: lint, rendering with default
 // and non-default values, server-side dry run of what they render against a
 // real kube-apiserver, the operator roles' permission matrix, and the hub
-// running under the hub chart's ServiceAccount.
+// and the agent running under their charts' ServiceAccounts.
 package charts_test
 
 import (
