@@ -82,16 +82,7 @@ spec:
 	f.must("updaterun", "start", "-n", "k8s-1-37")
 
 	// The gate holds stage 2 until approved.
-	var gateName string
-	f.eventually(90*time.Second, "the approval gate Pending", func() (bool, string) {
-		var gates []fleetv1.Gate
-		f.json(&gates, "gate", "list", "--state", "Pending")
-		if len(gates) == 1 {
-			gateName = gates[0].Name
-			return true, ""
-		}
-		return false, fmt.Sprintf("%d pending gates", len(gates))
-	})
+	gateName := f.waitPendingGate()
 	run := f.getRun("k8s-1-37")
 	if p := memberProgress(run, "canary-eu"); p.State != fleetv1.StateNotStarted {
 		t.Errorf("canary-eu is %s while the gate is pending", p.State)

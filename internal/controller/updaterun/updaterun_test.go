@@ -219,14 +219,7 @@ func TestKubectlWaitForSucceededReturnsWhenARunCompletes(t *testing.T) {
 	h := startHub(t)
 	ctx := t.Context()
 	h.memberAt(t, "dev-1", "dev", "v1.37.2")
-	run := &fleetv1.UpdateRun{
-		ObjectMeta: metav1.ObjectMeta{Name: "patch"},
-		Spec: fleetv1.UpdateRunSpec{
-			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}},
-			State:                fleetv1.RunStarted,
-		},
-	}
-	if err := h.c.Create(ctx, run); err != nil {
+	if err := h.c.Create(ctx, startedRun("patch", fleetv1.UpgradeControlPlaneOnly, "1.37")); err != nil {
 		t.Fatal(err)
 	}
 	// hack/tools.sh links the kubectl it builds here.
@@ -251,14 +244,7 @@ func TestAFailedRunIsNotSucceeded(t *testing.T) {
 	ctx := t.Context()
 	h.memberAt(t, "dev-1", "dev", "v1.37.2")
 	// A downgrade is refused, which fails the member and the run.
-	run := &fleetv1.UpdateRun{
-		ObjectMeta: metav1.ObjectMeta{Name: "down"},
-		Spec: fleetv1.UpdateRunSpec{
-			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.36"}},
-			State:                fleetv1.RunStarted,
-		},
-	}
-	if err := h.c.Create(ctx, run); err != nil {
+	if err := h.c.Create(ctx, startedRun("down", fleetv1.UpgradeFull, "1.36")); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, waitFor, "the run fails with Succeeded False", func() error {
@@ -319,14 +305,20 @@ func (h *testHub) memberOnTheHubWith(t *testing.T, name string, provider *fleetv
 	}
 }
 
-func controlPlaneRun(name string) *fleetv1.UpdateRun {
+// startedRun is a started run of the default strategy (every member, one
+// stage).
+func startedRun(name string, upgradeType fleetv1.UpgradeType, version string) *fleetv1.UpdateRun {
 	return &fleetv1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: fleetv1.UpdateRunSpec{
-			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}},
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: upgradeType, KubernetesVersion: version}},
 			State:                fleetv1.RunStarted,
 		},
 	}
+}
+
+func controlPlaneRun(name string) *fleetv1.UpdateRun {
+	return startedRun(name, fleetv1.UpgradeControlPlaneOnly, "1.37")
 }
 
 func (h *testHub) memberState(t *testing.T, run, member string) fleetv1.MemberProgress {
