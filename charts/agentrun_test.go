@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,17 +60,7 @@ func TestAgentRunsUnderTheChartServiceAccount(t *testing.T) {
 	healthAddr := freeAddress(t)
 	startProcess(t, "hub", dir, bin, "hub", "--kubeconfig", hub.KubeconfigPath(), "--state-dir", filepath.Join(dir, "hub-state"),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr, "--leader-elect=false")
-	testenv.Eventually(t, 60*time.Second, "the hub is ready", func() error {
-		resp, err := http.Get("http://" + healthAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	waitReady(t, healthAddr)
 
 	// The join, as an operator runs it: the member's admin kubeconfig is
 	// checked and stays here; the agent gets a hub kubeconfig and the

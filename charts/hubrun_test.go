@@ -43,17 +43,7 @@ func TestHubRunsUnderTheChartServiceAccount(t *testing.T) {
 		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr, "--leader-elect")
 	as := func(user string) []string { return []string{"--as", user} }
 
-	testenv.Eventually(t, 60*time.Second, "the hub is ready", func() error {
-		resp, err := http.Get("http://" + healthAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	waitReady(t, healthAddr)
 	testenv.Eventually(t, 60*time.Second, "the hub holds the leader lease", func() error {
 		l, err := c.client.CoordinationV1().Leases(fleetNS).Get(context.Background(), "flotilla-hub", metav1.GetOptions{})
 		if err != nil {
@@ -236,4 +226,20 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// waitReady waits until a flotilla process serves /readyz at addr.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, "the hub is ready", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	})
 }
