@@ -27,6 +27,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/controller/updaterun"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/eventnote"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
@@ -125,7 +126,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		if err := (&membership.Reconciler{
 			Client:         mgr.GetClient(),
 			Members:        members,
-			Recorder:       mgr.GetEventRecorder("flotilla-membership"),
+			Recorder:       eventnote.Bounded(mgr.GetEventRecorder("flotilla-membership")),
 			MaxConcurrency: opts.MaxConcurrentProbes,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the membership controller: %w", err)
@@ -133,7 +134,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if err := (&updaterun.Reconciler{
 		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("flotilla-updaterun"),
+		Recorder:  eventnote.Bounded(mgr.GetEventRecorder("flotilla-updaterun")),
 		Members:   members,
 		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
@@ -144,7 +145,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if opts.EnablePlacement {
 		if err := (&placement.Reconciler{
 			Client:           mgr.GetClient(),
-			Recorder:         mgr.GetEventRecorder("flotilla-placement"),
+			Recorder:         eventnote.Bounded(mgr.GetEventRecorder("flotilla-placement")),
 			UnreachableGrace: opts.UnreachableGracePeriod,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the placement controller: %w", err)
