@@ -46,6 +46,7 @@ func TestValidationRefusesBadInput(t *testing.T) {
 		name, manifest, want string
 	}{
 		{"member name not a DNS label", member("dev.one", goodAccess), "metadata.name must be a DNS label"},
+		{"member name too long for its hub namespace", member(strings.Repeat("m", 48), goodAccess), "at most 47"},
 		{"member kubeconfig mode without a secret", member("m1", `{access: {mode: Kubeconfig}}`), "kubeconfigSecretRef is required"},
 		{"member bad update group", member("m2", `{updateGroup: "Group_A", access: {mode: Agent}}`), "spec.updateGroup"},
 		{"member heartbeat zero", member("m3", `{heartbeatPeriodSeconds: 0, access: {mode: Agent}}`), "heartbeatPeriodSeconds"},

@@ -23,11 +23,15 @@ type objectKind[T client.Object] struct {
 	// dnsLabel says names of this kind are DNS labels, refused before the
 	// hub is asked when they are not.
 	dnsLabel bool
+	// maxNameLength, when set, is shorter than a DNS label may be: a
+	// member's name is also part of its hub namespace's name.
+	maxNameLength int
 }
 
 var (
 	memberKind = objectKind[*fleetv1.MemberCluster]{
 		noun: "member", newObject: func() *fleetv1.MemberCluster { return &fleetv1.MemberCluster{} }, dnsLabel: true,
+		maxNameLength: validation.DNS1123LabelMaxLength - len(fleetv1.MemberNamespacePrefix),
 	}
 	strategyKind = objectKind[*fleetv1.UpdateStrategy]{
 		noun: "update strategy", newObject: func() *fleetv1.UpdateStrategy { return &fleetv1.UpdateStrategy{} }, dnsLabel: true,
@@ -52,6 +56,10 @@ func (k objectKind[T]) checkName(cmd *cobra.Command, name string) error {
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 			return fmt.Errorf("invalid %s name %q: %s", k.noun, name, strings.Join(errs, "; "))
 		}
+	}
+	if k.maxNameLength > 0 && len(name) > k.maxNameLength {
+		return fmt.Errorf("invalid %s name %q: at most %d characters, so that its hub namespace %s fits in a namespace name",
+			k.noun, name, k.maxNameLength, fleetv1.MemberNamespace(name))
 	}
 	return nil
 }

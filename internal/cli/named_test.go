@@ -65,6 +65,7 @@ func TestANamedCommandSaysWhatIsWrongWithTheName(t *testing.T) {
 		{[]string{"updaterun", "show", "nope"}, `update run "nope" not found`},
 		{[]string{"placement", "delete", "nope"}, `placement "nope" not found`},
 		{[]string{"updatestrategy", "show", "Bad_Name"}, `invalid update strategy name "Bad_Name"`},
+		{[]string{"member", "show", strings.Repeat("m", 48)}, "at most 47 characters, so that its hub namespace flotilla-member-mmm"},
 		{[]string{"member", "show", "-n", "dev-1", "dev-2"}, `member named twice: --name "dev-1" and "dev-2"`},
 		{[]string{"member", "show", "dev-1", "dev-2"}, "accepts at most 1 arg(s), received 2"},
 	} {
