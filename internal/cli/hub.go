@@ -68,7 +68,7 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().DurationVar(&opts.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's lease lasts: a standby takes over at most this long after the leader dies")
 	cmd.Flags().DurationVar(&opts.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader tries to renew its lease before it gives up leading")
 	cmd.Flags().DurationVar(&opts.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often replicas try to take or renew the lease")
-	cmd.Flags().StringVar(&opts.Instance, "instance", os.Getenv("POD_NAME"), "name of this hub process in the upgrade attempts it records (default: $POD_NAME, else the host name and a random suffix)")
+	cmd.Flags().StringVar(&opts.Instance, "instance", os.Getenv("POD_NAME"), "name of this hub process in its leader-election Lease and in the upgrade attempts it records (default: $POD_NAME, else the host name and a random suffix)")
 	cmd.Flags().IntVar(&opts.MaxConcurrentProbes, "max-concurrent-probes", 32, "members probed at once")
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "directory for upgrade operations and check files (default $HOME/.flotilla/hub)")
 	cmd.Flags().BoolVar(&opts.EnablePlacement, "enable-placement", true, "run the ClusterResourcePlacement controller (hubful fleets)")

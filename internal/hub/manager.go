@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,17 +95,29 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	instance := opts.Instance
+	if instance == "" {
+		instance = updaterun.NewInstanceName()
+	}
+	var lock resourcelock.Interface
+	if opts.LeaderElection {
+		if lock, err = leaderLock(cfg, instance, opts.RenewDeadline); err != nil {
+			return fmt.Errorf("creating the leader-election lock: %w", err)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddress},
-		HealthProbeBindAddress:        opts.HealthAddress,
-		LeaderElection:                opts.LeaderElection,
-		LeaderElectionID:              "flotilla-hub",
-		LeaderElectionNamespace:       enrollment.Namespace,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 nonZero(opts.LeaseDuration),
-		RenewDeadline:                 nonZero(opts.RenewDeadline),
-		RetryPeriod:                   nonZero(opts.RetryPeriod),
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddress},
+		HealthProbeBindAddress:  opts.HealthAddress,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        leaseName,
+		LeaderElectionNamespace: enrollment.Namespace,
+		// Set only with LeaderElection; the manager ignores it otherwise.
+		LeaderElectionResourceLockInterface: lock,
+		LeaderElectionReleaseOnCancel:       true,
+		LeaseDuration:                       nonZero(opts.LeaseDuration),
+		RenewDeadline:                       nonZero(opts.RenewDeadline),
+		RetryPeriod:                         nonZero(opts.RetryPeriod),
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{enrollment.Namespace: {}},
@@ -138,7 +151,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Members:   members,
 		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
-		Instance:  opts.Instance,
+		Instance:  instance,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}

@@ -66,8 +66,8 @@ type Reconciler struct {
 	checks *checkRunner
 }
 
-// newInstanceName names a hub process: unique per process, readable.
-func newInstanceName() string {
+// NewInstanceName names a hub process: unique per process, readable.
+func NewInstanceName() string {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "hub"
@@ -80,7 +80,7 @@ func newInstanceName() string {
 // SetupWithManager registers the controller and its health-check runner.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	if r.Instance == "" {
-		r.Instance = newInstanceName()
+		r.Instance = NewInstanceName()
 	}
 	wake := make(chan event.GenericEvent, 64)
 	r.checks = newCheckRunner(wake)
