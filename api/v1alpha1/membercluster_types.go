@@ -190,6 +190,23 @@ type NodeSummary struct {
 	// NodeImages counts nodes by node image, highest count first.
 	// +optional
 	NodeImages []VersionCount `json:"nodeImages,omitempty"`
+	// Pools are the member's node pools, by the pool label of its nodes
+	// (AKS, EKS, GKE or flotilla.dev/node-pool; "default" without one) and
+	// their OS, each with its kubelet versions and node images.
+	// +optional
+	Pools []NodePoolSummary `json:"pools,omitempty"`
+}
+
+// NodePoolSummary is what the hub last saw of one node pool.
+type NodePoolSummary struct {
+	Name string `json:"name"`
+	// OS is the pool's operating system (the kubernetes.io/os label), e.g. linux.
+	OS    string `json:"os"`
+	Total int32  `json:"total"`
+	// +optional
+	KubeletVersions []VersionCount `json:"kubeletVersions,omitempty"`
+	// +optional
+	NodeImages []VersionCount `json:"nodeImages,omitempty"`
 }
 
 // ResourceUsage sums the member's node resources.

@@ -42,13 +42,41 @@ type UpgradeSpec struct {
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 }
 
-// NodeImageSelection chooses node images for the run.
-// +kubebuilder:validation:XValidation:rule="self.type != 'Custom' || size(self.customNodeImageVersions) > 0",message="customNodeImageVersions is required when nodeImageSelection.type is Custom"
+// NodeImageSelection chooses node images for the run: Latest (each member's
+// newest image when its nodes upgrade), Consistent (the newest images when
+// the run starts, the same for every member of the same OS and Kubernetes
+// version, recorded in status.nodeImages) or Custom (customNodeImageVersions).
+// +kubebuilder:validation:XValidation:rule="self.type != 'Custom' || (has(self.customNodeImageVersions) && size(self.customNodeImageVersions) > 0)",message="customNodeImageVersions is required when nodeImageSelection.type is Custom"
+// +kubebuilder:validation:XValidation:rule="self.type == 'Custom' || !has(self.customNodeImageVersions) || size(self.customNodeImageVersions) == 0",message="customNodeImageVersions must be empty unless nodeImageSelection.type is Custom"
 type NodeImageSelection struct {
 	// +kubebuilder:default=Latest
 	Type NodeImageSelectionType `json:"type"`
+	// CustomNodeImageVersions are the images a Custom run gives the nodes,
+	// in Azure's shape ([{version: ...}]). Each of a member's node pools
+	// gets the listed image that its provider offers for the pool's OS and
+	// Kubernetes version; a member with a pool that can take none of them
+	// fails, with the reason, before anything is done to it.
+	// +kubebuilder:validation:MaxItems=20
 	// +optional
-	CustomNodeImageVersions []string `json:"customNodeImageVersions,omitempty"`
+	CustomNodeImageVersions []NodeImageVersion `json:"customNodeImageVersions,omitempty"`
+}
+
+// NodeImageVersion names one node image.
+type NodeImageVersion struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Version string `json:"version"`
+}
+
+// ChosenNodeImage is the node image a Consistent run chose, when it started,
+// for the nodes of one OS on one Kubernetes version.
+type ChosenNodeImage struct {
+	// OS is the nodes' operating system, e.g. linux.
+	OS string `json:"os"`
+	// KubernetesVersion is the nodes' Kubernetes version the image is for.
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// Version is the node image.
+	Version string `json:"version"`
 }
 
 // ManagedClusterUpdate is what a run does to each member.
@@ -218,6 +246,10 @@ type UpdateRunStatus struct {
 	// StrategySnapshot is the strategy as it was when the run started.
 	// +optional
 	StrategySnapshot *UpdateStrategySpec `json:"strategySnapshot,omitempty"`
+	// NodeImages are the node images a Consistent run chose when it started,
+	// one per OS and Kubernetes version among its members.
+	// +optional
+	NodeImages []ChosenNodeImage `json:"nodeImages,omitempty"`
 	// +optional
 	Stages []StageProgress `json:"stages,omitempty"`
 	// CurrentStage is the stage in progress, if any.

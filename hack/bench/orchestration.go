@@ -254,7 +254,7 @@ func observedStatus(version string) *fleetv1.MemberClusterStatus {
 		Nodes: fleetv1.NodeSummary{
 			Total: 3, Ready: 3,
 			KubeletVersions: []fleetv1.VersionCount{{Version: version, Count: 3}},
-			NodeImages:      []fleetv1.VersionCount{{Version: localcluster.NodeImageFor(version), Count: 3}},
+			NodeImages:      []fleetv1.VersionCount{{Version: localcluster.InitialNodeImage(version), Count: 3}},
 		},
 		LastHeartbeatTime: &now,
 	}

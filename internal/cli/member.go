@@ -225,6 +225,9 @@ func describeMember(cmd *cobra.Command, m *fleetv1.MemberCluster) error {
 	for _, v := range st.Nodes.NodeImages {
 		fmt.Fprintf(w, "  image %s: %d\n", v.Version, v.Count)
 	}
+	for _, p := range st.Nodes.Pools {
+		fmt.Fprintf(w, "  pool %s (%s): %d nodes, kubelet %s, image %s\n", p.Name, p.OS, p.Total, versionCounts(p.KubeletVersions), versionCounts(p.NodeImages))
+	}
 	fmt.Fprintf(w, "Failed pods:     %d\n", st.FailedPods)
 	if st.LastHeartbeatTime != nil {
 		fmt.Fprintf(w, "Last heartbeat:  %s (%s ago)\n", st.LastHeartbeatTime.UTC().Format(time.RFC3339), age(*st.LastHeartbeatTime))
@@ -295,4 +298,16 @@ func newMemberDeleteCommand(g *globalOptions) *cobra.Command {
 		fmt.Fprintf(cmd.OutOrStdout(), "member %q removed from the fleet\n", name)
 		return nil
 	})
+}
+
+// versionCounts writes versions with their node counts, e.g. "v1.37.2 (2), v1.36.3 (1)".
+func versionCounts(vs []fleetv1.VersionCount) string {
+	if len(vs) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%s (%d)", v.Version, v.Count)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -26,36 +26,52 @@ func assessmentProviders() upgrade.Providers {
 }
 
 // makePlan lays out what run will do to the fleet as it is now.
-func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, error) {
+// It also returns what the run asks of each member, node images included.
+func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, upgrade.Request, error) {
 	strategy, err := runinput.Strategy(ctx, hub, run)
 	if err != nil {
-		return rollout.Plan{}, err
+		return rollout.Plan{}, upgrade.Request{}, err
 	}
 	list := &fleetv1.MemberClusterList{}
 	if err := hub.List(ctx, list); err != nil {
-		return rollout.Plan{}, fmt.Errorf("listing members: %w", err)
+		return rollout.Plan{}, upgrade.Request{}, fmt.Errorf("listing members: %w", err)
 	}
 	providers := assessmentProviders()
+	req := planRequest(ctx, providers, run, list.Items)
 	obs := rollout.Observations{Members: map[string]rollout.MemberObservation{}}
 	for i := range list.Items {
 		m := &list.Items[i]
-		_, obs.Members[m.Name] = upgrade.Assess(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
+		_, obs.Members[m.Name] = upgrade.Assess(ctx, providers, req, m)
 	}
-	target := upgrade.RunTarget(ctx, providers, run.Spec.ManagedClusterUpdate.Upgrade, list.Items)
-	return rollout.MakePlan(rollout.Input{
+	target := upgrade.RunTarget(ctx, providers, req, list.Items)
+	plan, err := rollout.MakePlan(rollout.Input{
 		RunName: run.Name, Strategy: *strategy, Target: target, Members: runinput.Members(list.Items),
 		Desired: run.Spec.State, Skip: run.Spec.Skip, Status: run.Status, Observed: obs, Now: time.Now(),
 	})
+	return plan, req, err
+}
+
+// planRequest is what the run asks of its members; for a Consistent run
+// not started yet, with the images it would choose if it started now.
+func planRequest(ctx context.Context, providers upgrade.Providers, run *fleetv1.UpdateRun, members []fleetv1.MemberCluster) upgrade.Request {
+	req := upgrade.RequestOf(run)
+	if req.Selection.Type == fleetv1.NodeImageConsistent && len(req.Chosen) == 0 {
+		req.Chosen = upgrade.ConsistentImages(ctx, providers, req, members)
+	}
+	return req
 }
 
 // drawPlan writes a plan as an ordered outline.
-func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan) {
+func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan, req upgrade.Request) {
 	up := run.Spec.ManagedClusterUpdate.Upgrade
 	fmt.Fprintf(w, "Plan for update run %s: %s upgrade", run.Name, up.Type)
 	if up.KubernetesVersion != "" {
 		fmt.Fprintf(w, " to %s", up.KubernetesVersion)
 	}
 	fmt.Fprintln(w)
+	if up.Type != fleetv1.UpgradeControlPlaneOnly {
+		drawNodeImageSelection(w, req, len(run.Status.NodeImages) > 0)
+	}
 	counts := map[rollout.MemberAction]int{}
 	for i, st := range plan.Stages {
 		fmt.Fprintf(w, "%d. stage %s%s\n", i+1, st.Name, planNote(st.Skip))
@@ -134,14 +150,14 @@ func newRunPlanCommand(g *globalOptions) *cobra.Command {
 		Short: "Show what an update run will do, member by member, before (or while) it runs",
 	}
 	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
-		plan, err := makePlan(cmd.Context(), hub, run)
+		plan, req, err := makePlan(cmd.Context(), hub, run)
 		if err != nil {
 			return err
 		}
 		if g.output != "table" {
 			return render(cmd.OutOrStdout(), g.output, plan, nil)
 		}
-		drawPlan(cmd.OutOrStdout(), run, plan)
+		drawPlan(cmd.OutOrStdout(), run, plan, req)
 		return nil
 	})
 }
@@ -166,4 +182,33 @@ func refusals(plan rollout.Plan) []string {
 		}
 	}
 	return out
+}
+
+// drawNodeImageSelection says how the run picks node images and, for a
+// Consistent run, which ones (chosen when it started, or that it would
+// choose if it started now).
+func drawNodeImageSelection(w io.Writer, req upgrade.Request, recorded bool) {
+	sel := req.Selection
+	switch sel.Type {
+	case fleetv1.NodeImageConsistent:
+		when := "chosen when the run starts; as of now"
+		if recorded {
+			when = "chosen when the run started"
+		}
+		fmt.Fprintf(w, "node images: Consistent, %s:\n", when)
+		for _, c := range req.Chosen {
+			fmt.Fprintf(w, "   %s nodes on %s: %s\n", c.OS, c.KubernetesVersion, c.Version)
+		}
+		if len(req.Chosen) == 0 {
+			fmt.Fprintln(w, "   none: no image is offered to all the members")
+		}
+	case fleetv1.NodeImageCustom:
+		names := make([]string, len(sel.CustomNodeImageVersions))
+		for i, c := range sel.CustomNodeImageVersions {
+			names[i] = c.Version
+		}
+		fmt.Fprintf(w, "node images: Custom: %s\n", strings.Join(names, ", "))
+	default:
+		fmt.Fprintln(w, "node images: Latest (each member's newest when its nodes upgrade)")
+	}
 }

@@ -29,6 +29,7 @@ func drawRun(w io.Writer, r *fleetv1.UpdateRun, now time.Time) {
 	if r.Status.Message != "" {
 		fmt.Fprintf(w, "  %s\n", r.Status.Message)
 	}
+	drawRunNodeImages(w, r)
 	rows := &table{headers: []string{"", "STATE", "STARTED", "TOOK", "MESSAGE"}}
 	line := func(indent int, label string, p fleetv1.Progress) {
 		rows.add(strings.Repeat("  ", indent)+label, orDash(string(p.State)), clock(p.StartTime), took(p, now), p.Message)
@@ -93,4 +94,32 @@ func progressBar(done, total int32, width int) string {
 	}
 	filled := int(done) * width / int(total)
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
+}
+
+// drawRunNodeImages says how the run picks node images, and which ones a
+// Consistent run chose when it started.
+func drawRunNodeImages(w io.Writer, r *fleetv1.UpdateRun) {
+	sel := r.Spec.ManagedClusterUpdate.NodeImageSelection
+	if r.Spec.ManagedClusterUpdate.Upgrade.Type == fleetv1.UpgradeControlPlaneOnly || sel == nil {
+		return
+	}
+	switch sel.Type {
+	case fleetv1.NodeImageConsistent:
+		if len(r.Status.NodeImages) == 0 {
+			fmt.Fprintln(w, "  node images: Consistent, chosen when the run starts")
+			return
+		}
+		fmt.Fprintln(w, "  node images: Consistent, chosen when the run started:")
+		for _, c := range r.Status.NodeImages {
+			fmt.Fprintf(w, "    %s nodes on %s: %s\n", c.OS, c.KubernetesVersion, c.Version)
+		}
+	case fleetv1.NodeImageCustom:
+		names := make([]string, len(sel.CustomNodeImageVersions))
+		for i, c := range sel.CustomNodeImageVersions {
+			names[i] = c.Version
+		}
+		fmt.Fprintf(w, "  node images: Custom: %s\n", strings.Join(names, ", "))
+	default:
+		fmt.Fprintln(w, "  node images: Latest")
+	}
 }

@@ -33,6 +33,7 @@ func newUpdateRunCommand(g *globalOptions) *cobra.Command {
 func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	var (
 		upgradeType, version, strategyName, stages, nodeImage string
+		customImages                                          []string
 		start, force                                          bool
 		spec                                                  fleetv1.UpdateRunSpec
 	)
@@ -40,7 +41,8 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		Use:   "create NAME --upgrade-type Full|ControlPlaneOnly|NodeImageOnly [--kubernetes-version V] [--update-strategy-name S | --stages JSON]",
 		Short: "Create an update run (it does not start until `updaterun start`)",
 		Example: `  flotilla updaterun create -n k8s-1-37-rollout --upgrade-type Full --kubernetes-version 1.37.2 --update-strategy-name staged-rollout
-  flotilla updaterun create -n node-images --upgrade-type NodeImageOnly --node-image-selection Consistent --stages @stages.json`,
+  flotilla updaterun create -n node-images --upgrade-type NodeImageOnly --node-image-selection Consistent --stages @stages.json
+  flotilla updaterun create -n pinned-images --upgrade-type NodeImageOnly --node-image-selection Custom --custom-node-image-versions flotilla-node-v1.37.2-202611.1 --stages @stages.json`,
 		PreRunE: func(*cobra.Command, []string) error {
 			spec = fleetv1.UpdateRunSpec{
 				UpdateStrategyName: strategyName,
@@ -61,14 +63,11 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			default:
 				return fmt.Errorf("--upgrade-type must be Full, ControlPlaneOnly or NodeImageOnly")
 			}
-			if nodeImage != "" {
-				switch sel := fleetv1.NodeImageSelectionType(nodeImage); sel {
-				case fleetv1.NodeImageLatest, fleetv1.NodeImageConsistent:
-					spec.ManagedClusterUpdate.NodeImageSelection = &fleetv1.NodeImageSelection{Type: sel}
-				default:
-					return fmt.Errorf("--node-image-selection must be Latest or Consistent")
-				}
+			sel, err := parseNodeImageSelection(nodeImage, customImages)
+			if err != nil {
+				return err
 			}
+			spec.ManagedClusterUpdate.NodeImageSelection = sel
 			if strategyName != "" && stages != "" {
 				return fmt.Errorf("pass --update-strategy-name or --stages, not both")
 			}
@@ -99,7 +98,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			}
 		}
 		run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *spec.DeepCopy()}
-		plan, err := makePlan(cmd.Context(), hub, run)
+		plan, req, err := makePlan(cmd.Context(), hub, run)
 		if err != nil {
 			return fmt.Errorf("the run cannot be planned: %w", err)
 		}
@@ -108,7 +107,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		}
 		if refused := refusals(plan); len(refused) > 0 && !force {
 			if g.output == "table" {
-				drawPlan(cmd.ErrOrStderr(), run, plan)
+				drawPlan(cmd.ErrOrStderr(), run, plan, req)
 			}
 			return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
 		}
@@ -124,7 +123,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		if g.output != "table" {
 			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 		}
-		drawPlan(cmd.OutOrStdout(), run, plan)
+		drawPlan(cmd.OutOrStdout(), run, plan, req)
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
 		if !start {
 			fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
@@ -137,7 +136,8 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&version, "kubernetes-version", "", "target Kubernetes version, e.g. 1.37.2 (Full and ControlPlaneOnly)")
 	f.StringVar(&strategyName, "update-strategy-name", "", "update strategy to follow")
 	f.StringVar(&stages, "stages", "", `inline strategy: a JSON list of stages or Azure's {"stages": [...]}, or a whole strategy spec (JSON or YAML); inline, or a FILE (also @FILE)`)
-	f.StringVar(&nodeImage, "node-image-selection", "", "Latest or Consistent")
+	f.StringVar(&nodeImage, "node-image-selection", "", "Latest (each member's newest image when its nodes upgrade; the default), Consistent (the images chosen when the run starts, the same for all members) or Custom")
+	f.StringSliceVar(&customImages, "custom-node-image-versions", nil, "node images of a Custom selection, comma-separated; each node pool gets the one its provider offers for it")
 	f.BoolVar(&start, "start", false, "start the run right away")
 	f.BoolVar(&force, "force", false, "create the run even if the plan refuses some members (a downgrade, a minor-version jump)")
 	return cmd
@@ -194,6 +194,36 @@ func newRunStopCommand(g *globalOptions) *cobra.Command {
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q stopping: upgrades in flight finish first\n", run.Name)
 		return nil
 	})
+}
+
+// parseNodeImageSelection reads --node-image-selection and
+// --custom-node-image-versions; nil means the default, Latest.
+func parseNodeImageSelection(selection string, custom []string) (*fleetv1.NodeImageSelection, error) {
+	sel := fleetv1.NodeImageSelectionType(selection)
+	switch sel {
+	case "":
+		if len(custom) > 0 {
+			return nil, fmt.Errorf("--custom-node-image-versions needs --node-image-selection Custom")
+		}
+		return nil, nil
+	case fleetv1.NodeImageLatest, fleetv1.NodeImageConsistent:
+		if len(custom) > 0 {
+			return nil, fmt.Errorf("--custom-node-image-versions needs --node-image-selection Custom, not %s", sel)
+		}
+		return &fleetv1.NodeImageSelection{Type: sel}, nil
+	case fleetv1.NodeImageCustom:
+		out := &fleetv1.NodeImageSelection{Type: sel}
+		for _, c := range custom {
+			if c = strings.TrimSpace(c); c != "" {
+				out.CustomNodeImageVersions = append(out.CustomNodeImageVersions, fleetv1.NodeImageVersion{Version: c})
+			}
+		}
+		if len(out.CustomNodeImageVersions) == 0 {
+			return nil, fmt.Errorf("--node-image-selection Custom needs --custom-node-image-versions IMAGE[,IMAGE...]")
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("--node-image-selection must be Latest, Consistent or Custom, not %q", selection)
 }
 
 // parseSkipTargets reads "Stage:x Group:y Member:z AfterStageWait:s".

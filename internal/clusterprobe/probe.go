@@ -140,6 +140,9 @@ func Summarise(version string, nodes []corev1.Node, pods []corev1.Pod) *Observat
 	}
 	o.Nodes.KubeletVersions = counts(kubelets)
 	o.Nodes.NodeImages = counts(images)
+	if len(nodes) > 0 {
+		o.Nodes.Pools = Pools(nodes)
+	}
 	available := corev1.ResourceList{}
 	for name, q := range allocatable {
 		a := q.DeepCopy()

@@ -44,8 +44,8 @@ type Options struct {
 	KubernetesVersion string
 	// Nodes is the number of kwok nodes; zero starts no kwok.
 	Nodes int
-	// NodeImage labels the nodes (NodeImageLabel); empty means NodeImageFor
-	// the cluster's version.
+	// NodeImage labels the nodes (NodeImageLabel); empty means the
+	// InitialNodeImage of the cluster's version.
 	NodeImage string
 	// NodeLabels are added to every node's labels.
 	NodeLabels map[string]string
@@ -166,7 +166,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.Nodes > 0 {
 		image := opts.NodeImage
 		if image == "" {
-			image = NodeImageFor(version)
+			image = InitialNodeImage(version)
 		}
 		if err := c.startNodes(ctx, kwokBin, image, opts.NodeLabels); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", opts.Name, err)

@@ -27,9 +27,6 @@ const (
 	simulatedPodNamespace = "default"
 )
 
-// NodeImageFor is the node image of simulated nodes of a Kubernetes version.
-func NodeImageFor(kubernetesVersion string) string { return "flotilla-node-" + kubernetesVersion }
-
 // NodeName is the name of a cluster's i-th node, counting from 1.
 func NodeName(cluster string, i int) string { return cluster + "-node-" + strconv.Itoa(i) }
 

@@ -18,7 +18,8 @@ const commandTimeout = 10 * time.Minute
 // composition root registers for fleetv1.ProviderLocal. The provider runs
 // `executable local upgrade-member` for each member (executable is the
 // flotilla binary); members can reach the Kubernetes versions local fleets
-// run (versions), on the newest node image of each.
+// run (versions), with the node images of the local catalogue
+// (localcluster.NodeImages).
 func ProviderFactory(executable string, versions []string) upgrade.Factory {
 	versions = slices.Clone(versions)
 	return func(spec *fleetv1.ProviderSpec, ops upgrade.Operations) (upgrade.Provider, error) {
@@ -34,8 +35,18 @@ func ProviderFactory(executable string, versions []string) upgrade.Factory {
 					"--node-image", t.NodeImage,
 				}, commandTimeout, nil
 			},
-			Available:   func(upgrade.Member) []string { return versions },
-			LatestImage: func(_ upgrade.Member, v string) string { return localcluster.NodeImageFor(v) },
+			Available: func(upgrade.Member) []string { return versions },
+			Images:    localNodeImages,
 		}, nil
 	}
+}
+
+// localNodeImages is the local catalogue as a provider offers it: local
+// nodes are all linux.
+func localNodeImages(_ upgrade.Member, kubernetesVersion string) []upgrade.NodeImage {
+	var out []upgrade.NodeImage
+	for _, img := range localcluster.NodeImages(kubernetesVersion) {
+		out = append(out, upgrade.NodeImage{OS: "linux", Version: img})
+	}
+	return out
 }

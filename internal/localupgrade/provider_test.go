@@ -2,11 +2,13 @@ package localupgrade
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -23,24 +25,31 @@ func localMember(name string) *fleetv1.MemberCluster {
 	}}}
 	m.Name = name
 	m.Status.KubernetesVersion = "v1.36.3"
+	m.Status.Nodes = fleetv1.NodeSummary{
+		Total: 2, Ready: 2,
+		NodeImages: []fleetv1.VersionCount{{Version: localcluster.InitialNodeImage("v1.36.3"), Count: 2}},
+		Pools: []fleetv1.NodePoolSummary{{Name: "default", OS: "linux", Total: 2,
+			NodeImages: []fleetv1.VersionCount{{Version: localcluster.InitialNodeImage("v1.36.3"), Count: 2}}}},
+	}
 	return m
 }
 
 func TestLocalProviderResolvesAMinorToTheVersionLocalFleetsRun(t *testing.T) {
 	target, err := upgrade.TargetFor(context.Background(), localProviders(t),
-		fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}, localMember("dev-1"))
+		upgrade.Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}}, localMember("dev-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2"}
-	if target != want {
+	want := upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2-202612.1",
+		NodeImages: []upgrade.NodeImage{{OS: "linux", Version: "flotilla-node-v1.37.2-202612.1"}}}
+	if !reflect.DeepEqual(target, want) {
 		t.Fatalf("target = %+v, want %+v", target, want)
 	}
 }
 
 func TestLocalProviderCannotReachAVersionLocalFleetsDoNotRun(t *testing.T) {
 	_, err := upgrade.TargetFor(context.Background(), localProviders(t),
-		fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.38"}, localMember("dev-1"))
+		upgrade.Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.38"}}, localMember("dev-1"))
 	if err == nil || !strings.Contains(err.Error(), "cannot reach v1.38") {
 		t.Fatalf("err = %v, want the unreachable version named", err)
 	}
@@ -54,12 +63,12 @@ func TestLocalProviderRunsUpgradeMemberOnTheMembersClusterDir(t *testing.T) {
 	}
 	command, timeout, err := p.(*upgrade.CommandProvider).Command(
 		upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider},
-		upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2"})
+		upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2", NodeImage: "flotilla-node-v1.37.2-202612.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"/opt/flotilla", "local", "upgrade-member", "--cluster-dir", "/fleet/dev-1",
-		"--upgrade-type", "Full", "--kubernetes-version", "v1.37.2", "--node-image", "flotilla-node-v1.37.2"}
+		"--upgrade-type", "Full", "--kubernetes-version", "v1.37.2", "--node-image", "flotilla-node-v1.37.2-202612.1"}
 	if !slices.Equal(command, want) || timeout <= 0 {
 		t.Fatalf("command = %q (timeout %s), want %q with a timeout", command, timeout, want)
 	}
@@ -69,5 +78,27 @@ func TestLocalProviderNeedsItsSettings(t *testing.T) {
 	_, err := localProviders(t).For(&fleetv1.ProviderSpec{Type: fleetv1.ProviderLocal})
 	if err == nil || !strings.Contains(err.Error(), "spec.provider.local") {
 		t.Fatalf("err = %v, want one naming spec.provider.local", err)
+	}
+}
+
+// A fresh local member runs the catalogue's older image, so a NodeImageOnly
+// run has a newer one to roll its nodes to.
+func TestANodeImageOnlyRunOnAFreshLocalMemberRollsToTheNewerImage(t *testing.T) {
+	req := upgrade.Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeNodeImageOnly}}
+	target, obs := upgrade.Assess(context.Background(), localProviders(t), req, localMember("dev-1"))
+	if obs.Blocked != "" || obs.AtTarget || target.NodeImage != "flotilla-node-v1.36.3-202612.1" {
+		t.Fatalf("target %+v, observation %+v: want an upgrade to flotilla-node-v1.36.3-202612.1", target, obs)
+	}
+}
+
+func TestACustomImageTheLocalCatalogueLacksRefusesTheMember(t *testing.T) {
+	req := upgrade.Request{
+		Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeNodeImageOnly},
+		Selection: fleetv1.NodeImageSelection{Type: fleetv1.NodeImageCustom,
+			CustomNodeImageVersions: []fleetv1.NodeImageVersion{{Version: "flotilla-node-v1.37.2-202612.1"}}},
+	}
+	_, obs := upgrade.Assess(context.Background(), localProviders(t), req, localMember("dev-1"))
+	if !strings.Contains(obs.Blocked, "none of the custom node images flotilla-node-v1.37.2-202612.1 is offered for linux nodes on v1.36.3") {
+		t.Fatalf("Blocked = %q, want the custom image refused for v1.36.3 nodes", obs.Blocked)
 	}
 }

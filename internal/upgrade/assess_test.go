@@ -21,7 +21,7 @@ func execMember(version string, available ...string) *fleetv1.MemberCluster {
 
 func TestADowngradeIsRefusedAsADowngrade(t *testing.T) {
 	m := execMember("v1.36.3", "v1.36.3", "v1.37.2")
-	_, obs := Assess(t.Context(), NewProviders("", execOnly), fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.35"}, m)
+	_, obs := Assess(t.Context(), NewProviders("", execOnly), Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.35"}}, m)
 	if !strings.Contains(obs.Blocked, "downgrade") {
 		t.Fatalf("Blocked = %q, want it to name the downgrade", obs.Blocked)
 	}
@@ -29,7 +29,7 @@ func TestADowngradeIsRefusedAsADowngrade(t *testing.T) {
 
 func TestAVersionTheProviderDoesNotOfferIsRefusedAsSuch(t *testing.T) {
 	m := execMember("v1.36.3", "v1.36.3", "v1.37.2")
-	_, obs := Assess(t.Context(), NewProviders("", execOnly), fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37.9"}, m)
+	_, obs := Assess(t.Context(), NewProviders("", execOnly), Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37.9"}}, m)
 	if !strings.Contains(obs.Blocked, "cannot reach") {
 		t.Fatalf("Blocked = %q, want the provider's reason", obs.Blocked)
 	}
@@ -37,7 +37,7 @@ func TestAVersionTheProviderDoesNotOfferIsRefusedAsSuch(t *testing.T) {
 
 func TestAMemberAtTheTargetMinorIsAtTarget(t *testing.T) {
 	m := execMember("v1.37.2", "v1.37.2")
-	_, obs := Assess(t.Context(), NewProviders("", execOnly), fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}, m)
+	_, obs := Assess(t.Context(), NewProviders("", execOnly), Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "1.37"}}, m)
 	if obs.Blocked != "" || !obs.AtTarget {
 		t.Fatalf("obs = %+v, want at target and not blocked", obs)
 	}
@@ -45,7 +45,7 @@ func TestAMemberAtTheTargetMinorIsAtTarget(t *testing.T) {
 
 func TestNodeImageOnlyWithoutATargetImageFailsInsteadOfSkipping(t *testing.T) {
 	m := execMember("v1.36.3")
-	_, obs := Assess(t.Context(), NewProviders("", execOnly), fleetv1.UpgradeSpec{Type: fleetv1.UpgradeNodeImageOnly}, m)
+	_, obs := Assess(t.Context(), NewProviders("", execOnly), Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeNodeImageOnly}}, m)
 	if obs.AtTarget || !strings.Contains(obs.Blocked, "node image") {
 		t.Fatalf("obs = %+v, want blocked with a node-image reason, not at target", obs)
 	}

@@ -21,9 +21,13 @@ type Target struct {
 	Type fleetv1.UpgradeType
 	// KubernetesVersion is the full target version, e.g. v1.37.2; empty for NodeImageOnly.
 	KubernetesVersion string
-	// NodeImage is the node image the nodes are to run; empty means the
+	// NodeImage is the node image the nodes are to run when they all run
+	// one OS (what a command provider passes on); empty means the
 	// provider's latest for the Kubernetes version.
 	NodeImage string
+	// NodeImages are the node images by OS of the member's nodes, as the
+	// run's node image selection picked them.
+	NodeImages []NodeImage
 }
 
 // Member is what a provider needs to know of a member.
@@ -60,8 +64,10 @@ type Provider interface {
 	// AvailableVersions lists the Kubernetes versions the member can be
 	// upgraded to; nil means any.
 	AvailableVersions(ctx context.Context, m Member) ([]string, error)
-	// LatestNodeImage is the newest node image for a Kubernetes version.
-	LatestNodeImage(ctx context.Context, m Member, kubernetesVersion string) (string, error)
+	// NodeImages lists the node images the member's nodes can run on a
+	// Kubernetes version, per OS, oldest first; none means the provider
+	// does not know node images.
+	NodeImages(ctx context.Context, m Member, kubernetesVersion string) ([]NodeImage, error)
 	Start(ctx context.Context, operationID string, m Member, t Target) error
 	Progress(ctx context.Context, operationID string, m Member, t Target) (Progress, error)
 	// Cancel stops an upgrade the run gave up on, where the provider can.
@@ -106,7 +112,7 @@ func ReadVersions(ctx context.Context, cs kubernetes.Interface) (Versions, error
 func AtTarget(v Versions, t Target) (bool, string) {
 	checkControlPlane := t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeControlPlaneOnly
 	checkKubelets := t.Type == fleetv1.UpgradeFull
-	checkImages := (t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeNodeImageOnly) && t.NodeImage != ""
+	checkImages := (t.Type == fleetv1.UpgradeFull || t.Type == fleetv1.UpgradeNodeImageOnly) && (t.NodeImage != "" || len(t.NodeImages) > 0)
 	if checkControlPlane && !rollout.SameVersion(v.ControlPlane, t.KubernetesVersion) {
 		return false, fmt.Sprintf("control plane is %s, target %s", v.ControlPlane, t.KubernetesVersion)
 	}
@@ -116,8 +122,8 @@ func AtTarget(v Versions, t Target) (bool, string) {
 		}
 	}
 	for _, img := range v.NodeImages {
-		if checkImages && img != t.NodeImage {
-			return false, fmt.Sprintf("nodes run image %s, target %s", img, t.NodeImage)
+		if checkImages && !t.hasNodeImage(img) {
+			return false, fmt.Sprintf("nodes run image %s, target %s", img, t.nodeImageList())
 		}
 	}
 	return true, ""
@@ -141,9 +147,10 @@ type CommandProvider struct {
 	Command func(m Member, t Target) ([]string, time.Duration, error)
 	// Available lists the versions m can reach; nil (or a nil func) means any.
 	Available func(m Member) []string
-	// LatestImage is the newest node image for a Kubernetes version; nil
-	// means the provider does not know node images.
-	LatestImage func(m Member, kubernetesVersion string) string
+	// Images lists the node images for a Kubernetes version, oldest first
+	// (see Provider.NodeImages); nil means the provider does not know node
+	// images.
+	Images func(m Member, kubernetesVersion string) []NodeImage
 }
 
 func (p *CommandProvider) AvailableVersions(_ context.Context, m Member) ([]string, error) {
@@ -153,11 +160,11 @@ func (p *CommandProvider) AvailableVersions(_ context.Context, m Member) ([]stri
 	return p.Available(m), nil
 }
 
-func (p *CommandProvider) LatestNodeImage(_ context.Context, m Member, kubernetesVersion string) (string, error) {
-	if p.LatestImage == nil {
-		return "", nil
+func (p *CommandProvider) NodeImages(_ context.Context, m Member, kubernetesVersion string) ([]NodeImage, error) {
+	if p.Images == nil {
+		return nil, nil
 	}
-	return p.LatestImage(m, kubernetesVersion), nil
+	return p.Images(m, kubernetesVersion), nil
 }
 
 func (p *CommandProvider) env(opDir string, m Member, t Target) ([]string, error) {

@@ -86,7 +86,7 @@ func TestExecNeedsItsSettings(t *testing.T) {
 func TestAssessBlocksAMemberOfAnUnregisteredType(t *testing.T) {
 	m := &fleetv1.MemberCluster{Spec: fleetv1.MemberClusterSpec{Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderLocal}}}
 	m.Status.KubernetesVersion = "v1.36.3"
-	_, obs := Assess(context.Background(), NewProviders("", execOnly), fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}, m)
+	_, obs := Assess(context.Background(), NewProviders("", execOnly), Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}}, m)
 	if !strings.Contains(obs.Blocked, `unknown upgrade provider "Local"`) {
 		t.Fatalf("blocked = %q, want the unknown provider named", obs.Blocked)
 	}

@@ -33,7 +33,7 @@ func (r *Reconciler) act(ctx context.Context, run *fleetv1.UpdateRun, members []
 			log.Info("not starting an upgrade the status does not record", "member", s.Member)
 			continue
 		}
-		target, err := upgrade.TargetFor(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
+		target, err := upgrade.TargetFor(ctx, r.Providers, upgrade.RequestOf(run), m)
 		if err != nil {
 			log.Error(err, "resolving the upgrade target; the next observation reports it", "member", s.Member)
 			continue

@@ -37,9 +37,10 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		return obs, err
 	}
 	inRun := memberStates(run)
+	req := upgrade.RequestOf(run)
 	for i := range members {
 		m := &members[i]
-		target, mo := upgrade.Assess(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, m)
+		target, mo := upgrade.Assess(ctx, r.Providers, req, m)
 		mo.HeldBy = held[m.Name]
 		if p, ok := inRun[m.Name]; ok && p.State == fleetv1.StateRunning && p.HealthChecks == nil && p.StartTime != nil {
 			mo.Upgrade = r.pollUpgrade(ctx, run, m, p, target)

@@ -171,6 +171,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// A resumed run retries its failed members: earlier check results no longer hold.
 		r.checks.forget(run.Name)
 	}
+	chooseConsistentImages(ctx, r.Providers, run, memberList.Items)
 	obs, err := r.observe(ctx, run, memberList.Items)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -285,7 +286,19 @@ func (r *Reconciler) runTarget(ctx context.Context, run *fleetv1.UpdateRun, memb
 			return p.TargetVersion
 		}
 	}
-	return upgrade.RunTarget(ctx, r.Providers, run.Spec.ManagedClusterUpdate.Upgrade, members)
+	return upgrade.RunTarget(ctx, r.Providers, upgrade.RequestOf(run), members)
+}
+
+// chooseConsistentImages records, in the status this step writes, the node
+// images a Consistent run gives its members, once, when it is first asked
+// to start: later steps, a resumed run and a hub that took over all read
+// them from there.
+func chooseConsistentImages(ctx context.Context, providers upgrade.Providers, run *fleetv1.UpdateRun, members []fleetv1.MemberCluster) {
+	sel := run.Spec.ManagedClusterUpdate.NodeImageSelection
+	if sel == nil || sel.Type != fleetv1.NodeImageConsistent || run.Spec.State != fleetv1.RunStarted || len(run.Status.NodeImages) > 0 {
+		return
+	}
+	run.Status.NodeImages = upgrade.ConsistentImages(ctx, providers, upgrade.RequestOf(run), members)
 }
 
 // membersInFlight reports whether any member of the run is being upgraded.
