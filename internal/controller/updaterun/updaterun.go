@@ -171,6 +171,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// A resumed run retries its failed members: earlier check results no longer hold.
 		r.checks.forget(run.Name)
 	}
+	// Snapshot before anything changes the status, the images a Consistent
+	// run chooses as it starts included. Written after the step: a restart
+	// after that finds the members it started recorded as Running and does
+	// not start them again. The lock makes a step computed from a stale copy
+	// lose, not win.
+	patch := statuspatch.New(r.Client, run, statuspatch.WithOptimisticLock())
 	chooseConsistentImages(ctx, r.Providers, run, memberList.Items)
 	obs, err := r.observe(ctx, run, memberList.Items)
 	if err != nil {
@@ -193,10 +199,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	res := rollout.Step(in)
 	res.Status.ObservedGeneration = run.Generation
 	setRunConditions(&res.Status, run.Generation, metav1.NewTime(in.Now))
-	// Written before acting: a restart after this point finds the members
-	// it started recorded as Running and does not start them again. The
-	// lock makes a step computed from a stale copy lose, not win.
-	patch := statuspatch.New(r.Client, run, statuspatch.WithOptimisticLock())
 	run.Status = res.Status
 	if err := patch.Patch(ctx, run); err != nil {
 		if apierrors.IsConflict(err) {
