@@ -81,6 +81,11 @@ The config file declares the members:
     updateGroup: group-dev-clusters
     nodes: 3
     pods: 5
+    nodeImage: flotilla-node-v1.36.3-202612.1   # default: the older local image
+
+Local nodes start on the older of the two node images the local catalogue has
+for their Kubernetes version (flotilla-node-VERSION-202611.1, then -202612.1),
+so that a NodeImageOnly run has a newer image to roll them to.
 
 With --hubful (or "hubful: true" in the config) every member also gets a
 member agent that dials the hub with its own restricted identity, so that

@@ -45,6 +45,11 @@ type MemberConfig struct {
 	Nodes *int `json:"nodes,omitempty"`
 	// Pods is the number of simulated pods.
 	Pods int `json:"pods,omitempty"`
+	// NodeImage is the image the nodes start on; empty means the older of
+	// the local catalogue's images for the member's version
+	// (localcluster.InitialNodeImage), so that a node image upgrade has
+	// somewhere to go.
+	NodeImage string `json:"nodeImage,omitempty"`
 }
 
 // LoadConfig reads a fleet declaration from a YAML file.

@@ -101,6 +101,9 @@ func TestAtTarget(t *testing.T) {
 		{Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37.2"}, false},
 		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: "img-1"}, true},
 		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: "img-2"}, false},
+		// Nodes of several OSes: each node runs the image of its own OS.
+		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImages: []NodeImage{{"linux", "img-1"}, {"windows", "win-1"}}}, true},
+		{Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImages: []NodeImage{{"linux", "img-2"}, {"windows", "win-1"}}}, false},
 	}
 	for _, tc := range cases {
 		if got, why := AtTarget(v, tc.target); got != tc.want {

@@ -24,6 +24,7 @@ members:
   updateGroup: group-dev-clusters
 - name: dev-2
   kubernetesVersion: "1.37"
+  nodeImage: flotilla-node-v1.37.2-202612.1
   labels: {env: dev}
   updateGroup: group-dev-clusters
 - name: canary-eu
