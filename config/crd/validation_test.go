@@ -74,6 +74,9 @@ func TestValidationRefusesBadInput(t *testing.T) {
 		{"unknown upgrade type", run("r5", `{managedClusterUpdate: {upgrade: {type: Everything, kubernetesVersion: "1.37"}}}`), "Unsupported value"},
 		{"strategy name and inline strategy", run("r6", `{updateStrategyName: s, strategy: {stages: [{name: a}]}, managedClusterUpdate: {upgrade: {type: Full, kubernetesVersion: "1.37"}}}`), "set updateStrategyName or strategy, not both"},
 		{"bad desired state", run("r7", `{state: Running, managedClusterUpdate: {upgrade: {type: Full, kubernetesVersion: "1.37"}}}`), "spec.state"},
+		{"custom without images", run("r9", `{managedClusterUpdate: {upgrade: {type: NodeImageOnly}, nodeImageSelection: {type: Custom}}}`), "customNodeImageVersions is required when nodeImageSelection.type is Custom"},
+		{"images without custom", run("r10", `{managedClusterUpdate: {upgrade: {type: NodeImageOnly}, nodeImageSelection: {type: Latest, customNodeImageVersions: [{version: img-1}]}}}`), "customNodeImageVersions must be empty unless nodeImageSelection.type is Custom"},
+		{"custom images as strings", run("r11", `{managedClusterUpdate: {upgrade: {type: NodeImageOnly}, nodeImageSelection: {type: Custom, customNodeImageVersions: [img-1]}}}`), "customNodeImageVersions[0]"},
 		{"bad skip type", run("r8", `{skip: [{type: Cluster, name: x}], managedClusterUpdate: {upgrade: {type: Full, kubernetesVersion: "1.37"}}}`), "spec.skip[0].type"},
 	}
 	for _, tc := range cases {
@@ -101,6 +104,8 @@ func TestValidationAcceptsGoodInput(t *testing.T) {
 		member("dev-1", goodAccess),
 		run("seed-run", `{updateStrategyName: seed-staged-k8s-1-29, managedClusterUpdate: {upgrade: {type: Full, kubernetesVersion: "1.29.0"}}}`),
 		run("node-images", `{managedClusterUpdate: {upgrade: {type: NodeImageOnly}, nodeImageSelection: {type: Consistent}}}`),
+		// Azure's shape for custom node images.
+		run("custom-images", `{managedClusterUpdate: {upgrade: {type: NodeImageOnly}, nodeImageSelection: {type: Custom, customNodeImageVersions: [{version: AKSUbuntu-2204gen2containerd-202612.1}]}}}`),
 	}
 	for _, m := range good {
 		if err := c.Create(ctx, object(t, m)); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -109,6 +110,35 @@ func TestSkipAndPlanFollowTheRunsStrategy(t *testing.T) {
 	for _, want := range []string{"1. stage s1", "group dev", "dev-1", "2. stage s2", "prod-1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan misses %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestParseNodeImageSelection(t *testing.T) {
+	for _, tc := range []struct {
+		selection string
+		custom    []string
+		want      *fleetv1.NodeImageSelection
+		wantErr   string
+	}{
+		{selection: "", want: nil},
+		{selection: "Consistent", want: &fleetv1.NodeImageSelection{Type: fleetv1.NodeImageConsistent}},
+		{selection: "Custom", custom: []string{"img-1", " img-2 "}, want: &fleetv1.NodeImageSelection{
+			Type: fleetv1.NodeImageCustom, CustomNodeImageVersions: []fleetv1.NodeImageVersion{{Version: "img-1"}, {Version: "img-2"}}}},
+		{selection: "Custom", wantErr: "needs --custom-node-image-versions"},
+		{selection: "Latest", custom: []string{"img-1"}, wantErr: "needs --node-image-selection Custom, not Latest"},
+		{selection: "", custom: []string{"img-1"}, wantErr: "needs --node-image-selection Custom"},
+		{selection: "Newest", wantErr: `must be Latest, Consistent or Custom, not "Newest"`},
+	} {
+		got, err := parseNodeImageSelection(tc.selection, tc.custom)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("parseNodeImageSelection(%q, %q) err = %v, want %q", tc.selection, tc.custom, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseNodeImageSelection(%q, %q) = %+v, %v; want %+v", tc.selection, tc.custom, got, err, tc.want)
 		}
 	}
 }
