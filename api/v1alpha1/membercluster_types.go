@@ -200,7 +200,10 @@ type NodeSummary struct {
 // NodePoolSummary is what the hub last saw of one node pool.
 type NodePoolSummary struct {
 	Name string `json:"name"`
-	// OS is the pool's operating system (the kubernetes.io/os label), e.g. linux.
+	// OS is the pool's operating system as node images are keyed by it: the
+	// cloud's OS family label where it has one (AKS
+	// kubernetes.azure.com/os-sku, GKE cloud.google.com/gke-os-distribution),
+	// else kubernetes.io/os, e.g. linux.
 	OS    string `json:"os"`
 	Total int32  `json:"total"`
 	// +optional

@@ -31,11 +31,23 @@ func NodePool(n *corev1.Node) string {
 	return DefaultNodePool
 }
 
-// NodeOS is a node's operating system: its kubernetes.io/os label, else what
-// the kubelet reports, else linux.
+// Node labels that name a node's OS image family where a cloud sets one:
+// pools of one OS can run different image families (AKS Ubuntu and
+// AzureLinux pools are both linux), and an image fits only its own.
+var nodeOSLabels = []string{
+	"kubernetes.azure.com/os-sku",
+	"cloud.google.com/gke-os-distribution",
+	corev1.LabelOSStable,
+}
+
+// NodeOS is a node's operating system as node images are keyed by it: the
+// cloud's OS family label (e.g. Ubuntu, AzureLinux), else its
+// kubernetes.io/os label, else what the kubelet reports, else linux.
 func NodeOS(n *corev1.Node) string {
-	if v := n.Labels[corev1.LabelOSStable]; v != "" {
-		return v
+	for _, l := range nodeOSLabels {
+		if v := n.Labels[l]; v != "" {
+			return v
+		}
 	}
 	if v := n.Status.NodeInfo.OperatingSystem; v != "" {
 		return v

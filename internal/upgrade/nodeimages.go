@@ -10,7 +10,9 @@ import (
 
 // NodeImage is one node image a provider offers for the nodes of one OS.
 type NodeImage struct {
-	// OS is the operating system of the nodes the image is for, e.g. linux.
+	// OS is the operating system of the nodes the image is for, as the hub
+	// observes it (clusterprobe.NodeOS: the cloud's OS family label, e.g.
+	// Ubuntu or AzureLinux, else kubernetes.io/os, e.g. linux).
 	OS      string
 	Version string
 }
