@@ -58,8 +58,8 @@ func TestClusterLifecycle(t *testing.T) {
 		if got := n.Status.NodeInfo.KubeletVersion; got != "v1.36.3" {
 			t.Errorf("node %s kubelet version %q, want v1.36.3 (kwok must keep it)", n.Name, got)
 		}
-		if got := n.Labels[localcluster.NodeImageLabel]; got != "flotilla-node-v1.36.3" {
-			t.Errorf("node %s image label %q", n.Name, got)
+		if got := n.Labels[localcluster.NodeImageLabel]; got != "flotilla-node-v1.36.3-202611.1" {
+			t.Errorf("node %s image label %q, want the catalogue's older image", n.Name, got)
 		}
 		if !strings.HasPrefix(n.Name, "alpha-node-") || n.Labels["type"] != "kwok" {
 			t.Errorf("node %s: unexpected name or labels %v", n.Name, n.Labels)
