@@ -292,12 +292,15 @@ func (r *Reconciler) runTarget(ctx context.Context, run *fleetv1.UpdateRun, memb
 }
 
 // chooseConsistentImages records, in the status this step writes, the node
-// images a Consistent run gives its members, once, when it is first asked
-// to start: later steps, a resumed run and a hub that took over all read
-// them from there.
+// images a Consistent run gives its members, once, in the step that starts
+// it (its status has no start time before): later steps, a resumed run and a
+// hub that took over all read them from there, and a member for which
+// nothing was chosen then fails with that reason rather than get an image
+// chosen later.
 func chooseConsistentImages(ctx context.Context, providers upgrade.Providers, run *fleetv1.UpdateRun, members []fleetv1.MemberCluster) {
 	sel := run.Spec.ManagedClusterUpdate.NodeImageSelection
-	if sel == nil || sel.Type != fleetv1.NodeImageConsistent || run.Spec.State != fleetv1.RunStarted || len(run.Status.NodeImages) > 0 {
+	if sel == nil || sel.Type != fleetv1.NodeImageConsistent || run.Spec.State != fleetv1.RunStarted ||
+		run.Status.StartTime != nil || len(run.Status.NodeImages) > 0 {
 		return
 	}
 	run.Status.NodeImages = upgrade.ConsistentImages(ctx, providers, upgrade.RequestOf(run), members)
