@@ -243,6 +243,9 @@ func (r *Reconciler) createSnapshot(ctx context.Context, crp string, index int32
 		if err := r.createSnapshotPart(ctx, crp, part); err != nil {
 			return nil, err
 		}
+		if part.Spec.SecretData != nil && part.UID != "" {
+			r.secretData.Store(part.UID, &snapshotData{payload: payload, salt: salt})
+		}
 		head = part
 	}
 	return head, nil
