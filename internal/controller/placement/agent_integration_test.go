@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -148,6 +149,47 @@ func TestPlacementWithARealAgent(t *testing.T) {
 	t.Run("a placement larger than one object is split into parts", func(t *testing.T) {
 		testLargePlacement(t, f)
 	})
+	t.Run("a snapshot holding Secret data, as older hubs wrote them, is replaced and deleted", func(t *testing.T) {
+		testLegacySnapshot(t, f)
+	})
+}
+
+func testLegacySnapshot(t *testing.T, f *agentFleet) {
+	ctx := t.Context()
+	hub := f.hub.Client
+	must(t, hub.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}))
+	secret := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "legacy"},
+		Data:       map[string][]byte{"token": []byte("in-the-open")},
+	}
+	raw, err := json.Marshal(secret)
+	must(t, err)
+	must(t, hub.Create(ctx, secret.DeepCopy()))
+	must(t, hub.Create(ctx, &fleetv1.ResourceSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy-0", Labels: map[string]string{
+			fleetv1.PlacementLabel: "legacy", fleetv1.SnapshotIndexLabel: "0", fleetv1.LatestSnapshotLabel: "true",
+		}},
+		Spec: fleetv1.ResourceSnapshotSpec{Placement: "legacy", Index: 0, Hash: "an-old-hash", Resources: []runtime.RawExtension{{Raw: raw}}},
+	}))
+	must(t, hub.Create(ctx, &placementv1.ClusterResourcePlacement{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Spec: placementv1.ClusterResourcePlacementSpec{
+			ResourceSelectors: []placementv1.ClusterResourceSelector{{Version: "v1", Kind: "Namespace", Name: "legacy"}},
+			Policy:            &placementv1.PlacementPolicy{PlacementType: placementv1.PickFixedPlacementType, ClusterNames: []string{"m1"}},
+		},
+	}))
+	f.placementReady(t, "legacy", "1", waitFor)
+	testenv.Eventually(t, waitFor, "the old snapshot gone", func() error {
+		return testenv.Gone("snapshot legacy-0", hub.Get(ctx, client.ObjectKey{Name: "legacy-0"}, &fleetv1.ResourceSnapshot{}))
+	})
+	s, err := f.member.Kube.CoreV1().Secrets("legacy").Get(ctx, "old", metav1.GetOptions{})
+	must(t, err)
+	if string(s.Data["token"]) != "in-the-open" {
+		t.Errorf("the Secret on m1 holds %q", s.Data["token"])
+	}
+	must(t, hub.Delete(ctx, &placementv1.ClusterResourcePlacement{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}))
+	testenv.Eventually(t, waitFor, "nothing of the placement left on the hub", func() error { return f.hubLeftovers(ctx, "legacy") })
 }
 
 func testPlacedSecrets(t *testing.T, f *agentFleet) {

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,17 +113,30 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 		limit = int(*crp.Spec.RevisionHistoryLimit)
 	}
 	pruned := max(len(snaps)-limit, 0)
+	// Older snapshots that hold Secret data in the open go at once: a
+	// member still on one moves to the newest, as from a pruned one.
+	kept := make([]fleetv1.ResourceSnapshot, 0, len(snaps)-pruned)
+	for i := pruned; i < len(snaps); i++ {
+		if i < len(snaps)-1 && holdsSecretData(&snaps[i]) {
+			if err := r.deleteSnapshot(ctx, &snaps[i]); err != nil {
+				return nil, nil, fmt.Errorf("deleting snapshot %s, which holds Secret data: %w", snaps[i].Name, err)
+			}
+			pruned++
+			continue
+		}
+		kept = append(kept, snaps[i])
+	}
 	for i := range pruned {
 		if err := r.deleteSnapshot(ctx, &snaps[i]); err != nil {
 			return nil, nil, fmt.Errorf("pruning snapshot %s: %w", snaps[i].Name, err)
 		}
 	}
 	if pruned > 0 || !same {
-		if err := r.sweepSnapshotSecretData(ctx, crp.Name, snaps[pruned:]); err != nil {
+		if err := r.sweepSnapshotSecretData(ctx, crp.Name, kept); err != nil {
 			return nil, nil, err
 		}
 	}
-	return latest, snaps[pruned:], nil
+	return &kept[len(kept)-1], kept, nil
 }
 
 // sameSelection reports whether the snapshot holds what sel selected. A
@@ -131,7 +145,9 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 // whose key is in its Secret data.
 func (r *Reconciler) sameSelection(ctx context.Context, snap *fleetv1.ResourceSnapshot, sel *selection.Selection) (bool, error) {
 	if snap.Spec.SecretData == nil {
-		return snap.Spec.Hash == sel.Hash, nil
+		// A snapshot written before Secret data was kept apart holds it:
+		// it is replaced even when nothing changed.
+		return snap.Spec.Hash == sel.Hash && !holdsSecretData(snap), nil
 	}
 	data, err := r.snapshotSecretData(ctx, snap)
 	if apierrors.IsNotFound(err) {
@@ -143,6 +159,28 @@ func (r *Reconciler) sameSelection(ctx context.Context, snap *fleetv1.ResourceSn
 		return false, err
 	}
 	return secretdata.Keyed(data.salt, []byte(sel.Hash)) == snap.Spec.Hash, nil
+}
+
+// holdsSecretData reports whether a snapshot part 0 stores the data of a
+// Secret among its resources, as snapshots written before Secret data was
+// kept apart did.
+func holdsSecretData(snap *fleetv1.ResourceSnapshot) bool {
+	if snap.Spec.SecretData != nil {
+		return false
+	}
+	for _, raw := range snap.Spec.Resources {
+		if !bytes.Contains(raw.Raw, []byte(`"Secret"`)) {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(raw.Raw); err != nil || !secretdata.IsSecret(obj) {
+			continue
+		}
+		if entry, err := secretdata.Split(obj); err != nil || entry != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // snapshotPiece is one selected object as a snapshot stores it.
