@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/go-logr/logr"
@@ -314,7 +315,7 @@ func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []plac
 	abandon := work.Spec.DeletionPolicy == fleetv1.DeletionPolicyAbandon
 	seen := map[objectKey]bool{}
 	var ids []placementv1.ResourceIdentifier
-	known := append(applied, identifiers(work.Status.Manifests)...)
+	known := append(slices.Clone(applied), identifiers(work.Status.Manifests)...)
 	for _, p := range parts {
 		known = append(known, identifiers(p.Status.Manifests)...)
 	}

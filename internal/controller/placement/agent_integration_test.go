@@ -93,7 +93,7 @@ func startAgentFleet(t *testing.T) *agentFleet {
 
 // placementReady waits until the placement's snapshot index (its newest)
 // is applied and available on m1.
-func (f *agentFleet) placementReady(t *testing.T, name, index string, timeout time.Duration) *placementv1.ClusterResourcePlacement {
+func (f *agentFleet) placementReady(t *testing.T, name, index string, timeout time.Duration) {
 	t.Helper()
 	crp := &placementv1.ClusterResourcePlacement{}
 	took := testenv.Eventually(t, timeout, "placement "+name+" applied and available on m1", func() error {
@@ -120,7 +120,6 @@ func (f *agentFleet) placementReady(t *testing.T, name, index string, timeout ti
 		return fmt.Errorf("no status for m1 yet")
 	})
 	t.Logf("placement %s applied and available on m1 after %s", name, took.Round(time.Millisecond))
-	return crp
 }
 
 // hubLeftovers lists what a placement left on the hub: snapshots, Works

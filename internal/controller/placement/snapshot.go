@@ -72,21 +72,16 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 	if err != nil {
 		return nil, nil, err
 	}
-	var latest *fleetv1.ResourceSnapshot
-	if len(snaps) > 0 {
-		latest = &snaps[len(snaps)-1]
-	}
 	same := false
-	if latest != nil {
+	index := int32(0)
+	if len(snaps) > 0 {
+		latest := &snaps[len(snaps)-1]
 		if same, err = r.sameSelection(ctx, latest, sel); err != nil {
 			return nil, nil, err
 		}
+		index = latest.Spec.Index + 1
 	}
 	if !same {
-		index := int32(0)
-		if latest != nil {
-			index = latest.Spec.Index + 1
-		}
 		snap, err := r.createSnapshot(ctx, crp.Name, index, sel)
 		if err != nil {
 			return nil, nil, err
@@ -96,7 +91,6 @@ func (r *Reconciler) ensureSnapshot(ctx context.Context, crp *placementv1.Cluste
 				"snapshot %s of %d resources in %d parts", snap.Name, len(sel.Objects), max(snap.Spec.Parts, 1))
 		}
 		snaps = append(snaps, *snap)
-		latest = &snaps[len(snaps)-1]
 	}
 	for i := range snaps[:len(snaps)-1] {
 		s := &snaps[i]
@@ -408,7 +402,7 @@ func (r *Reconciler) snapshotSecretData(ctx context.Context, part *fleetv1.Resou
 	}
 	payload, salt, err := secretdata.FromSecretData(s.Data)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+		return nil, fmt.Errorf("the Secret data %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
 	d := &snapshotData{payload: payload, salt: salt}
 	if part.UID != "" {

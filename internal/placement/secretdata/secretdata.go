@@ -60,7 +60,7 @@ func Split(obj *unstructured.Unstructured) (json.RawMessage, error) {
 	}
 	raw, err := json.Marshal(removed)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		return nil, fmt.Errorf("the data of Secret %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
 	return raw, nil
 }
