@@ -320,7 +320,11 @@ func TestHubAndAgentServiceAccountPermissions(t *testing.T) {
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: fleetNS, name: "someone-else"}, false},
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: "kube-system", name: "flotilla-hub"}, false},
 		{access{verb: "watch", resource: "secrets", namespace: fleetNS}, true},
-		{access{verb: "create", resource: "secrets", namespace: fleetNS}, false},
+		// The data of placed Secrets, kept in Secrets of the fleet and
+		// the member namespaces, never in snapshots or Works.
+		{access{verb: "create", resource: "secrets", namespace: fleetNS}, true},
+		{access{verb: "delete", resource: "secrets", namespace: "flotilla-member-dev-1", name: "p"}, true},
+		{access{verb: "patch", resource: "secrets", namespace: fleetNS, name: "p"}, false},
 		{access{verb: "create", group: "events.k8s.io", resource: "events", namespace: "default"}, true},
 		{access{verb: "patch", group: fleet, resource: "memberclusters", subresource: "status", name: "m"}, true},
 		{access{verb: "update", group: fleet, resource: "memberclusters", name: "m"}, false},

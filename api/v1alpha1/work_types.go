@@ -24,6 +24,15 @@ const (
 	ManagedByAgent = "flotilla-agent"
 	// WorkAnnotation on a placed object names the Work that placed it.
 	WorkAnnotation = "fleet.flotilla.dev/work"
+	// SecretDataLabel marks a hub Secret that holds the data of placed
+	// Secrets: "snapshot" for a snapshot part's, in the fleet namespace;
+	// "work" for a Work's, in the member's namespace.
+	SecretDataLabel = "fleet.flotilla.dev/secret-data"
+	// NumberOfSnapshotPartsAnnotation on part 0 of a snapshot counts its
+	// parts; SnapshotPartAnnotation on the others is their subindex. The
+	// names are KubeFleet's for the same split.
+	NumberOfSnapshotPartsAnnotation = "kubernetes-fleet.io/number-of-resource-snapshots"
+	SnapshotPartAnnotation          = "kubernetes-fleet.io/subindex"
 	// MemberNamespacePrefix starts the hub namespace of each member:
 	// flotilla-member-<name> holds its Works, and its agent may read nothing else.
 	MemberNamespacePrefix = "flotilla-member-"
@@ -40,9 +49,57 @@ type ResourceSnapshotSpec struct {
 	Index int32 `json:"index"`
 	// Hash identifies the content, so an unchanged selection makes no new snapshot.
 	Hash string `json:"hash"`
-	// Resources are the selected objects, stripped of cluster-specific fields.
+	// Resources are the selected objects, stripped of cluster-specific
+	// fields, in apply order. Secrets are stored without data and
+	// stringData: those are in the Secret SecretData names.
 	// +optional
 	Resources []runtime.RawExtension `json:"resources,omitempty"`
+	// Part is this object's subindex among the snapshot's parts: resources
+	// that do not fit one object are split in apply order. Part 0 is named
+	// <placement>-<index> and holds the first resources; part k is
+	// <placement>-<index>.<k>.
+	// +optional
+	Part int32 `json:"part,omitempty"`
+	// Parts, on part 0, is how many parts the snapshot has (0 means 1).
+	// +optional
+	Parts int32 `json:"parts,omitempty"`
+	// SecretData names the hub Secret, in the fleet namespace, that holds
+	// the data of this part's Secrets, where only hub admins can read it.
+	// +optional
+	SecretData *SecretDataReference `json:"secretData,omitempty"`
+}
+
+// SecretDataReference names a Secret holding the data of placed Secrets.
+type SecretDataReference struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// WorkSecretData names the Secret, in the Work's own namespace, that holds
+// the data and stringData of the Work's Secret manifests. Only hub admins
+// and the member's agent may read it.
+type WorkSecretData struct {
+	Name string `json:"name"`
+	// Digest is a keyed hash of the data (the key is in the Secret), so a
+	// change of data changes the Work and the agent can tell the Secret it
+	// read belongs to this generation, while readers of the Work learn
+	// nothing of the data.
+	Digest string `json:"digest"`
+}
+
+// WorkPart places a Work among the parts of one placement's Works for one
+// member, when its manifests do not fit one object.
+type WorkPart struct {
+	// Set is the name of part 0, the Work that counts the parts; the
+	// agent applies the parts as one and places objects under this name.
+	Set string `json:"set"`
+	// Index is this part's subindex; part 0 holds the first manifests.
+	Index int32 `json:"index"`
+	// Total is how many parts the set has.
+	Total int32 `json:"total"`
+	// Token identifies the content of the whole set: the agent removes
+	// what no part holds only once every part carries part 0's token.
+	Token string `json:"token"`
 }
 
 // ResourceSnapshot is an immutable copy of what a placement selected; a
@@ -141,6 +198,14 @@ type WorkSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// SecretData, when the manifests hold Secrets, names the Secret with
+	// their data.
+	// +optional
+	SecretData *WorkSecretData `json:"secretData,omitempty"`
+	// Part is set when the member's manifests of the placement are split
+	// across several Works.
+	// +optional
+	Part *WorkPart `json:"part,omitempty"`
 }
 
 // DeletionPolicy is what happens on members to what a placement placed when

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 )
 
 // Defaults of Options.
@@ -114,6 +116,10 @@ type entry struct {
 	// against that would take a drift for a first apply.
 	computed    *fleetv1.WorkStatus
 	computedGen int64
+	// secretData is the data of the Work's Secret manifests as read for
+	// the digest secretDigest.
+	secretData   secretdata.Payload
+	secretDigest string
 }
 
 // previousManifests is what the agent last knew of each manifest of work.
@@ -305,14 +311,14 @@ func (a *Agent) loadState() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, rec := range recs {
-		e := &entry{work: rec.Work, applied: rec.Applied}
+		e := &entry{work: rec.Work, applied: rec.Applied, secretData: rec.SecretData, secretDigest: rec.SecretDigest}
 		// What was read is what is saved; marshalling it back cannot fail,
 		// and if it did the entry would only be saved again.
 		if saved, err := json.Marshal(rec); err == nil {
 			e.saved = saved
 		}
 		a.works[rec.Work.Name] = e
-		a.queue.Add(rec.Work.Name)
+		a.queue.Add(setOf(rec.Work))
 	}
 	if len(recs) > 0 {
 		a.log.Info("loaded Works from the state directory", "count", len(recs))
@@ -322,8 +328,8 @@ func (a *Agent) loadState() {
 func (a *Agent) enqueueAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for name := range a.works {
-		a.queue.Add(name)
+	for _, e := range a.works {
+		a.queue.Add(setOf(e.work))
 	}
 }
 
@@ -414,14 +420,14 @@ func (a *Agent) workSeen(obj any) {
 	e := a.works[w.Name]
 	if e == nil {
 		a.works[w.Name] = &entry{work: w, statusOnHub: true, hubStatus: w.Status.DeepCopy()}
-		a.queue.Add(w.Name)
+		a.queue.Add(setOf(w))
 		return
 	}
 	old := e.work
 	e.work, e.statusOnHub, e.hubStatus = w, true, w.Status.DeepCopy()
 	if old.Generation != w.Generation || !w.DeletionTimestamp.Equal(old.DeletionTimestamp) ||
-		!hasFinalizer(w) || !equality.Semantic.DeepEqual(old.Status, w.Status) {
-		a.queue.Add(w.Name)
+		(setOf(w) == w.Name && !hasFinalizer(w)) || !equality.Semantic.DeepEqual(old.Status, w.Status) {
+		a.queue.Add(setOf(w))
 	}
 }
 
@@ -438,6 +444,10 @@ func (a *Agent) workGone(obj any) {
 	e := a.works[w.Name]
 	delete(a.works, w.Name)
 	a.mu.Unlock()
+	if set := setOf(w); set != w.Name {
+		// A part that went: what it placed is its set's to keep or remove.
+		a.queue.Add(set)
+	}
 	if e != nil && !e.finalized && len(e.applied) > 0 {
 		a.log.Info("Work deleted on the hub without the agent's cleanup; its objects stay on the member", "work", w.Name, "objects", len(e.applied))
 	}
@@ -484,15 +494,29 @@ func logRetry(ctx context.Context, requeues int, msg, work string, err error) {
 	log.Info(msg, "work", work, "error", err.Error())
 }
 
-// snapshot copies a Work's entry for one reconcile.
-func (a *Agent) snapshot(name string) (*fleetv1.Work, []placementv1.ResourceIdentifier) {
+// snapshot copies a set's part 0 entry for one reconcile, with what the
+// set placed and its other parts that belong with part 0 (the same token,
+// within its count), in subindex order.
+func (a *Agent) snapshot(set string) (*fleetv1.Work, []placementv1.ResourceIdentifier, []*fleetv1.Work) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := a.works[name]
+	e := a.works[set]
 	if e == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return e.work.DeepCopy(), append([]placementv1.ResourceIdentifier(nil), e.applied...)
+	head := e.work.DeepCopy()
+	var parts []*fleetv1.Work
+	if p := head.Spec.Part; p != nil {
+		for name, other := range a.works {
+			op := other.work.Spec.Part
+			if name == set || op == nil || op.Set != set || op.Token != p.Token || op.Index <= 0 || op.Index >= p.Total {
+				continue
+			}
+			parts = append(parts, other.work.DeepCopy())
+		}
+		sort.Slice(parts, func(i, j int) bool { return parts[i].Spec.Part.Index < parts[j].Spec.Part.Index })
+	}
+	return head, append([]placementv1.ResourceIdentifier(nil), e.applied...), parts
 }
 
 func (a *Agent) now() time.Time { return a.opts.Now() }

@@ -17,7 +17,8 @@ import (
 
 // TestAgentHubIdentity proves what the hub identity `member join` gives an
 // agent may do, and what it may not: the Works of its own namespace and its
-// own MemberCluster's status, nothing of another member, no Secret.
+// own MemberCluster's status, the Secrets of its namespace by name (the
+// data of placed Secrets), nothing of another member, no other Secret.
 func TestAgentHubIdentity(t *testing.T) {
 	e := startEnv(t)
 	ctx := t.Context()
@@ -45,7 +46,7 @@ func TestAgentHubIdentity(t *testing.T) {
 	if err := e.hub.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: enrollment.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{enrollment.Namespace, workNamespace} {
+	for _, ns := range []string{enrollment.Namespace, workNamespace, otherNamespace} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: ns}, StringData: map[string]string{"k": "v"}}
 		if err := e.hub.Client.Create(ctx, s); err != nil {
 			t.Fatal(err)
@@ -89,6 +90,10 @@ func TestAgentHubIdentity(t *testing.T) {
 				return agentClient.Get(ctx, client.ObjectKey{Name: memberName}, &fleetv1.MemberCluster{})
 			},
 			"write its MemberCluster's status": func() error { return statusPatch(memberCluster(memberName)) },
+			// The data of the Secrets placed on it.
+			"get a Secret in its own namespace": func() error {
+				return agentClient.Get(ctx, client.ObjectKey{Namespace: workNamespace, Name: "s"}, &corev1.Secret{})
+			},
 		} {
 			if err := do(); err != nil {
 				t.Errorf("%s: %v", what, err)
@@ -115,8 +120,11 @@ func TestAgentHubIdentity(t *testing.T) {
 			"list Secrets in the credentials namespace": func() error {
 				return agentClient.List(ctx, &corev1.SecretList{}, client.InNamespace(enrollment.Namespace))
 			},
-			"get a Secret in its own namespace": func() error {
-				return agentClient.Get(ctx, client.ObjectKey{Namespace: workNamespace, Name: "s"}, &corev1.Secret{})
+			"list Secrets in its own namespace": func() error {
+				return agentClient.List(ctx, &corev1.SecretList{}, client.InNamespace(workNamespace))
+			},
+			"get a Secret in another member's namespace": func() error {
+				return agentClient.Get(ctx, client.ObjectKey{Namespace: otherNamespace, Name: "s"}, &corev1.Secret{})
 			},
 			"list every Secret":                              func() error { return agentClient.List(ctx, &corev1.SecretList{}) },
 			"get another MemberCluster":                      func() error { return agentClient.Get(ctx, client.ObjectKey{Name: otherName}, &fleetv1.MemberCluster{}) },

@@ -20,6 +20,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/agent/applydecision"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 )
 
 // FieldManager is the agent's server-side apply field manager on members.
@@ -71,7 +72,9 @@ func gvkOf(id placementv1.ResourceIdentifier) schema.GroupVersionKind {
 // syncManifest brings one manifest to the member according to the strategy
 // and reports on it. prevs are the Work's previous manifest statuses. What
 // to do is applydecision's call; this only reads, writes and reports.
-func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal int, raw runtime.RawExtension, strategy placementv1.ApplyStrategy, prevs []fleetv1.ManifestStatus) manifestResult {
+func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName string, ordinal int, raw runtime.RawExtension,
+	payload secretdata.Payload, strategy placementv1.ApplyStrategy, prevs []fleetv1.ManifestStatus,
+) manifestResult {
 	now := metav1.NewTime(a.now()).Rfc3339Copy()
 	res := manifestResult{status: fleetv1.ManifestStatus{Ordinal: int32(ordinal), ObservedGeneration: work.Generation}}
 	status := &res.status
@@ -97,6 +100,14 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 		r := fail(fleetv1.WorkReasonManifestInvalid, fmt.Errorf("manifest %d: %w", ordinal, err))
 		r.err = nil
 		return r
+	}
+	isSecret := secretdata.IsSecret(manifest)
+	if entry, ok := payload[secretdata.Key(manifest.GetNamespace(), manifest.GetName())]; ok && isSecret {
+		if err := secretdata.Join(manifest, entry); err != nil {
+			r := fail(fleetv1.WorkReasonManifestInvalid, fmt.Errorf("manifest %d: %w", ordinal, err))
+			r.err = nil
+			return r
+		}
 	}
 	id := identifierOf(manifest)
 	mapping, err := a.member.mapping(manifest.GroupVersionKind())
@@ -130,7 +141,7 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 	}
 	owner, _ := applydecision.Owner(live)
 	d := applydecision.Decide(applydecision.Input{
-		Work: work.Name, Placement: work.Spec.Placement, Generation: work.Generation, Strategy: strategy,
+		Work: setName, Placement: work.Spec.Placement, Generation: work.Generation, Strategy: strategy,
 		Manifest: manifest, Subject: describe(id), Live: live, OwnerHeld: a.placing(owner), Last: prev,
 	})
 	res.placed = d.Placed
@@ -140,6 +151,11 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 		meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkAvailable)
 	} else {
 		meta.RemoveStatusCondition(&status.Conditions, fleetv1.WorkDiffReported)
+	}
+	if isSecret {
+		// The Work's status is read by more than those allowed the data.
+		redactData(d.Diffs)
+		redactData(d.Drifts)
 	}
 	status.Diffs, status.FirstDiffedObservedTime = d.Diffs, firstObserved(d.Diffs, prevDiffed(prev), now)
 	status.Drifts, status.FirstDriftedObservedTime = d.Drifts, firstObserved(d.Drifts, prevDrifted(prev), now)
@@ -168,6 +184,21 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, ordinal in
 		set(notApplied)
 	}
 	return res
+}
+
+// redactData blanks the values of a Secret's data in findings, keeping
+// where they differ.
+func redactData(findings []placementv1.PatchDetail) {
+	for i := range findings {
+		if secretdata.IsDataPath(findings[i].Path) {
+			if findings[i].ValueInMember != "" {
+				findings[i].ValueInMember = secretdata.Redacted
+			}
+			if findings[i].ValueInHub != "" {
+				findings[i].ValueInHub = secretdata.Redacted
+			}
+		}
+	}
 }
 
 // firstObserved is when a finding was first seen: kept from the previous

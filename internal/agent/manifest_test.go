@@ -53,3 +53,24 @@ func TestRemoveObjectReturnsTheMembersError(t *testing.T) {
 		})
 	}
 }
+
+// Reports of a Secret say where it differs, never what its data is: Work
+// status is read by more than those allowed the data.
+func TestRedactData(t *testing.T) {
+	findings := []placementv1.PatchDetail{
+		{Path: "/data/password", ValueInMember: "bWluZQ==", ValueInHub: "aHVi"},
+		{Path: "/stringData/user", ValueInHub: "admin"},
+		{Path: "/metadata/labels/tier", ValueInMember: "a", ValueInHub: "b"},
+	}
+	redactData(findings)
+	want := []placementv1.PatchDetail{
+		{Path: "/data/password", ValueInMember: "(redacted)", ValueInHub: "(redacted)"},
+		{Path: "/stringData/user", ValueInHub: "(redacted)"},
+		{Path: "/metadata/labels/tier", ValueInMember: "a", ValueInHub: "b"},
+	}
+	for i := range want {
+		if findings[i] != want[i] {
+			t.Errorf("finding %d: %+v, want %+v", i, findings[i], want[i])
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 )
 
 // record is what the agent keeps of one Work: the Work as last seen on the
@@ -21,6 +22,12 @@ type record struct {
 	// so that a manifest dropped from the Work can be deleted even after a
 	// restart.
 	Applied []placementv1.ResourceIdentifier `json:"applied,omitempty"`
+	// SecretData is the data of the Work's Secret manifests, read from the
+	// hub, and SecretDigest the digest it was read for: the agent applies
+	// Secrets while the hub is down too. The state directory is the
+	// agent's alone (0700, files 0600).
+	SecretData   secretdata.Payload `json:"secretData,omitempty"`
+	SecretDigest string             `json:"secretDigest,omitempty"`
 }
 
 // store keeps one file per Work under dir.

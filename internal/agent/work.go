@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/go-logr/logr"
@@ -20,77 +21,160 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/agent/applydecision"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
 
-// reconcile brings one Work to the member and reports its status.
-func (a *Agent) reconcile(ctx context.Context, name string) error {
-	work, applied := a.snapshot(name)
-	if work == nil {
+// reconcile brings one set of Works to the member and reports their
+// status: a Work, or the parts of one placement's Works for this member,
+// named after part 0. Objects are placed under the set's name, so one
+// moving between parts stays placed, and what no part holds any more is
+// removed only once every part of the set is the one part 0 counts.
+func (a *Agent) reconcile(ctx context.Context, set string) error {
+	head, applied, parts := a.snapshot(set)
+	if head == nil {
 		return nil
 	}
-	if !work.DeletionTimestamp.IsZero() {
-		return a.finalize(ctx, work, applied)
+	if !head.DeletionTimestamp.IsZero() {
+		return a.finalize(ctx, head, applied, parts)
 	}
-	baseRV := work.ResourceVersion
-	if !hasFinalizer(work) {
+	headRV := head.ResourceVersion
+	if !hasFinalizer(head) {
 		// Before anything is placed, so that a deleted Work always gets
 		// its objects removed.
-		if err := a.addFinalizer(ctx, work); err != nil {
+		if err := a.addFinalizer(ctx, head); err != nil {
 			return fmt.Errorf("adding the finalizer: %w", err)
 		}
 	}
-
-	strategy := applydecision.WithDefaults(work.Spec.ApplyStrategy)
+	complete := head.Spec.Part == nil || int(head.Spec.Part.Total) == len(parts)+1
 	var (
-		errs     []error
-		statuses = make([]fleetv1.ManifestStatus, 0, len(work.Spec.Manifests))
-		inWork   = map[objectKey]bool{}
-		placed   = map[objectKey]bool{}
-		nowOurs  []placementv1.ResourceIdentifier
+		errs    []error
+		inWork  = map[objectKey]bool{}
+		placed  = map[objectKey]bool{}
+		nowOurs []placementv1.ResourceIdentifier
 	)
-	prevs := a.previousManifests(work)
-	for i, raw := range work.Spec.Manifests {
-		r := a.syncManifest(ctx, work, i, raw, strategy, prevs)
-		statuses = append(statuses, r.status)
-		if r.err != nil {
-			errs = append(errs, r.err)
+	for _, work := range append([]*fleetv1.Work{head}, parts...) {
+		baseRV := work.ResourceVersion
+		if work == head {
+			baseRV = headRV
 		}
-		if r.resource != nil {
-			a.watches.ensure(ctx, *r.resource)
+		payload, err := a.secretPayload(ctx, work)
+		if err != nil {
+			// Without its Secrets' data the part cannot be applied; what
+			// it placed stays until it can.
+			errs = append(errs, err)
+			complete = false
+			for _, s := range work.Status.Manifests {
+				inWork[objectKeyOf(s.Identifier)] = true
+			}
+			continue
 		}
-		key := objectKeyOf(r.status.Identifier)
-		inWork[key] = true
-		if r.placed && !placed[key] {
-			placed[key] = true
-			nowOurs = append(nowOurs, r.status.Identifier)
+		strategy := applydecision.WithDefaults(work.Spec.ApplyStrategy)
+		statuses := make([]fleetv1.ManifestStatus, 0, len(work.Spec.Manifests))
+		prevs := a.previousManifests(work)
+		for i, raw := range work.Spec.Manifests {
+			r := a.syncManifest(ctx, work, set, i, raw, payload, strategy, prevs)
+			statuses = append(statuses, r.status)
+			if r.err != nil {
+				errs = append(errs, r.err)
+			}
+			if r.resource != nil {
+				a.watches.ensure(ctx, *r.resource)
+			}
+			key := objectKeyOf(r.status.Identifier)
+			inWork[key] = true
+			if r.placed && !placed[key] {
+				placed[key] = true
+				nowOurs = append(nowOurs, r.status.Identifier)
+			}
+		}
+		status := workStatus(work, statuses, strategy, metav1.NewTime(a.now()).Rfc3339Copy())
+		// What the set placed is recorded once it is known, below.
+		if a.record(work, baseRV, nil, status) {
+			// Written by its own worker: a slow or absent hub must not hold up
+			// enforcement on the member.
+			a.statusQueue.Add(work.Name)
 		}
 	}
 	// Objects placed before whose manifest is gone are removed; those
-	// still in the Work stay tracked even if this round failed on them.
+	// still in the set stay tracked even if this round failed on them.
+	// While parts are missing or stale, nothing is removed: an object may
+	// have moved to a part not seen yet.
 	for _, id := range applied {
 		key := objectKeyOf(id)
 		switch {
 		case placed[key]:
-		case inWork[key]:
+		case inWork[key] || !complete:
 			nowOurs = append(nowOurs, id)
 		default:
-			if err := a.removeObject(ctx, work.Name, id, false); err != nil {
+			if err := a.removeObject(ctx, set, id, false); err != nil {
 				errs = append(errs, fmt.Errorf("removing %s: %w", describe(id), err))
 				nowOurs = append(nowOurs, id)
 				continue
 			}
-			logr.FromContextOrDiscard(ctx).Info("removed an object no longer in its Work", "work", work.Name, "object", describe(id))
+			logr.FromContextOrDiscard(ctx).Info("removed an object no longer in its Work", "work", set, "object", describe(id))
 		}
 	}
-
-	status := workStatus(work, statuses, strategy, metav1.NewTime(a.now()).Rfc3339Copy())
-	if a.record(work, baseRV, nowOurs, status) {
-		// Written by its own worker: a slow or absent hub must not hold up
-		// enforcement on the member.
-		a.statusQueue.Add(work.Name)
-	}
+	a.setApplied(set, nowOurs)
 	return errors.Join(errs...)
+}
+
+// setOf names the set a Work belongs to: part 0's name.
+func setOf(w *fleetv1.Work) string {
+	if w.Spec.Part != nil && w.Spec.Part.Set != "" {
+		return w.Spec.Part.Set
+	}
+	return w.Name
+}
+
+// secretPayload is the data of a Work's Secret manifests: kept from the
+// last read while the Work's digest is the same (also across restarts and
+// while the hub is down), else read from the hub and checked against it.
+func (a *Agent) secretPayload(ctx context.Context, work *fleetv1.Work) (secretdata.Payload, error) {
+	ref := work.Spec.SecretData
+	if ref == nil {
+		return nil, nil
+	}
+	a.mu.Lock()
+	if e := a.works[work.Name]; e != nil && e.secretDigest == ref.Digest && e.secretData != nil {
+		p := e.secretData
+		a.mu.Unlock()
+		return p, nil
+	}
+	a.mu.Unlock()
+	s, err := a.hubKube.CoreV1().Secrets(a.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the Secret data %s of Work %s: %w", ref.Name, work.Name, err)
+	}
+	payload, salt, err := secretdata.FromSecretData(s.Data)
+	if err != nil {
+		return nil, fmt.Errorf("the Secret data %s of Work %s: %w", ref.Name, work.Name, err)
+	}
+	digest, err := secretdata.Digest(salt, payload)
+	if err != nil {
+		return nil, err
+	}
+	if digest != ref.Digest {
+		// The hub writes the data before the Work: this is a newer
+		// generation's (or an older one's); the Work's own comes.
+		return nil, fmt.Errorf("the Secret data %s is not that of Work %s's generation %d yet", ref.Name, work.Name, work.Generation)
+	}
+	a.mu.Lock()
+	if e := a.works[work.Name]; e != nil {
+		e.secretData, e.secretDigest = payload, digest
+	}
+	a.mu.Unlock()
+	return payload, nil
+}
+
+// setApplied records what a set has placed, on its part 0.
+func (a *Agent) setApplied(set string, applied []placementv1.ResourceIdentifier) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e := a.works[set]; e != nil {
+		e.applied = applied
+		a.persist(e)
+	}
 }
 
 func (a *Agent) processStatus(ctx context.Context) bool {
@@ -137,7 +221,9 @@ func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.
 	if e == nil {
 		return false
 	}
-	e.applied = applied
+	if applied != nil {
+		e.applied = applied
+	}
 	e.computed, e.computedGen = status.DeepCopy(), work.Generation
 	current := e.work.ResourceVersion == baseRV || e.work.ResourceVersion == work.ResourceVersion
 	if current {
@@ -157,7 +243,8 @@ func (a *Agent) record(work *fleetv1.Work, baseRV string, applied []placementv1.
 
 // persist writes an entry to the state directory when it changed.
 func (a *Agent) persist(e *entry) {
-	data, err := json.Marshal(&record{Work: e.work, Applied: e.applied})
+	rec := &record{Work: e.work, Applied: e.applied, SecretData: e.secretData, SecretDigest: e.secretDigest}
+	data, err := json.Marshal(rec)
 	if err != nil {
 		a.log.Error(err, "encoding state", "work", e.work.Name)
 		return
@@ -165,7 +252,7 @@ func (a *Agent) persist(e *entry) {
 	if bytes.Equal(data, e.saved) {
 		return
 	}
-	if err := a.store.save(&record{Work: e.work, Applied: e.applied}); err != nil {
+	if err := a.store.save(rec); err != nil {
 		a.log.Error(err, "saving state", "work", e.work.Name)
 		return
 	}
@@ -220,15 +307,19 @@ func (a *Agent) writeStatus(ctx context.Context, work *fleetv1.Work, hubStatus *
 }
 
 // finalize removes (or, with deletionPolicy Abandon, releases) what a
-// deleted Work placed, then lets the Work go.
-func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []placementv1.ResourceIdentifier) error {
+// deleted Work (with its other parts) placed, then lets the Work go.
+func (a *Agent) finalize(ctx context.Context, work *fleetv1.Work, applied []placementv1.ResourceIdentifier, parts []*fleetv1.Work) error {
 	if !hasFinalizer(work) {
 		return a.forget(work.Name)
 	}
 	abandon := work.Spec.DeletionPolicy == fleetv1.DeletionPolicyAbandon
 	seen := map[objectKey]bool{}
 	var ids []placementv1.ResourceIdentifier
-	for _, id := range append(applied, identifiers(work.Status.Manifests)...) {
+	known := append(slices.Clone(applied), identifiers(work.Status.Manifests)...)
+	for _, p := range parts {
+		known = append(known, identifiers(p.Status.Manifests)...)
+	}
+	for _, id := range known {
 		if key := objectKeyOf(id); id.Kind != "" && !seen[key] {
 			seen[key] = true
 			ids = append(ids, id)

@@ -116,6 +116,32 @@ func Collect(ctx context.Context, hub client.Client, now time.Time) (*Archive, e
 		}
 		add(u)
 	}
+	// The data of placed Secrets, which snapshots and Works only name:
+	// read by name, so a backup needs no list of Secrets beyond
+	// flotilla-system.
+	var secretData []client.ObjectKey
+	for _, o := range a.Objects {
+		switch o.GetKind() {
+		case "ResourceSnapshot":
+			ns, _, _ := unstructured.NestedString(o.Object, "spec", "secretData", "namespace")
+			if name, _, _ := unstructured.NestedString(o.Object, "spec", "secretData", "name"); name != "" {
+				secretData = append(secretData, client.ObjectKey{Namespace: ns, Name: name})
+			}
+		case "Work":
+			if name, _, _ := unstructured.NestedString(o.Object, "spec", "secretData", "name"); name != "" {
+				secretData = append(secretData, client.ObjectKey{Namespace: o.GetNamespace(), Name: name})
+			}
+		}
+	}
+	for _, key := range secretData {
+		u, err := get(ctx, hub, placementv1.ResourceIdentifier{Version: "v1", Kind: "Secret", Namespace: key.Namespace, Name: key.Name})
+		if err != nil {
+			return nil, fmt.Errorf("reading the data of placed Secrets (Secret %s): %w", key, err)
+		}
+		if u != nil {
+			add(u)
+		}
+	}
 	// What placements place: the fresh hub's placement controller selects
 	// it again, and without it would take every placed object off the
 	// members.

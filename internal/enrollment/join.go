@@ -146,6 +146,10 @@ func setUpAgentIdentity(ctx context.Context, hub client.Client, member *fleetv1.
 				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
 				{APIGroups: []string{fleetv1.GroupVersion.Group}, Resources: []string{"works/status"}, Verbs: []string{"get", "update", "patch"}},
 				{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+				// The data of placed Secrets, which the hub keeps out of the
+				// Works in Secrets of this namespace: read by name, never
+				// listed or watched.
+				{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 				// The agent renews its own token, and no one else's.
 				{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, ResourceNames: []string{AgentServiceAccount}, Verbs: []string{"create"}},
 			},

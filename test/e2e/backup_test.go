@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,7 +38,12 @@ var placedObjects = [][]string{
 	{"namespace", "fintech"},
 	{"resourcequota", "platform-quota", "-n", "fintech"},
 	{"clusterrole", "fintech-readonly"},
+	{"secret", "payment-api-key", "-n", "fintech"},
 }
+
+// drillSecretKey is the data of the Secret the drill places: the hub keeps
+// it out of snapshots and Works, so the backup must carry it on its own.
+const drillSecretKey = "drill-api-key-value"
 
 // TestBackupAndRestoreDrill is the recovery drill operators run quarterly:
 // back the hub up in the middle of a staged run, destroy it (its manager,
@@ -52,6 +58,8 @@ func TestBackupAndRestoreDrill(t *testing.T) {
 	placed := []string{"canary", "prod-1"}
 	f.waitAgentsConnected(members...)
 	f.must("apply", "-f", filepath.Join(repoRoot, "examples", "placement", "fintech.yaml"))
+	f.hubKubectl("create", "secret", "generic", "payment-api-key", "-n", "fintech", "--from-literal=key="+drillSecretKey)
+	f.waitSecretPlaced(placed)
 	f.waitPlacementApplied("payment-service-placement", 2)
 	f.waitPlacementApplied("fintech-governance", 2)
 
@@ -222,6 +230,22 @@ func TestBackupAndRestoreDrill(t *testing.T) {
 		return true, ""
 	})
 	t.Logf("a change on the restored hub reached both members in %s", took.Round(10*time.Millisecond))
+	f.waitSecretPlaced(placed)
+}
+
+// waitSecretPlaced waits for the drill's Secret, data included, on members.
+func (f *fleet) waitSecretPlaced(members []string) {
+	f.t.Helper()
+	want := base64.StdEncoding.EncodeToString([]byte(drillSecretKey))
+	f.eventually(60*time.Second, "the Secret with its data on the members", func() (bool, string) {
+		for _, m := range members {
+			out, err := f.kubectlErr(m, "get", "secret", "payment-api-key", "-n", "fintech", "-o", "jsonpath={.data.key}")
+			if err != nil || out != want {
+				return false, fmt.Sprintf("%s: %q %v", m, out, err)
+			}
+		}
+		return true, ""
+	})
 }
 
 // objectVersion is an object's identity and the version of its content.

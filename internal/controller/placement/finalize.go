@@ -33,13 +33,21 @@ func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResou
 	for i := range memberList.Items {
 		members[memberList.Items[i].Name] = &memberList.Items[i]
 	}
-	works, err := r.works(ctx, crp.Name)
+	heads, parts, err := r.works(ctx, crp.Name)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	obs := &observed{works: heads, workParts: parts}
+	byMember := map[string]bool{}
+	for member := range heads {
+		byMember[member] = true
+	}
+	for member := range parts {
+		byMember[member] = true
+	}
 	remaining := 0
-	for member, w := range works {
-		gone, err := r.removeWork(ctx, w, memberLeft(members, member))
+	for _, member := range sortedKeys(byMember) {
+		gone, err := r.removeWorks(ctx, crp.Name, member, obs.memberWorks(member), memberLeft(members, member))
 		if err != nil {
 			return reconcile.Result{}, err
 		}
@@ -61,9 +69,22 @@ func (r *Reconciler) finalize(ctx context.Context, crp *placementv1.ClusterResou
 		return reconcile.Result{}, err
 	}
 	for i := range snaps {
-		if err := r.Client.Delete(ctx, &snaps[i]); client.IgnoreNotFound(err) != nil {
-			return reconcile.Result{}, fmt.Errorf("deleting snapshot %s: %w", snaps[i].Name, err)
+		if err := r.deleteSnapshot(ctx, &snaps[i]); err != nil {
+			return reconcile.Result{}, err
 		}
+	}
+	// Parts whose part 0 is gone, and Secret data no snapshot names.
+	leftovers, err := r.snapshotParts(ctx, client.MatchingLabels{fleetv1.PlacementLabel: crp.Name})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	for i := range leftovers {
+		if err := r.Client.Delete(ctx, &leftovers[i]); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, fmt.Errorf("deleting snapshot %s: %w", leftovers[i].Name, err)
+		}
+	}
+	if err := r.sweepSnapshotSecretData(ctx, crp.Name, nil); err != nil {
+		return reconcile.Result{}, err
 	}
 	if remaining > 0 {
 		return reconcile.Result{RequeueAfter: finalizePoll}, nil

@@ -17,7 +17,11 @@ import (
 //     "app-eu" + "1" would meet: its name carries a hash of the pair;
 //   - a snapshot is <placement>-<index>: the index has no '-', so the
 //     last '-' splits any such name one way only;
-//   - a Work is named after its placement in its member's own namespace.
+//   - a snapshot part k > 0 is <placement>-<index>.<k>: the text after
+//     the last '-' has a '.', which part 0's never has;
+//   - a Work is named after its placement in its member's own namespace,
+//     and its part k > 0 <placement>.<k>; the Secret data of a Work part
+//     or a snapshot part has the part's name.
 // An object found under one of these names is only ours when its labels
 // say so (see owns).
 
@@ -46,6 +50,22 @@ func bindingName(placement, member string) string {
 // snapshotName is <placement>-<index>.
 func snapshotName(placement string, index int32) string {
 	return fmt.Sprintf("%s-%d", placement, index)
+}
+
+// snapshotPartName names part k of a snapshot.
+func snapshotPartName(placement string, index int32, k int) string {
+	if k == 0 {
+		return snapshotName(placement, index)
+	}
+	return fmt.Sprintf("%s-%d.%d", placement, index, k)
+}
+
+// workPartName names part k of a placement's Work for a member.
+func workPartName(placement string, k int) string {
+	if k == 0 {
+		return placement
+	}
+	return fmt.Sprintf("%s.%d", placement, k)
 }
 
 // owner is the (placement, member) an object's labels say it belongs to.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,7 @@ import (
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
@@ -54,10 +56,48 @@ type Reconciler struct {
 	Resync           time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// APIReader reads what the manager's cache does not hold: Secret data
+	// and objects just written. Nil means the manager's API reader.
+	APIReader client.Reader
+	// FleetNamespace holds the snapshots' Secret data; "" means
+	// flotilla-system.
+	FleetNamespace string
+	// PartBudget is the most bytes of serialized resources one snapshot or
+	// Work holds before they are split into parts; 0 means
+	// DefaultPartBudget.
+	PartBudget int
 
 	watches    *resourceWatches
 	namespaces namespaceSet
 	selections selectionCache
+	// secretData caches snapshots' Secret data by snapshot part UID.
+	secretData sync.Map
+}
+
+// DefaultPartBudget keeps every snapshot and Work well under the API
+// server's request limit (about 1.5 MiB, etcd's) with room for metadata
+// and status.
+const DefaultPartBudget = 800 << 10
+
+func (r *Reconciler) partBudget() int {
+	if r.PartBudget > 0 {
+		return r.PartBudget
+	}
+	return DefaultPartBudget
+}
+
+func (r *Reconciler) fleetNamespace() string {
+	if r.FleetNamespace != "" {
+		return r.FleetNamespace
+	}
+	return enrollment.Namespace
+}
+
+func (r *Reconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }
 
 func (r *Reconciler) now() time.Time {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/placement/override"
 	"github.com/flotilla-dev/flotilla/internal/placement/rolloutplan"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
+	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 )
 
 // SpecHashAnnotation on a Work is the hash of the spec the hub last wrote,
@@ -36,6 +38,8 @@ type memberState struct {
 	binding  *fleetv1.ResourceBinding
 	snapshot *fleetv1.ResourceSnapshot
 	work     *fleetv1.Work
+	// parts are the Work's other parts, when it has some.
+	parts []*fleetv1.Work
 	// synced: the Work holds what the binding's snapshot and the current
 	// overrides make of it.
 	synced      bool
@@ -97,7 +101,8 @@ func (res *rolloutResult) err() error {
 type observed struct {
 	members   []fleetv1.MemberCluster
 	bindings  []fleetv1.ResourceBinding
-	works     map[string]*fleetv1.Work // by member
+	works     map[string]*fleetv1.Work // part 0, by member
+	workParts map[string][]*fleetv1.Work
 	overrides override.Set
 }
 
@@ -114,7 +119,7 @@ func (r *Reconciler) observe(ctx context.Context, crp string) (*observed, error)
 	if obs.bindings, err = r.bindings(ctx, crp); err != nil {
 		return nil, err
 	}
-	if obs.works, err = r.works(ctx, crp); err != nil {
+	if obs.works, obs.workParts, err = r.works(ctx, crp); err != nil {
 		return nil, err
 	}
 	if obs.overrides, err = r.overrides(ctx); err != nil {
@@ -131,16 +136,36 @@ func (r *Reconciler) bindings(ctx context.Context, crp string) ([]fleetv1.Resour
 	return list.Items, nil
 }
 
-func (r *Reconciler) works(ctx context.Context, crp string) (map[string]*fleetv1.Work, error) {
+// works lists a placement's Works: part 0 by member, and the other parts
+// by member in subindex order.
+func (r *Reconciler) works(ctx context.Context, crp string) (map[string]*fleetv1.Work, map[string][]*fleetv1.Work, error) {
 	list := &fleetv1.WorkList{}
 	if err := r.Client.List(ctx, list, client.MatchingLabels{fleetv1.PlacementLabel: crp}); err != nil {
-		return nil, fmt.Errorf("listing Works: %w", err)
+		return nil, nil, fmt.Errorf("listing Works: %w", err)
 	}
-	out := map[string]*fleetv1.Work{}
+	heads, parts := map[string]*fleetv1.Work{}, map[string][]*fleetv1.Work{}
 	for i := range list.Items {
-		out[list.Items[i].Labels[fleetv1.MemberClusterLabel]] = &list.Items[i]
+		w := &list.Items[i]
+		member := w.Labels[fleetv1.MemberClusterLabel]
+		if w.Spec.Part != nil && w.Spec.Part.Index > 0 {
+			parts[member] = append(parts[member], w)
+			continue
+		}
+		heads[member] = w
 	}
-	return out, nil
+	for _, ps := range parts {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Spec.Part.Index < ps[j].Spec.Part.Index })
+	}
+	return heads, parts, nil
+}
+
+// memberWorks is every Work of a placement for one member.
+func (obs *observed) memberWorks(member string) []*fleetv1.Work {
+	var out []*fleetv1.Work
+	if w := obs.works[member]; w != nil {
+		out = append(out, w)
+	}
+	return append(out, obs.workParts[member]...)
 }
 
 func (r *Reconciler) overrides(ctx context.Context) (override.Set, error) {
@@ -194,7 +219,7 @@ func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResour
 		})
 	}
 	for member, w := range obs.works {
-		in.Works[member] = workFacts(w, indexOf)
+		in.Works[member] = workFacts(w, obs.workParts[member], indexOf)
 	}
 	plan := rolloutplan.Make(in)
 
@@ -218,11 +243,11 @@ func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResour
 		if st.binding != nil {
 			st.snapshot = snapByName[st.binding.Spec.ResourceSnapshotName]
 		}
-		st.work = obs.works[t.Member]
-		st.syncErr = res.failure(r.syncWork(ctx, crp, st, members[t.Member], obs.overrides))
+		st.work, st.parts = obs.works[t.Member], currentParts(obs.works[t.Member], obs.workParts[t.Member])
+		st.syncErr = res.failure(r.syncWork(ctx, crp, st, members[t.Member], obs.overrides, obs.workParts[t.Member]))
 	}
 	for _, rm := range plan.Removals {
-		err := r.unschedule(ctx, byName[rm.Name], rm.MarkUnscheduled, obs.works[rm.Member], memberLeft(members, rm.Member))
+		err := r.unschedule(ctx, byName[rm.Name], rm.MarkUnscheduled, obs.memberWorks(rm.Member), memberLeft(members, rm.Member))
 		if err = res.failure(err); err != nil {
 			res.removalErrs = append(res.removalErrs, fmt.Errorf("removing from member %s: %w", rm.Member, err))
 		}
@@ -230,17 +255,57 @@ func (r *Reconciler) rollout(ctx context.Context, crp *placementv1.ClusterResour
 	return res
 }
 
-// workFacts is what the rollout needs of a Work: its snapshot and the
-// agent's conditions for its current generation.
-func workFacts(w *fleetv1.Work, indexOf func(string) int32) rolloutplan.Work {
+// workFacts is what the rollout needs of a member's Works: their snapshot
+// and the agent's conditions for their current generation, all parts
+// taken together.
+func workFacts(w *fleetv1.Work, parts []*fleetv1.Work, indexOf func(string) int32) rolloutplan.Work {
 	f := rolloutplan.Work{SnapshotIndex: indexOf(w.Spec.ResourceSnapshotName)}
-	if c := currentCondition(w, fleetv1.WorkApplied); c != nil {
+	set := append([]*fleetv1.Work{w}, currentParts(w, parts)...)
+	if c := setCondition(set, fleetv1.WorkApplied); c != nil {
 		f.Applied = rolloutplan.Condition{Status: c.Status, Since: c.LastTransitionTime.Time}
 	}
-	if c := currentCondition(w, fleetv1.WorkAvailable); c != nil {
+	if c := setCondition(set, fleetv1.WorkAvailable); c != nil {
 		f.Available = rolloutplan.Condition{Status: c.Status, Since: c.LastTransitionTime.Time}
 	}
 	return f
+}
+
+// currentParts are the parts other than 0 that belong with part 0 w (the
+// same token), nil when some are missing.
+func currentParts(w *fleetv1.Work, parts []*fleetv1.Work) []*fleetv1.Work {
+	if w == nil || w.Spec.Part == nil {
+		return nil
+	}
+	var out []*fleetv1.Work
+	for _, p := range parts {
+		if p.Spec.Part.Token == w.Spec.Part.Token {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// setCondition sums a condition up over a set of Work parts: unknown when
+// a part is missing or has not reported on its current generation, else
+// the first that is not True, else part 0's.
+func setCondition(set []*fleetv1.Work, t string) *metav1.Condition {
+	if head := set[0]; head.Spec.Part != nil && int(head.Spec.Part.Total) != len(set) {
+		return nil
+	}
+	var first *metav1.Condition
+	for i, w := range set {
+		c := currentCondition(w, t)
+		if c == nil {
+			return nil
+		}
+		if i == 0 {
+			first = c
+		}
+		if c.Status != metav1.ConditionTrue {
+			return c
+		}
+	}
+	return first
 }
 
 // currentCondition is a Work condition the agent reported for the Work's
@@ -317,9 +382,19 @@ func (r *Reconciler) alreadyExists(ctx context.Context, kind string, created, fo
 	}
 }
 
-// syncWork writes the member's Work for its binding's snapshot.
+// workPiece is one manifest as a Work carries it.
+type workPiece struct {
+	raw     []byte
+	key     string
+	payload json.RawMessage
+}
+
+// syncWork writes the member's Works for its binding's snapshot: one, or
+// as many parts as the manifests need to stay within the part budget.
+// Parts other than 0 and their Secret data are written first, part 0 last,
+// so that the agent finds the set complete once part 0 says so.
 func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResourcePlacement, st *memberState,
-	member *fleetv1.MemberCluster, overrides override.Set,
+	member *fleetv1.MemberCluster, overrides override.Set, oldParts []*fleetv1.Work,
 ) error {
 	if st.snapshot == nil {
 		return nil
@@ -328,20 +403,21 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 	if member != nil {
 		om.Labels, om.Properties = member.Labels, member.Status.Properties
 	}
-	spec := fleetv1.WorkSpec{
+	base := fleetv1.WorkSpec{
 		Placement:            crp.Name,
 		ResourceSnapshotName: st.snapshot.Name,
 		ApplyStrategy:        crp.Spec.Strategy.ApplyStrategy,
 		DeletionPolicy:       fleetv1.DeletionPolicyDelete,
 	}
 	if crp.Annotations[fleetv1.DeletionPolicyAnnotation] == string(fleetv1.DeletionPolicyAbandon) {
-		spec.DeletionPolicy = fleetv1.DeletionPolicyAbandon
+		base.DeletionPolicy = fleetv1.DeletionPolicyAbandon
 	}
-	for i, raw := range st.snapshot.Spec.Resources {
-		obj := &unstructured.Unstructured{}
-		if err := obj.UnmarshalJSON(raw.Raw); err != nil {
-			return fmt.Errorf("snapshot %s resource %d: %w", st.snapshot.Name, i, err)
-		}
+	objs, salt, err := r.snapshotContent(ctx, st.snapshot)
+	if err != nil {
+		return err
+	}
+	var pieces []workPiece
+	for _, obj := range objs {
 		out, applied, err := override.Apply(crp.Name, obj, om, overrides)
 		st.overrides.Merge(applied)
 		if err != nil {
@@ -354,32 +430,163 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 		if out == nil {
 			continue
 		}
+		payload, err := secretdata.Split(out)
+		if err != nil {
+			return err
+		}
+		if payload != nil && salt == nil {
+			return fmt.Errorf("snapshot %s has Secret %s but no Secret data", st.snapshot.Name, objectName(out))
+		}
 		b, err := json.Marshal(out.Object)
 		if err != nil {
 			return err
 		}
-		spec.Manifests = append(spec.Manifests, runtime.RawExtension{Raw: b})
+		pieces = append(pieces, workPiece{raw: b, key: secretdata.Key(out.GetNamespace(), out.GetName()), payload: payload})
 	}
-	hash, err := specHash(&spec)
-	if err != nil {
-		return err
+	sizes := make([]int, len(pieces))
+	for i, p := range pieces {
+		sizes[i] = len(p.raw) + len(p.payload)
 	}
-	if st.work != nil && st.work.Annotations[SpecHashAnnotation] == hash {
-		st.synced = true
-		return nil
+	starts := splitBySize(sizes, r.partBudget())
+	specs := make([]fleetv1.WorkSpec, len(starts))
+	payloads := make([]secretdata.Payload, len(starts))
+	for k := range starts {
+		end := len(pieces)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		spec := base
+		payload := secretdata.Payload{}
+		for _, p := range pieces[starts[k]:end] {
+			spec.Manifests = append(spec.Manifests, runtime.RawExtension{Raw: p.raw})
+			if p.payload != nil {
+				payload[p.key] = p.payload
+			}
+		}
+		if len(payload) > 0 {
+			digest, err := secretdata.Digest(salt, payload)
+			if err != nil {
+				return err
+			}
+			spec.SecretData = &fleetv1.WorkSecretData{Name: workPartName(crp.Name, k), Digest: digest}
+		}
+		specs[k], payloads[k] = spec, payload
 	}
+	if len(specs) > 1 {
+		token, err := setToken(specs)
+		if err != nil {
+			return err
+		}
+		for k := range specs {
+			specs[k].Part = &fleetv1.WorkPart{Set: crp.Name, Index: int32(k), Total: int32(len(specs)), Token: token}
+		}
+	}
+
 	ns := fleetv1.MemberNamespace(st.decision.Member)
-	if err := r.namespaces.ensure(ctx, r.Client, ns); err != nil {
-		return err
+	existing := map[string]*fleetv1.Work{}
+	for _, w := range oldParts {
+		existing[w.Name] = w
 	}
-	if st.work == nil {
+	if st.work != nil {
+		existing[st.work.Name] = st.work
+	}
+	wrote := false
+	st.parts = nil
+	for k := len(specs) - 1; k >= 0; k-- {
+		name := workPartName(crp.Name, k)
+		w, changed, err := r.writeWorkPart(ctx, crp.Name, st.decision.Member, ns, name, &specs[k], payloads[k], salt, existing[name])
+		if err != nil {
+			return err
+		}
+		wrote = wrote || changed
+		if w == nil {
+			// Being removed still: its deletion brings the placement back.
+			return nil
+		}
+		if k == 0 {
+			st.work = w
+		} else {
+			st.parts = append([]*fleetv1.Work{w}, st.parts...)
+		}
+	}
+	// Parts beyond the new count go, and with them Secret data no part
+	// names; the agent ignores parts whose token is not part 0's.
+	keep := map[string]bool{}
+	for k := range specs {
+		keep[workPartName(crp.Name, k)] = true
+	}
+	for _, w := range oldParts {
+		if keep[w.Name] {
+			continue
+		}
+		wrote = true
+		if err := r.Client.Delete(ctx, w); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting Work %s/%s, a part no longer needed: %w", ns, w.Name, err)
+		}
+	}
+	if wrote {
+		keepData := map[string]bool{}
+		for _, spec := range specs {
+			if spec.SecretData != nil {
+				keepData[spec.SecretData.Name] = true
+			}
+		}
+		if err := r.sweepSecretData(ctx, ns, client.MatchingLabels{fleetv1.PlacementLabel: crp.Name, fleetv1.SecretDataLabel: "work"}, keepData); err != nil {
+			return err
+		}
+	}
+	st.synced = true
+	return nil
+}
+
+// setToken identifies the content of a set of Work parts.
+func setToken(specs []fleetv1.WorkSpec) (string, error) {
+	b, err := json.Marshal(specs)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+// writeWorkPart brings one Work (part) to spec, its Secret data first. It
+// returns the Work as it now stands (nil while an earlier one is still
+// being removed) and whether anything was written.
+func (r *Reconciler) writeWorkPart(ctx context.Context, crp, member, ns, name string, spec *fleetv1.WorkSpec,
+	payload secretdata.Payload, salt []byte, existing *fleetv1.Work,
+) (*fleetv1.Work, bool, error) {
+	hash, err := specHash(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	if existing != nil && existing.Annotations[SpecHashAnnotation] == hash {
+		return existing, false, nil
+	}
+	if existing != nil && !existing.DeletionTimestamp.IsZero() {
+		// Still being removed from an earlier unscheduling; its deletion
+		// event brings the placement back to write it anew.
+		return nil, false, nil
+	}
+	if err := r.namespaces.ensure(ctx, r.Client, ns); err != nil {
+		return nil, false, err
+	}
+	if spec.SecretData != nil {
+		labels := map[string]string{fleetv1.PlacementLabel: crp, fleetv1.MemberClusterLabel: member, fleetv1.SecretDataLabel: "work"}
+		if err := r.writeSecretData(ctx, crp, ns, spec.SecretData.Name, labels, payload.SecretData(salt)); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.namespaces.forget(ns)
+			}
+			return nil, false, err
+		}
+	}
+	if existing == nil {
 		w := &fleetv1.Work{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: crp.Name, Namespace: ns,
-				Labels:      map[string]string{fleetv1.PlacementLabel: crp.Name, fleetv1.MemberClusterLabel: st.decision.Member},
+				Name: name, Namespace: ns,
+				Labels:      map[string]string{fleetv1.PlacementLabel: crp, fleetv1.MemberClusterLabel: member},
 				Annotations: map[string]string{SpecHashAnnotation: hash},
 			},
-			Spec: spec,
+			Spec: *spec,
 		}
 		err := r.Client.Create(ctx, w)
 		if apierrors.IsNotFound(err) {
@@ -391,29 +598,22 @@ func (r *Reconciler) syncWork(ctx context.Context, crp *placementv1.ClusterResou
 		}
 		switch {
 		case err == nil:
-			st.work, st.synced = w, true
-			return nil
+			return w, true, nil
 		case apierrors.IsAlreadyExists(err):
-			return r.alreadyExists(ctx, "Work", w, &fleetv1.Work{}, owner{crp.Name, st.decision.Member})
+			return nil, false, r.alreadyExists(ctx, "Work", w, &fleetv1.Work{}, owner{crp, member})
 		}
-		return fmt.Errorf("creating Work %s/%s: %w", ns, w.Name, err)
+		return nil, false, fmt.Errorf("creating Work %s/%s: %w", ns, w.Name, err)
 	}
-	if !st.work.DeletionTimestamp.IsZero() {
-		// Still being removed from an earlier unscheduling; its deletion
-		// event brings the placement back to write it anew.
-		return nil
-	}
-	w := st.work.DeepCopy()
-	w.Spec = spec
+	w := existing.DeepCopy()
+	w.Spec = *spec
 	if w.Annotations == nil {
 		w.Annotations = map[string]string{}
 	}
 	w.Annotations[SpecHashAnnotation] = hash
 	if err := r.Client.Update(ctx, w); err != nil {
-		return fmt.Errorf("updating Work %s/%s: %w", ns, w.Name, stale(err, false))
+		return nil, false, fmt.Errorf("updating Work %s/%s: %w", ns, w.Name, stale(err, false))
 	}
-	st.work, st.synced = w, true
-	return nil
+	return w, true, nil
 }
 
 func objectName(o *unstructured.Unstructured) string {
@@ -432,9 +632,10 @@ func specHash(spec *fleetv1.WorkSpec) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// unschedule removes a member's Work, then its binding once the agent has
-// let the Work go (or at once when the member left the fleet).
-func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding, markUnscheduled bool, w *fleetv1.Work, memberLeft bool) error {
+// unschedule removes a member's Works (all parts) and their Secret data,
+// then its binding once the agent has let the Works go (or at once when
+// the member left the fleet).
+func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding, markUnscheduled bool, works []*fleetv1.Work, memberLeft bool) error {
 	if markUnscheduled {
 		b = b.DeepCopy()
 		b.Spec.State = fleetv1.BindingUnscheduled
@@ -445,7 +646,7 @@ func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding,
 			return fmt.Errorf("marking binding %s Unscheduled: %w", b.Name, stale(err, false))
 		}
 	}
-	gone, err := r.removeWork(ctx, w, memberLeft)
+	gone, err := r.removeWorks(ctx, b.Spec.Placement, b.Spec.TargetCluster, works, memberLeft)
 	if err != nil || !gone {
 		return err
 	}
@@ -453,6 +654,27 @@ func (r *Reconciler) unschedule(ctx context.Context, b *fleetv1.ResourceBinding,
 		return fmt.Errorf("deleting binding %s: %w", b.Name, err)
 	}
 	return nil
+}
+
+// removeWorks deletes a member's Works of a placement and their Secret
+// data; gone says no Work is left.
+func (r *Reconciler) removeWorks(ctx context.Context, crp, member string, works []*fleetv1.Work, memberLeft bool) (bool, error) {
+	allGone := true
+	for _, w := range works {
+		gone, err := r.removeWork(ctx, w, memberLeft)
+		if err != nil {
+			return false, err
+		}
+		allGone = allGone && gone
+	}
+	if len(works) > 0 {
+		// The agent needs no data to remove what it placed.
+		ns := fleetv1.MemberNamespace(member)
+		if err := r.sweepSecretData(ctx, ns, client.MatchingLabels{fleetv1.PlacementLabel: crp, fleetv1.SecretDataLabel: "work"}, nil); err != nil {
+			return false, err
+		}
+	}
+	return allGone, nil
 }
 
 // removeWork deletes a Work; gone says it no longer exists. When the member

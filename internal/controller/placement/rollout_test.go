@@ -43,7 +43,7 @@ func TestWorkFactsCountOnlyTheCurrentGeneration(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := workFacts(tc.work, indexOf); got != tc.want {
+			if got := workFacts(tc.work, nil, indexOf); got != tc.want {
 				t.Errorf("workFacts = %+v, want %+v", got, tc.want)
 			}
 		})

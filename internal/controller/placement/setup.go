@@ -32,6 +32,9 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		}
 		r.Reader = reader
 	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	md, err := metadata.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return err

@@ -208,7 +208,7 @@ func memberStatus(ps *placementv1.ResourcePlacementStatus, st *memberState, late
 	agentCondition := func(t, workType string) {
 		c := (*metav1.Condition)(nil)
 		if st.work != nil && st.synced {
-			c = currentCondition(st.work, workType)
+			c = setCondition(append([]*fleetv1.Work{st.work}, st.parts...), workType)
 		}
 		if c == nil {
 			set(conditions.Unknown(t, placementv1.WorkNotReportedReason, "the member agent has not reported on the current Work"))
@@ -248,7 +248,14 @@ func manifestReports(ps *placementv1.ResourcePlacementStatus, st *memberState) {
 	if st.work == nil || !st.synced {
 		return
 	}
-	for _, m := range st.work.Status.Manifests {
+	for _, w := range append([]*fleetv1.Work{st.work}, st.parts...) {
+		workManifestReports(ps, w)
+	}
+}
+
+// workManifestReports copies the findings of one Work (part).
+func workManifestReports(ps *placementv1.ResourcePlacementStatus, w *fleetv1.Work) {
+	for _, m := range w.Status.Manifests {
 		for _, t := range []string{fleetv1.WorkApplied, fleetv1.WorkAvailable} {
 			if c := meta.FindStatusCondition(m.Conditions, t); c != nil && c.Status == metav1.ConditionFalse && len(ps.FailedPlacements) < maxListed {
 				ps.FailedPlacements = append(ps.FailedPlacements, placementv1.FailedResourcePlacement{ResourceIdentifier: m.Identifier, Condition: *c})
@@ -256,7 +263,7 @@ func manifestReports(ps *placementv1.ResourcePlacementStatus, st *memberState) {
 			}
 		}
 		if len(m.Drifts) > 0 && len(ps.DriftedPlacements) < maxListed {
-			first := observedAt(m.FirstDriftedObservedTime, st.work)
+			first := observedAt(m.FirstDriftedObservedTime, w)
 			d := placementv1.DriftedResourcePlacement{
 				ResourceIdentifier: m.Identifier, ObservationTime: first, FirstDriftedObservedTime: first,
 				TargetClusterObservedGeneration: m.ObservedGeneration, ObservedDrifts: m.Drifts,
@@ -265,7 +272,7 @@ func manifestReports(ps *placementv1.ResourcePlacementStatus, st *memberState) {
 		}
 		if len(m.Diffs) > 0 && len(ps.DiffedPlacements) < maxListed {
 			g := m.ObservedGeneration
-			first := observedAt(m.FirstDiffedObservedTime, st.work)
+			first := observedAt(m.FirstDiffedObservedTime, w)
 			d := placementv1.DiffedResourcePlacement{
 				ResourceIdentifier: m.Identifier, ObservationTime: first, FirstDiffedObservedTime: first,
 				TargetClusterObservedGeneration: &g, ObservedDiffs: m.Diffs,
