@@ -255,7 +255,7 @@ func strategySpec() fleetv1.UpdateStrategySpec {
 func commandRun(name string) *fleetv1.UpdateRun {
 	spec := strategySpec()
 	return &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fleetv1.UpdateRunSpec{
-		Strategy: &spec,
+		Strategy:             &spec,
 		ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}},
 	}}
 }
