@@ -71,3 +71,15 @@ func TestLocalProviderNeedsItsSettings(t *testing.T) {
 		t.Fatalf("err = %v, want one naming spec.provider.local", err)
 	}
 }
+
+func TestLocalProviderPassesTheToolCacheToItsCommand(t *testing.T) {
+	t.Setenv("FLOTILLA_CACHE", "/srv/flotilla-cache")
+	p, err := localProviders(t).For(localMember("dev-1").Spec.Provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its HOME is its own directory: without this the binaries are not found.
+	if env := p.(*upgrade.CommandProvider).Env; !slices.Equal(env, []string{"FLOTILLA_CACHE=/srv/flotilla-cache"}) {
+		t.Fatalf("Env = %q", env)
+	}
+}
