@@ -20,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/config/admission"
+	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
@@ -295,4 +297,61 @@ func memberKubeconfigSecret(member, kubeconfig string) *corev1.Secret {
 		ObjectMeta: metav1.ObjectMeta{Namespace: fleetNS, Name: member, Labels: map[string]string{enrollment.MemberLabel: member}},
 		Data:       map[string][]byte{enrollment.KubeconfigKey: []byte(kubeconfig)},
 	}
+}
+
+// TestHubWithAllowExecRunsNoProgramWithoutThePolicy runs `flotilla hub
+// --allow-exec`, then removes one binding of the exec policy: the hub no
+// longer runs an exec credential plugin, and says which binding is missing.
+func TestHubWithAllowExecRunsNoProgramWithoutThePolicy(t *testing.T) {
+	c := apiServer(t)
+	installHubChart(t, c)
+	ctx := context.Background()
+	admin := c.as(t, "")
+	dir := t.TempDir()
+	bin := buildFlotilla(t, dir)
+	healthAddr := freeAddress(t)
+	startProcess(t, "hub", dir, bin, "hub", "--kubeconfig", c.kubeconfig, "--state-dir", filepath.Join(dir, "state"),
+		"--metrics-bind-address", "0", "--health-probe-bind-address", healthAddr, "--leader-elect=false", "--allow-exec")
+	waitReady(t, healthAddr)
+
+	policy, err := admission.Exec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := policy.Bindings[len(policy.Bindings)-1]
+	if err := admin.Delete(ctx, gone.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := crdinstall.ApplyObjects(context.Background(), admin, policy.Objects()); err != nil {
+			t.Errorf("restoring the exec policy: %v", err)
+		}
+	})
+	for _, o := range []client.Object{
+		memberKubeconfigSecret("exec-unguarded", execPluginKubeconfig),
+		&fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "exec-unguarded"}, Spec: fleetv1.MemberClusterSpec{
+			Access: fleetv1.MemberAccess{Mode: fleetv1.AccessKubeconfig, KubeconfigSecretRef: &fleetv1.SecretKeyReference{
+				Namespace: fleetNS, Name: "exec-unguarded", Key: enrollment.KubeconfigKey}},
+		}},
+	} {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), o) })
+	}
+	testenv.Eventually(t, 60*time.Second, "the exec-plugin member is refused for want of the policy", func() error {
+		m := &fleetv1.MemberCluster{}
+		if err := admin.Get(ctx, client.ObjectKey{Name: "exec-unguarded"}, m); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable)
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != hubexec.ReasonExecPolicyMissing {
+			return fmt.Errorf("Reachable: %+v", cond)
+		}
+		if !strings.Contains(cond.Message, "ValidatingAdmissionPolicyBinding "+gone.Name) {
+			return fmt.Errorf("Reachable message %q does not name the missing binding", cond.Message)
+		}
+		t.Logf("Reachable=False %s: %s", cond.Reason, cond.Message)
+		return nil
+	})
 }
