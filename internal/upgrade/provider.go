@@ -147,7 +147,8 @@ type CommandProvider struct {
 	// documented ones; it gets nothing else of the hub's environment.
 	Env []string
 	// Permit, when set, must allow the command before it starts: the
-	// commands of Exec providers are the operators' programs.
+	// command of an Exec provider (spec.provider.exec, as the refusal says)
+	// is an operator's program. RequirePermit sets it.
 	Permit hubexec.Permitter
 	// Available lists the versions m can reach; nil (or a nil func) means any.
 	Available func(m Member) []string
