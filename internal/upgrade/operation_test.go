@@ -97,3 +97,22 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestOperationOutputIsCappedOnDisk(t *testing.T) {
+	ops := Operations{Dir: t.TempDir()}
+	// 2 MiB of output, then a last line that says why.
+	if err := ops.Start("loud", "", []string{"sh", "-c", "head -c 2097152 /dev/zero | tr '\\0' x; echo; echo the reason"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := waitDone(t, ops, "loud")
+	if !strings.HasSuffix(st.Output, "the reason") {
+		t.Fatalf("output tail %q, want the last line", st.Output[max(0, len(st.Output)-40):])
+	}
+	info, err := os.Stat(ops.dir("loud") + "/output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > maxOutputFile {
+		t.Errorf("output file is %d bytes after State, want at most %d", info.Size(), maxOutputFile)
+	}
+}
