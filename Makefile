@@ -30,6 +30,7 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	rm -f charts/flotilla-hub/crds/*.yaml && cp config/crd/bases/*.yaml charts/flotilla-hub/crds/
+	cp config/admission/exec-policy.yaml charts/flotilla-hub/templates/exec-policy.yaml
 
 # Fails when the checked-in CRDs, deepcopy code or CLI reference differ from
 # what the sources generate.
@@ -92,7 +93,8 @@ helm: $(HELM)
 $(HELM):
 	hack/tools.sh helm
 
-# charts/flotilla-hub/crds are copies of config/crd/bases that `make generate` refreshes.
+# charts/flotilla-hub/crds are copies of config/crd/bases, and
+# templates/exec-policy.yaml of config/admission, that `make generate` refreshes.
 verify-chart-crds: generate
-	@git diff --exit-code -- charts/flotilla-hub/crds && [ -z "$$(git status --porcelain -- charts/flotilla-hub/crds)" ] || { echo "charts/flotilla-hub/crds differ from config/crd/bases: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- charts/flotilla-hub/crds charts/flotilla-hub/templates/exec-policy.yaml && [ -z "$$(git status --porcelain -- charts/flotilla-hub/crds charts/flotilla-hub/templates/exec-policy.yaml)" ] || { echo "charts/flotilla-hub/crds or templates/exec-policy.yaml differ from config/: run 'make generate' and commit"; exit 1; }
 verify-generated: verify-chart-crds

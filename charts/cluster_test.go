@@ -266,6 +266,8 @@ func TestOperatorRolesPermissionMatrix(t *testing.T) {
 		{access{verb: "create", resource: "secrets", namespace: fleetNS}, false, false, true},
 		{access{verb: "list", resource: "secrets", namespace: "default"}, false, false, false},
 		{access{verb: "get", resource: "secrets", namespace: memberNS, name: "s"}, false, false, false},
+		// Writing programs for the hub to run (the exec admission policy's check).
+		{access{verb: "use", group: fleet, resource: "exec"}, false, false, true},
 		// Nothing else.
 		{access{verb: "create", resource: "namespaces"}, false, false, false},
 		{access{verb: "create", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings"}, false, false, false},
@@ -315,6 +317,12 @@ func TestHubAndAgentServiceAccountPermissions(t *testing.T) {
 		{access{verb: "delete", group: "apiextensions.k8s.io", resource: "customresourcedefinitions", name: "updateruns.fleet.flotilla.dev"}, false},
 		{access{verb: "create", resource: "namespaces"}, true},
 		{access{verb: "delete", resource: "namespaces", name: fleetNS}, false},
+		{access{verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicies", name: "flotilla-exec-provider"}, true},
+		{access{verb: "get", group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicybindings", name: "flotilla-exec-credentials"}, true},
+		{access{verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicies", name: "someone-elses"}, false},
+		{access{verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicies", name: "flotilla-exec-provider"}, false},
+		// The hub runs programs; it does not write them.
+		{access{verb: "use", group: fleet, resource: "exec"}, false},
 		{access{verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: fleetNS}, true},
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: fleetNS, name: "flotilla-hub"}, true},
 		{access{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: fleetNS, name: "someone-else"}, false},

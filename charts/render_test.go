@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/config/admission"
 )
 
 // agentValues are the least an agent install needs.
@@ -55,6 +57,58 @@ func TestChartCRDsAreTheGeneratedCRDs(t *testing.T) {
 	}
 }
 
+// TestHubChartShipsTheExecPolicy checks that the chart carries the hub's
+// exec admission policy as config/admission has it, lets the hub apply and
+// read exactly those objects, and gives flotilla-admin the permission the
+// policy asks for.
+func TestHubChartShipsTheExecPolicy(t *testing.T) {
+	want, err := os.ReadFile("../config/admission/exec-policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(hubChart + "/templates/exec-policy.yaml")
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s/templates/exec-policy.yaml differs from config/admission/exec-policy.yaml (%v): run `make generate`", hubChart, err)
+	}
+	policy, err := admission.Exec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := mustRender(t, hubChart)
+	var wantNames []string
+	for _, p := range policy.Policies {
+		find(t, objs, "ValidatingAdmissionPolicy", p.Name)
+		find(t, objs, "ValidatingAdmissionPolicyBinding", p.Name)
+		wantNames = append(wantNames, p.Name)
+	}
+	role := typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "flotilla-hub"))
+	var gotNames []string
+	for _, r := range role.Rules {
+		if slices.Contains(r.APIGroups, "admissionregistration.k8s.io") {
+			gotNames = append(gotNames, r.ResourceNames...)
+			if !slices.Equal(r.Resources, []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}) || !slices.Equal(r.Verbs, []string{"get", "create", "patch"}) {
+				t.Errorf("hub admission rule %+v: want get, create, patch of the policies and bindings", r)
+			}
+		}
+	}
+	if !slices.Equal(gotNames, wantNames) {
+		t.Errorf("hub may apply admission objects %v, want %v", gotNames, wantNames)
+	}
+	admin := typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "flotilla-admin"))
+	if !hasRule(admin, "fleet.flotilla.dev", "exec", "use") {
+		t.Error(`flotilla-admin has no rule for "use" of "exec" in fleet.flotilla.dev`)
+	}
+	for _, r := range []string{"flotilla-operator", "flotilla-viewer"} {
+		if hasRule(typed[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", r)), "fleet.flotilla.dev", "exec", "use") {
+			t.Errorf("%s may use exec", r)
+		}
+	}
+	on := typed[appsv1.Deployment](t, find(t, mustRender(t, hubChart, "--set", "hub.allowExec=true"), "Deployment", "flotilla-hub"))
+	if !slices.Contains(on.Spec.Template.Spec.Containers[0].Args, "--allow-exec=true") {
+		t.Errorf("hub.allowExec=true: args %q", on.Spec.Template.Spec.Containers[0].Args)
+	}
+}
+
 func TestChartsLint(t *testing.T) {
 	helm := helmBin(t)
 	for _, c := range []struct {
@@ -82,7 +136,7 @@ func TestHubChartDefaults(t *testing.T) {
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
 	for _, arg := range []string{"hub", "--leader-elect=true", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
-		"--kubeconfig=/etc/flotilla/hub/kubeconfig", "--state-dir=/var/lib/flotilla", "--enable-placement=true"} {
+		"--kubeconfig=/etc/flotilla/hub/kubeconfig", "--state-dir=/var/lib/flotilla", "--enable-placement=true", "--allow-exec=false"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("hub args %q lack %q", c.Args, arg)
 		}

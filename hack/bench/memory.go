@@ -103,7 +103,7 @@ func (b *bench) measureMemory(ctx context.Context, what, target string) ([]Row, 
 		Path: bin,
 		Args: []string{"hub", "--kubeconfig", hubCluster.KubeconfigPath(),
 			"--metrics-bind-address", metrics, "--health-probe-bind-address", health,
-			"--state-dir", filepath.Join(dir, "hub")},
+			"--state-dir", filepath.Join(dir, "hub"), "--allow-exec"},
 		Owner: dir,
 		Log:   filepath.Join(dir, "hub.log"),
 	})

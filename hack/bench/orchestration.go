@@ -193,6 +193,7 @@ func (b *bench) startInProcessHub(ctx context.Context, cfg *rest.Config, stateDi
 		done <- hub.Run(hubCtx, cfg, hub.Options{
 			MetricsAddress: metrics, HealthAddress: health, StateDir: stateDir, DisableMembership: true,
 			UpgradeProviders: map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderExec: upgrade.Exec},
+			AllowExec:        true, // the simulated members upgrade with an Exec command
 		})
 	}()
 	stop = func() {

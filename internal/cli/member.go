@@ -71,6 +71,7 @@ func newMemberCreateCommand(g *globalOptions) *cobra.Command {
 	var (
 		kubeconfig, kubeContext, group, labelList string
 		heartbeat                                 int32
+		allowExecCredential                       bool
 		data                                      []byte
 		lbls                                      map[string]string
 	)
@@ -102,6 +103,7 @@ Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
 		member, err := enrollment.Enroll(cmd.Context(), hub, enrollment.Request{
 			Name: name, Kubeconfig: data, Context: kubeContext,
 			UpdateGroup: group, Labels: lbls, HeartbeatPeriodSeconds: heartbeat,
+			AllowExecCredential: allowExecCredential,
 		})
 		if err != nil {
 			return err
@@ -113,6 +115,7 @@ Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
 	cmd.Flags().StringVar(&group, "update-group", "", "update group the member belongs to")
 	cmd.Flags().StringVar(&labelList, "labels", "", "labels, as key=value pairs separated by commas")
 	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member (default 15)")
+	cmd.Flags().BoolVar(&allowExecCredential, "allow-exec-credential", false, "store a kubeconfig whose user runs an exec credential plugin: the hub runs it (only with flotilla hub --allow-exec; see docs/upgrades.md)")
 	return cmd
 }
 

@@ -1,5 +1,5 @@
-// Package crdinstall installs or upgrades CRDs and waits until the API server
-// serves them.
+// Package crdinstall installs or upgrades CRDs, and the admission policies
+// that go with them, and waits until the API server serves the CRDs.
 package crdinstall
 
 import (
@@ -46,6 +46,20 @@ func WaitEstablished(ctx context.Context, c client.Client, crds []*apiextensions
 		})
 		if err != nil {
 			return fmt.Errorf("CRD %s not established: %w", crd.Name, err)
+		}
+	}
+	return nil
+}
+
+// ApplyObjects creates or updates objects installed beside the CRDs (the
+// admission policies of config/admission) with server-side apply.
+func ApplyObjects(ctx context.Context, c client.Client, objs []client.Object) error {
+	for _, o := range objs {
+		obj := o.DeepCopyObject().(client.Object)
+		obj.SetResourceVersion("")
+		//nolint:staticcheck // as for the CRDs above.
+		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+			return fmt.Errorf("installing %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
 	return nil

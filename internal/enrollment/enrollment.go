@@ -46,6 +46,11 @@ type Request struct {
 	HeartbeatPeriodSeconds int32
 	// ProbeTimeout bounds the reachability check; zero means 10s.
 	ProbeTimeout time.Duration
+	// AllowExecCredential stores a kubeconfig whose user gets its
+	// credentials from an exec plugin. The hub would run that program
+	// (docs/upgrades.md, "Who may make the hub run a program"), so it is
+	// refused unless asked for.
+	AllowExecCredential bool
 }
 
 // RESTConfig builds a client config from kubeconfig bytes and an optional context.
@@ -98,6 +103,10 @@ func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.Membe
 	cfg, err := RESTConfig(req.Kubeconfig, req.Context)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ExecProvider != nil && !req.AllowExecCredential {
+		return nil, fmt.Errorf("the kubeconfig's user gets its credentials from the exec plugin %q: stored on the hub, the hub would run that program beside every member's credentials (only with flotilla hub --allow-exec, and only an admin may store it). "+
+			"Use a kubeconfig with a token or client certificate (flotilla member join gives an agent its own), or pass --allow-exec-credential to store it anyway", cfg.ExecProvider.Command)
 	}
 	if _, err := CheckReachable(ctx, cfg, req.ProbeTimeout); err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -186,6 +188,22 @@ func TestEnrollment(t *testing.T) {
 		}
 		e.gone(t, &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "b"}},
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: enrollment.SecretName("b"), Namespace: enrollment.Namespace}})
+	})
+
+	t.Run("enroll refuses a kubeconfig with an exec credential plugin unless allowed", func(t *testing.T) {
+		kubeconfig := execPluginKubeconfig(t, e.reachable)
+		_, err := enrollment.Enroll(ctx, e.hub, enrollment.Request{Name: "plugin", Kubeconfig: kubeconfig})
+		if err == nil || !strings.Contains(err.Error(), "exec plugin") || !strings.Contains(err.Error(), "--allow-exec-credential") {
+			t.Fatalf("enrolling with an exec plugin: %v, want a refusal naming --allow-exec-credential", err)
+		}
+		e.gone(t, &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "plugin"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: enrollment.SecretName("plugin"), Namespace: enrollment.Namespace}})
+		if _, err := enrollment.Enroll(ctx, e.hub, enrollment.Request{Name: "plugin", Kubeconfig: kubeconfig, AllowExecCredential: true}); err != nil {
+			t.Fatalf("enrolling with an exec plugin, allowed: %v", err)
+		}
+		if err := enrollment.Remove(ctx, e.hub, "plugin"); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("remove deletes the member and its credentials", func(t *testing.T) {
@@ -450,4 +468,30 @@ func TestEnrollment(t *testing.T) {
 			t.Errorf("annotations after the rejoin: %v", mc.Annotations)
 		}
 	})
+}
+
+// execPluginKubeconfig is reachable with its client certificate handed out
+// by an exec credential plugin (a shell printing an ExecCredential).
+func execPluginKubeconfig(t *testing.T, reachable []byte) []byte {
+	t.Helper()
+	cfg, err := clientcmd.Load(reachable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := cfg.Contexts[cfg.CurrentContext]
+	user := cfg.AuthInfos[ctx.AuthInfo]
+	cred := fmt.Sprintf(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":%q,"clientKeyData":%q}}`,
+		user.ClientCertificateData, user.ClientKeyData)
+	path := filepath.Join(t.TempDir(), "credential.json")
+	if err := os.WriteFile(path, []byte(cred), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AuthInfos[ctx.AuthInfo] = &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{
+		APIVersion: "client.authentication.k8s.io/v1", Command: "/bin/cat", Args: []string{path}, InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+	}}
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

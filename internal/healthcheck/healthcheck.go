@@ -5,7 +5,6 @@
 package healthcheck
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 )
 
 // DefaultTimeout applies to a check that sets no timeout.
@@ -37,8 +38,11 @@ type Target struct {
 	Client kubernetes.Interface
 	// Kubeconfig reaches the member; Command checks get it as $KUBECONFIG.
 	Kubeconfig []byte
-	// WorkDir holds the kubeconfig file for Command checks.
+	// WorkDir holds a directory of its own for each Command check, with the
+	// member's kubeconfig in it.
 	WorkDir string
+	// Programs decides whether Command checks may run; nil refuses them.
+	Programs hubexec.Permitter
 }
 
 // Result is the outcome of one check.
@@ -82,6 +86,12 @@ func Run(ctx context.Context, c fleetv1.HealthCheck, t Target) Result {
 	if name == "" {
 		name = string(c.Type)
 	}
+	if c.Type == fleetv1.CheckCommand {
+		// Refused for good: no retrying until the timeout.
+		if err := permitCommand(ctx, name, t); err != nil {
+			return Result{Check: name, Output: err.Error()}
+		}
+	}
 	if settle := time.Duration(c.SettleSeconds) * time.Second; settle > 0 {
 		select {
 		case <-ctx.Done():
@@ -120,6 +130,9 @@ func attempt(ctx context.Context, c fleetv1.HealthCheck, t Target) (string, erro
 	case fleetv1.CheckPVCsBound:
 		return pvcsBound(ctx, t.Client, c.Namespaces)
 	case fleetv1.CheckCommand:
+		if err := permitCommand(ctx, c.Name, t); err != nil {
+			return "", err
+		}
 		return command(ctx, c.Command, t)
 	case fleetv1.CheckHTTP:
 		return httpCheck(ctx, c.HTTP)
@@ -271,40 +284,56 @@ func replicas(r *int32) int32 {
 	return *r
 }
 
+// permitCommand asks the hub whether a Command check may run.
+func permitCommand(ctx context.Context, name string, t Target) error {
+	what := "the Command check " + name
+	if t.Programs == nil {
+		return &hubexec.RefusedError{What: what, Reason: hubexec.ReasonExecNotAllowed}
+	}
+	return t.Programs.Permit(ctx, what)
+}
+
+// command runs a Command check's program in a directory of its own, with
+// only the environment it is documented to get (hubexec.Env), in a process
+// group of its own that is killed when ctx ends. Its output is capped and
+// cleaned of the member's credentials.
 func command(ctx context.Context, argv []string, t Target) (string, error) {
 	if len(argv) == 0 {
 		return "", fmt.Errorf("a Command check needs a command")
 	}
-	dir := t.WorkDir
-	if dir == "" {
-		dir = os.TempDir()
+	parent := t.WorkDir
+	if parent == "" {
+		parent = os.TempDir()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", err
 	}
-	kubeconfig, err := os.CreateTemp(dir, "kubeconfig-"+t.Member+"-*")
+	dir, err := os.MkdirTemp(parent, "check-"+t.Member+"-*")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(kubeconfig.Name())
-	if _, err := kubeconfig.Write(t.Kubeconfig); err != nil {
-		kubeconfig.Close()
+	defer os.RemoveAll(dir)
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, t.Kubeconfig, 0o600); err != nil {
 		return "", err
 	}
-	kubeconfig.Close()
 
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(),
-		"KUBECONFIG="+filepath.Clean(kubeconfig.Name()),
+	cmd.Dir = dir
+	cmd.Env = hubexec.Env(dir,
+		"KUBECONFIG="+kubeconfig,
 		"CLUSTER="+t.Member,
 		"STAGE="+t.Stage,
 		"FLOTILLA_MEMBER="+t.Member,
 	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &hubexec.Tail{Limit: hubexec.OutputLimit}
+	cmd.Stdout, cmd.Stderr = out, out
+	// The whole group goes at the deadline: a script's kubectl too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	err = cmd.Run()
-	text := strings.TrimSpace(out.String())
+	text := hubexec.Redact(out.String(), hubexec.Credentials(t.Kubeconfig))
 	if err != nil {
 		if text == "" {
 			return "", fmt.Errorf("%s: %w", argv[0], err)

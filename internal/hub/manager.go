@@ -5,6 +5,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/config/admission"
 	"github.com/flotilla-dev/flotilla/config/crd"
 	"github.com/flotilla-dev/flotilla/internal/controller/membership"
 	"github.com/flotilla-dev/flotilla/internal/controller/placement"
@@ -30,6 +32,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/eventnote"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
@@ -67,6 +70,11 @@ type Options struct {
 	// UpgradeProviders are the upgrade providers members may name, by type;
 	// they keep their operations under StateDir.
 	UpgradeProviders map[fleetv1.ProviderType]upgrade.Factory
+	// AllowExec lets the hub run the programs operators write into fleet
+	// objects (Exec providers, Command checks, exec credential plugins of
+	// stored kubeconfigs), while the admission policy of config/admission
+	// is in force (docs/upgrades.md, "Who may make the hub run a program").
+	AllowExec bool
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -86,6 +94,10 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	log.Info("CRDs installed", "count", len(crds), "took", time.Since(start).Round(time.Millisecond))
+	programs, err := installExecPolicy(ctx, direct, opts.AllowExec)
+	if err != nil {
+		return err
+	}
 	if err := ensureNamespace(ctx, direct, enrollment.Namespace); err != nil {
 		return err
 	}
@@ -134,7 +146,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	members := &memberaccess.Clients{Hub: mgr.GetClient()}
+	members := &memberaccess.Clients{Hub: mgr.GetClient(), Programs: programs}
 	if !opts.DisableMembership {
 		if err := (&membership.Reconciler{
 			Client:         mgr.GetClient(),
@@ -149,9 +161,10 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Client:    mgr.GetClient(),
 		Recorder:  eventnote.Bounded(mgr.GetEventRecorder("flotilla-updaterun")),
 		Members:   members,
-		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
+		Providers: upgrade.NewProviders(opts.StateDir, guardExec(opts.UpgradeProviders, programs)),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 		Instance:  instance,
+		Programs:  programs,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}
@@ -166,6 +179,35 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	log.Info("starting the hub controllers", "stateDir", opts.StateDir)
 	return mgr.Start(ctx)
+}
+
+// installExecPolicy applies the admission policy that limits who may write
+// programs for the hub to run, and returns the guard that lets them run.
+// A policy that cannot be installed (an API server without
+// ValidatingAdmissionPolicy v1, no permission) does not stop the hub: the
+// guard then refuses every such program and says why.
+func installExecPolicy(ctx context.Context, c client.Client, allow bool) (*hubexec.Guard, error) {
+	log := ctrl.LoggerFrom(ctx)
+	policy, err := admission.Exec()
+	if err != nil {
+		return nil, err
+	}
+	if err := crdinstall.ApplyObjects(ctx, c, policy.Objects()); err != nil {
+		log.Error(err, "installing the exec admission policy failed: the hub runs no Exec provider, Command check or exec credential plugin until it is in force")
+	} else {
+		log.Info("exec admission policy installed", "policies", len(policy.Policies), "allowExec", allow)
+	}
+	return &hubexec.Guard{Allow: allow, Reader: c, Policy: policy}, nil
+}
+
+// guardExec has the Exec provider ask programs before it runs an
+// operator's command. Other providers run the hub's own code.
+func guardExec(factories map[fleetv1.ProviderType]upgrade.Factory, programs hubexec.Permitter) map[fleetv1.ProviderType]upgrade.Factory {
+	out := maps.Clone(factories)
+	if f, ok := out[fleetv1.ProviderExec]; ok {
+		out[fleetv1.ProviderExec] = upgrade.RequirePermit(f, programs)
+	}
+	return out
 }
 
 // nonZero is d, or nil for controller-runtime's default.

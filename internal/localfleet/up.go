@@ -251,6 +251,9 @@ func (u *upRun) startHubManager() (*HubManagerRecord, error) {
 			// the hub's API server going away (rehearsals of hub failure)
 			// instead of exiting when it cannot renew its lease.
 			"--leader-elect=false",
+			// Local fleets are for demos and rehearsals with the operator's
+			// own scripts (the demo's Command check): the hub runs them.
+			"--allow-exec",
 		},
 		Owner: u.layout.Dir(),
 		Log:   u.layout.HubManagerLog(),

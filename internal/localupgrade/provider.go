@@ -7,6 +7,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
+	"github.com/flotilla-dev/flotilla/internal/toolchain"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -28,6 +29,9 @@ func ProviderFactory(executable string, versions []string) upgrade.Factory {
 		}
 		return &upgrade.CommandProvider{
 			Operations: ops,
+			// The command finds the Kubernetes binaries where this process
+			// does: its HOME is its own directory.
+			Env: []string{toolchain.CacheEnv + "=" + toolchain.DefaultCacheDir()},
 			Command: func(m upgrade.Member, t upgrade.Target) ([]string, time.Duration, error) {
 				return []string{executable, "local", "upgrade-member",
 					"--cluster-dir", m.Provider.Local.ClusterDir,

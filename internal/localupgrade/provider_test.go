@@ -102,3 +102,15 @@ func TestACustomImageTheLocalCatalogueLacksRefusesTheMember(t *testing.T) {
 		t.Fatalf("Blocked = %q, want the custom image refused for v1.36.3 nodes", obs.Blocked)
 	}
 }
+
+func TestLocalProviderPassesTheToolCacheToItsCommand(t *testing.T) {
+	t.Setenv("FLOTILLA_CACHE", "/srv/flotilla-cache")
+	p, err := localProviders(t).For(localMember("dev-1").Spec.Provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its HOME is its own directory: without this the binaries are not found.
+	if env := p.(*upgrade.CommandProvider).Env; !slices.Equal(env, []string{"FLOTILLA_CACHE=/srv/flotilla-cache"}) {
+		t.Fatalf("Env = %q", env)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 )
 
 // RequestTimeout bounds each request to a member, so a hung member holds a
@@ -34,6 +35,10 @@ type Member struct {
 type Clients struct {
 	// Hub reads the kubeconfig Secrets.
 	Hub client.Reader
+	// Programs decides whether a kubeconfig whose user has an exec
+	// credential plugin may be used: client-go runs that plugin on the hub.
+	// Nil refuses them.
+	Programs hubexec.Permitter
 
 	mu     sync.Mutex
 	byName map[string]cached
@@ -42,6 +47,8 @@ type Clients struct {
 type cached struct {
 	stamp  string
 	member *Member
+	// plugin names the exec credential plugin the client runs, if any.
+	plugin string
 }
 
 // For returns a client for the member, reusing the cached one while its
@@ -59,6 +66,10 @@ func (c *Clients) For(ctx context.Context, m *fleetv1.MemberCluster) (*Member, e
 	c.mu.Lock()
 	if e, ok := c.byName[m.Name]; ok && e.stamp == stamp {
 		c.mu.Unlock()
+		// Asked each time: the hub's permission can change under a cached client.
+		if err := c.permitPlugin(ctx, m.Name, e.plugin); err != nil {
+			return nil, err
+		}
 		return e.member, nil
 	}
 	c.mu.Unlock()
@@ -75,6 +86,13 @@ func (c *Clients) For(ctx context.Context, m *fleetv1.MemberCluster) (*Member, e
 	if err != nil {
 		return nil, err
 	}
+	var plugin string
+	if cfg.ExecProvider != nil {
+		plugin = cfg.ExecProvider.Command
+	}
+	if err := c.permitPlugin(ctx, m.Name, plugin); err != nil {
+		return nil, err
+	}
 	cfg.Timeout = RequestTimeout
 	cfg.QPS, cfg.Burst = 20, 40
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -86,9 +104,22 @@ func (c *Clients) For(ctx context.Context, m *fleetv1.MemberCluster) (*Member, e
 	if c.byName == nil {
 		c.byName = map[string]cached{}
 	}
-	c.byName[m.Name] = cached{stamp: stamp, member: member}
+	c.byName[m.Name] = cached{stamp: stamp, member: member, plugin: plugin}
 	c.mu.Unlock()
 	return member, nil
+}
+
+// permitPlugin asks whether the exec credential plugin of a member's
+// kubeconfig may run; a kubeconfig without one ("") needs no permission.
+func (c *Clients) permitPlugin(ctx context.Context, member, plugin string) error {
+	if plugin == "" {
+		return nil
+	}
+	what := fmt.Sprintf("the kubeconfig of member %s has an exec credential plugin (%s), which", member, plugin)
+	if c.Programs == nil {
+		return &hubexec.RefusedError{What: what, Reason: hubexec.ReasonExecNotAllowed}
+	}
+	return c.Programs.Permit(ctx, what)
 }
 
 // Forget drops a member's cached client.

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 )
 
 // Operations runs upgrade commands as detached processes whose outcome is
@@ -39,9 +42,10 @@ func (s OperationState) Succeeded() bool { return s.Started && !s.Running && s.E
 
 func (o Operations) dir(id string) string { return filepath.Join(o.Dir, id) }
 
-// Start runs command with env under id unless an operation with that id was
-// started before, in which case it does nothing.
-func (o Operations) Start(id string, command []string, env []string) error {
+// Start runs command under id, in the working directory workDir with env
+// as its whole environment, unless an operation with that id was started
+// before, in which case it does nothing.
+func (o Operations) Start(id, workDir string, command []string, env []string) error {
 	if len(command) == 0 {
 		return errors.New("empty command")
 	}
@@ -54,9 +58,11 @@ func (o Operations) Start(id string, command []string, env []string) error {
 	}
 	// The shell records the exit code after the command ends, even when the
 	// hub that started it is gone by then.
-	script := `"$@" >"$FLOTILLA_OP_DIR/output" 2>&1; echo $? >"$FLOTILLA_OP_DIR/exit.tmp"; mv "$FLOTILLA_OP_DIR/exit.tmp" "$FLOTILLA_OP_DIR/exit"`
+	// Output is appended, so that State can cut the file short under it.
+	script := `"$@" >>"$FLOTILLA_OP_DIR/output" 2>&1; echo $? >"$FLOTILLA_OP_DIR/exit.tmp"; mv "$FLOTILLA_OP_DIR/exit.tmp" "$FLOTILLA_OP_DIR/exit"`
 	cmd := exec.Command("/bin/sh", append([]string{"-c", script, "flotilla-upgrade"}, command...)...)
-	cmd.Env = append(append(os.Environ(), env...), "FLOTILLA_OP_DIR="+dir)
+	cmd.Env = append(slices.Clip(env), "FLOTILLA_OP_DIR="+dir)
+	cmd.Dir = workDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", command[0], err)
@@ -81,6 +87,7 @@ func (o Operations) State(id string) (OperationState, error) {
 	st := OperationState{Started: true}
 	pidText, startedText, _ := strings.Cut(strings.TrimSpace(string(raw)), " ")
 	st.StartedAt, _ = time.Parse(time.RFC3339Nano, startedText)
+	capOutput(filepath.Join(dir, "output"), maxOutputFile, hubexec.OutputLimit)
 	st.Output = tail(filepath.Join(dir, "output"), 2048)
 	if exit, err := os.ReadFile(filepath.Join(dir, "exit")); err == nil {
 		st.ExitCode, err = strconv.Atoi(strings.TrimSpace(string(exit)))
@@ -119,8 +126,11 @@ func (o Operations) Cancel(id string) error {
 	return nil
 }
 
-// Forget removes an operation's record, so that the same id can run again.
-func (o Operations) Forget(id string) error { return os.RemoveAll(o.dir(id)) }
+// Forget removes an operation's record and working directory, so that the
+// same id can run again.
+func (o Operations) Forget(id string) error {
+	return errors.Join(os.RemoveAll(o.dir(id)), os.RemoveAll(o.dir(id)+".env"))
+}
 
 func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil {
@@ -135,6 +145,22 @@ func processAlive(pid int) bool {
 		return stat[i+2] != 'Z'
 	}
 	return true
+}
+
+// maxOutputFile is how large an operation's output file may grow before
+// State cuts it to its last bytes.
+const maxOutputFile = 1 << 20
+
+// capOutput cuts the file at path to its last keep bytes once it is larger
+// than limit. The command appends, so it writes on at the new end; what it
+// writes while the file is cut may be lost, which is what a cap is for.
+func capOutput(path string, limit, keep int64) {
+	info, err := os.Stat(path)
+	if err != nil || info.Size() <= limit {
+		return
+	}
+	last := tail(path, keep)
+	_ = os.WriteFile(path, []byte("(earlier output dropped)\n"+last+"\n"), 0o600)
 }
 
 // tail is the last limit bytes of the file at path, or "" when it cannot be read.

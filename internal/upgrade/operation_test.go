@@ -29,7 +29,7 @@ func TestOperationRecordsOutcome(t *testing.T) {
 	if st, _ := ops.State("never"); st.Started {
 		t.Fatal("an operation that was never started reports Started")
 	}
-	if err := ops.Start("ok", []string{"sh", "-c", `echo "upgrading $MEMBER"`}, []string{"MEMBER=dev-1"}); err != nil {
+	if err := ops.Start("ok", "", []string{"sh", "-c", `echo "upgrading $MEMBER"`}, []string{"MEMBER=dev-1"}); err != nil {
 		t.Fatal(err)
 	}
 	st := waitDone(t, ops, "ok")
@@ -37,7 +37,7 @@ func TestOperationRecordsOutcome(t *testing.T) {
 		t.Fatalf("state = %+v, want success with the command's output", st)
 	}
 
-	if err := ops.Start("fail", []string{"sh", "-c", "echo boom; exit 3"}, nil); err != nil {
+	if err := ops.Start("fail", "", []string{"sh", "-c", "echo boom; exit 3"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	st = waitDone(t, ops, "fail")
@@ -51,18 +51,18 @@ func TestOperationStartsOnce(t *testing.T) {
 	ops := Operations{Dir: dir}
 	counter := dir + "/count"
 	cmd := []string{"sh", "-c", "echo x >> " + counter + "; sleep 0.3"}
-	if err := ops.Start("op", cmd, nil); err != nil {
+	if err := ops.Start("op", "", cmd, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := ops.State("op"); !st.Running {
 		t.Fatalf("state = %+v, want running", st)
 	}
 	// A second Start, as after a hub restart, must not run the command again.
-	if err := (Operations{Dir: dir}).Start("op", cmd, nil); err != nil {
+	if err := (Operations{Dir: dir}).Start("op", "", cmd, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, ops, "op")
-	if err := ops.Start("op", cmd, nil); err != nil {
+	if err := ops.Start("op", "", cmd, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Count(readFile(t, counter), "x"); got != 1 {
@@ -78,7 +78,7 @@ func TestOperationStartsOnce(t *testing.T) {
 
 func TestOperationCancel(t *testing.T) {
 	ops := Operations{Dir: t.TempDir()}
-	if err := ops.Start("slow", []string{"sleep", "30"}, nil); err != nil {
+	if err := ops.Start("slow", "", []string{"sleep", "30"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ops.Cancel("slow"); err != nil {
@@ -96,4 +96,23 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestOperationOutputIsCappedOnDisk(t *testing.T) {
+	ops := Operations{Dir: t.TempDir()}
+	// 2 MiB of output, then a last line that says why.
+	if err := ops.Start("loud", "", []string{"sh", "-c", "head -c 2097152 /dev/zero | tr '\\0' x; echo; echo the reason"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := waitDone(t, ops, "loud")
+	if !strings.HasSuffix(st.Output, "the reason") {
+		t.Fatalf("output tail %q, want the last line", st.Output[max(0, len(st.Output)-40):])
+	}
+	info, err := os.Stat(ops.dir("loud") + "/output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > maxOutputFile {
+		t.Errorf("output file is %d bytes after State, want at most %d", info.Size(), maxOutputFile)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 )
 
@@ -129,6 +130,9 @@ func AtTarget(v Versions, t Target) (bool, string) {
 	return true, ""
 }
 
+// DefaultCommandTimeout bounds an upgrade command that names no timeout.
+const DefaultCommandTimeout = time.Hour
+
 var unsafeID = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
 // OperationID names the upgrade of one member by one run.
@@ -142,9 +146,16 @@ func OperationID(run, member string) string {
 type CommandProvider struct {
 	Operations Operations
 	// Command is the command that upgrades m to t, and how long it may run
-	// (0: no limit). Its arguments may name the variables of its environment
-	// (${FLOTILLA_MEMBER}, ...).
+	// (0: DefaultCommandTimeout). Its arguments may name the variables of
+	// its environment (${FLOTILLA_MEMBER}, ...).
 	Command func(m Member, t Target) ([]string, time.Duration, error)
+	// Env are variables ("NAME=value") the command gets beside the
+	// documented ones; it gets nothing else of the hub's environment.
+	Env []string
+	// Permit, when set, must allow the command before it starts: the
+	// command of an Exec provider (spec.provider.exec, as the refusal says)
+	// is an operator's program. RequirePermit sets it.
+	Permit hubexec.Permitter
 	// Available lists the versions m can reach; nil (or a nil func) means any.
 	Available func(m Member) []string
 	// Images lists the node images for a Kubernetes version, oldest first
@@ -167,33 +178,46 @@ func (p *CommandProvider) NodeImages(_ context.Context, m Member, kubernetesVers
 	return p.Images(m, kubernetesVersion), nil
 }
 
-func (p *CommandProvider) env(opDir string, m Member, t Target) ([]string, error) {
-	if err := os.MkdirAll(opDir, 0o700); err != nil {
+// workDir is the operation's own directory: the command's working
+// directory and HOME, with the member's kubeconfig in it. It is removed
+// once the command has exited.
+func (p *CommandProvider) workDir(id string) string { return p.Operations.dir(id) + ".env" }
+
+// env is the command's whole environment (hubexec.Env): the variables its
+// documentation names, and Env.
+func (p *CommandProvider) env(dir string, m Member, t Target) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	kubeconfig := filepath.Join(opDir, "kubeconfig")
+	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, m.Kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
-	return []string{
+	return hubexec.Env(dir, append([]string{
 		"FLOTILLA_MEMBER=" + m.Name,
 		"CLUSTER=" + m.Name,
 		"KUBECONFIG=" + kubeconfig,
 		"FLOTILLA_UPGRADE_TYPE=" + string(t.Type),
 		"FLOTILLA_KUBERNETES_VERSION=" + t.KubernetesVersion,
 		"FLOTILLA_NODE_IMAGE=" + t.NodeImage,
-	}, nil
+	}, p.Env...)...), nil
 }
 
-func (p *CommandProvider) Start(_ context.Context, id string, m Member, t Target) error {
+func (p *CommandProvider) Start(ctx context.Context, id string, m Member, t Target) error {
 	if st, err := p.Operations.State(id); err != nil || st.Started {
 		return err
+	}
+	if p.Permit != nil {
+		if err := p.Permit.Permit(ctx, "spec.provider.exec of member "+m.Name); err != nil {
+			return err
+		}
 	}
 	command, _, err := p.Command(m, t)
 	if err != nil {
 		return err
 	}
-	env, err := p.env(p.Operations.dir(id)+".env", m, t)
+	dir := p.workDir(id)
+	env, err := p.env(dir, m, t)
 	if err != nil {
 		return err
 	}
@@ -211,7 +235,7 @@ func (p *CommandProvider) Start(_ context.Context, id string, m Member, t Target
 			return "${" + k + "}"
 		})
 	}
-	return p.Operations.Start(id, expanded, env)
+	return p.Operations.Start(id, dir, expanded, env)
 }
 
 func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t Target) (Progress, error) {
@@ -220,6 +244,11 @@ func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t T
 		return Progress{}, err
 	}
 	pr := Progress{StartedAt: st.StartedAt}
+	st.Output = hubexec.Redact(st.Output, hubexec.Credentials(m.Kubeconfig))
+	if st.Started && !st.Running {
+		// The member's kubeconfig is not left on the hub's disk.
+		_ = os.RemoveAll(p.workDir(id))
+	}
 	switch {
 	case !st.Started:
 		pr.Phase = PhaseNotStarted
@@ -229,7 +258,10 @@ func (p *CommandProvider) Progress(ctx context.Context, id string, m Member, t T
 		if err != nil {
 			return pr, err
 		}
-		if timeout > 0 && time.Since(st.StartedAt) > timeout {
+		if timeout <= 0 {
+			timeout = DefaultCommandTimeout
+		}
+		if time.Since(st.StartedAt) > timeout {
 			pr.Phase, pr.Message = PhaseFailed, fmt.Sprintf("upgrade timed out after %s: %s", timeout, lastLine(st.Output))
 			if err := p.Operations.Cancel(id); err != nil {
 				pr.Message += "; stopping it failed: " + err.Error()

@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 )
 
 func fakeMember(t *testing.T, controlPlane, kubelet string, command ...string) Member {
@@ -109,5 +112,52 @@ func TestAtTarget(t *testing.T) {
 		if got, why := AtTarget(v, tc.target); got != tc.want {
 			t.Errorf("AtTarget(%+v) = %v (%s), want %v", tc.target, got, why, tc.want)
 		}
+	}
+}
+
+func TestExecCommandRunsInItsOwnDirectoryWithOnlyItsEnvironment(t *testing.T) {
+	t.Setenv("HUB_ONLY_SECRET", "hub-secret")
+	script := `test -z "$HUB_ONLY_SECRET" || { echo "hub variable leaked"; exit 1; }
+test "$HOME" = "$PWD" && test "$TMPDIR" = "$PWD" && test "$KUBECONFIG" = "$PWD/kubeconfig" || { echo "HOME=$HOME PWD=$PWD KUBECONFIG=$KUBECONFIG"; exit 1; }
+test "$CLUSTER" = dev-1 && test "$FLOTILLA_MEMBER" = dev-1 && test -s "$KUBECONFIG" || exit 1`
+	m := fakeMember(t, "v1.37.2", "v1.37.2", "sh", "-c", script)
+	stateDir := t.TempDir()
+	p, _ := NewProviders(stateDir, execOnly).For(&m.Provider)
+	pr := runToEnd(t, p, "op", m, Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2"})
+	if pr.Phase != PhaseSucceeded {
+		t.Fatalf("progress = %+v", pr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(stateDir, "operations", "op.env", "*")); len(left) != 0 {
+		t.Errorf("the member's kubeconfig stays on disk after the command: %v", left)
+	}
+}
+
+func TestExecCommandOutputIsRedacted(t *testing.T) {
+	m := fakeMember(t, "v1.37.2", "v1.37.2", "sh", "-c", `cat "$KUBECONFIG"; exit 2`)
+	m.Kubeconfig = []byte("apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: member-token-1234}}]\n")
+	p, _ := NewProviders(t.TempDir(), execOnly).For(&m.Provider)
+	pr := runToEnd(t, p, "op", m, Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2"})
+	if pr.Phase != PhaseFailed || strings.Contains(pr.Message, "member-token-1234") || !strings.Contains(pr.Message, "[redacted]") {
+		t.Fatalf("progress = %+v, want a failure with the token redacted", pr)
+	}
+}
+
+type refuseAll struct{}
+
+func (refuseAll) Permit(_ context.Context, what string) error {
+	return &hubexec.RefusedError{What: what, Reason: hubexec.ReasonExecNotAllowed}
+}
+
+func TestGuardedExecProviderRunsNothingWhenRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := fakeMember(t, "v1.36.3", "v1.36.3", "touch", filepath.Join(dir, "ran"))
+	p, _ := NewProviders(t.TempDir(), map[fleetv1.ProviderType]Factory{fleetv1.ProviderExec: RequirePermit(Exec, refuseAll{})}).For(&m.Provider)
+	err := p.Start(context.Background(), "op", m, Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "v1.37.2"})
+	if err == nil || !strings.Contains(err.Error(), "spec.provider.exec of member dev-1") || !strings.Contains(err.Error(), "--allow-exec") {
+		t.Fatalf("Start = %v, want a refusal naming the member and --allow-exec", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Fatal("the refused command ran")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 )
 
 var listAll = metav1.ListOptions{}
@@ -80,4 +81,22 @@ func Exec(spec *fleetv1.ProviderSpec, ops Operations) (Provider, error) {
 		},
 		Available: func(m Member) []string { return m.Provider.Exec.AvailableVersions },
 	}, nil
+}
+
+// RequirePermit makes the providers of factory ask permit before they start
+// a command: the hub wraps the Exec provider's factory with its
+// hubexec.Guard, since that command is an operator's program.
+func RequirePermit(factory Factory, permit hubexec.Permitter) Factory {
+	return func(spec *fleetv1.ProviderSpec, ops Operations) (Provider, error) {
+		p, err := factory(spec, ops)
+		if err != nil {
+			return nil, err
+		}
+		cp, ok := p.(*CommandProvider)
+		if !ok {
+			return nil, fmt.Errorf("provider %s does not run its commands through a CommandProvider, so the hub cannot guard them", spec.Type)
+		}
+		cp.Permit = permit
+		return cp, nil
+	}
 }

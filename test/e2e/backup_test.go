@@ -321,7 +321,7 @@ func (f *fleet) waitPendingGate() string {
 func (f *fleet) startHubManager(stateDir string) {
 	f.t.Helper()
 	f.startProcess("hub-manager-restored.log", "hub", "--kubeconfig", f.dir("hub.kubeconfig"), "--state-dir", stateDir,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--allow-exec")
 }
 
 // startAgent runs a member's agent as `local up` does, on the kubeconfig

@@ -431,7 +431,7 @@ func startReplica(t *testing.T, f *fleet, instance string, point failoverPoint) 
 	t.Helper()
 	r := &hubReplica{instance: instance, stateDir: t.TempDir(), logPath: filepath.Join(t.TempDir(), instance+".log"), exited: make(chan struct{})}
 	args := []string{"hub", "--kubeconfig", f.dir("hub.kubeconfig"), "--state-dir", r.stateDir, "--instance", instance,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect"}
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect", "--allow-exec"}
 	if point.lease != 0 {
 		args = append(args, "--leader-elect-lease-duration", point.lease.String(),
 			"--leader-elect-renew-deadline", point.renew.String(), "--leader-elect-retry-period", point.retry.String())

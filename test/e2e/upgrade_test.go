@@ -229,7 +229,7 @@ members:
 		t.Fatal(err)
 	}
 	hub := exec.Command(flotilla, "hub", "--kubeconfig", f.dir("hub.kubeconfig"), "--state-dir", f.dir("hub-manager"),
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--allow-exec")
 	hubLog, err := os.Create(filepath.Join(t.TempDir(), "hub.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -56,3 +56,11 @@ app.kubernetes.io/component: hub
 {{- define "flotilla-hub.kubeconfigName" -}}
 {{- printf "%s-kubeconfig" (include "flotilla-hub.fullname" .) }}
 {{- end }}
+
+{{/* The exec admission policies (and their bindings, of the same names) in templates/exec-policy.yaml. */}}
+{{- define "flotilla-hub.execPolicyNames" -}}
+- flotilla-exec-provider
+- flotilla-exec-strategy-checks
+- flotilla-exec-run-checks
+- flotilla-exec-credentials
+{{- end }}

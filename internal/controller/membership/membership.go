@@ -28,6 +28,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/clusterprobe"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
 )
@@ -106,7 +107,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := metav1.NewTime(r.now())
 	access, err := r.Members.For(ctx, member)
 	if err != nil {
-		r.setUnreachable(member, status, fleetv1.ReasonCredentialsInvalid, err.Error())
+		reason := fleetv1.ReasonCredentialsInvalid
+		if refused := hubexec.Refused(err); refused != nil {
+			reason = refused.Reason
+		}
+		r.setUnreachable(member, status, reason, err.Error())
 		return r.finish(ctx, member, status, period)
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, min(period, maxProbeTimeout))

@@ -31,6 +31,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/healthcheck"
+	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 	"github.com/flotilla-dev/flotilla/internal/runinput"
@@ -56,6 +57,9 @@ type Reconciler struct {
 	Providers upgrade.Providers
 	// WorkDir holds files for health-check commands.
 	WorkDir string
+	// Programs decides whether Command health checks may run; nil refuses
+	// them.
+	Programs hubexec.Permitter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Instance names this hub process in the upgrade attempts it starts, so
@@ -339,6 +343,6 @@ func (r *Reconciler) checkTargetFor(members map[string]*fleetv1.MemberCluster) c
 		if err != nil {
 			return healthcheck.Target{}, err
 		}
-		return healthcheck.Target{Member: name, Client: access.Client, Kubeconfig: access.Kubeconfig, WorkDir: r.WorkDir}, nil
+		return healthcheck.Target{Member: name, Client: access.Client, Kubeconfig: access.Kubeconfig, WorkDir: r.WorkDir, Programs: r.Programs}, nil
 	}
 }

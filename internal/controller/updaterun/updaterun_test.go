@@ -436,3 +436,46 @@ func TestAnUpgradeThatIsNotIdempotentFailsAfterAFailoverAndSaysWhy(t *testing.T)
 		t.Fatalf("a second attempt was started: %+v", p.Operation)
 	}
 }
+
+// TestACommandCheckTheHubMayNotRunFailsTheMemberAndSaysWhy runs the
+// controller as a hub without --allow-exec (no Programs): the member's
+// upgrade succeeds, its Command check is refused at once, and the member
+// fails with the refusal in its message and in an Event of the run.
+func TestACommandCheckTheHubMayNotRunFailsTheMemberAndSaysWhy(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberOnTheHub(t, "dev-1", 0)
+	run := controlPlaneRun("checked")
+	run.Spec.Strategy = &fleetv1.UpdateStrategySpec{
+		Stages:       []fleetv1.UpdateStage{{Name: "all", MemberSelector: &metav1.LabelSelector{}}},
+		HealthChecks: []fleetv1.HealthCheck{{Name: "script", Type: fleetv1.CheckCommand, Command: []string{"true"}, TimeoutSeconds: 300}},
+	}
+	if err := h.c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitFor, "the member fails on its check", func() error {
+		p := h.memberState(t, "checked", "dev-1")
+		if p.State != fleetv1.StateFailed {
+			return fmt.Errorf("member %s: %s", p.State, p.Message)
+		}
+		return nil
+	})
+	p := h.memberState(t, "checked", "dev-1")
+	for _, want := range []string{"Command check script", "--allow-exec"} {
+		if !strings.Contains(p.Message, want) {
+			t.Errorf("member message %q does not name %q", p.Message, want)
+		}
+	}
+	testenv.Eventually(t, waitFor, "an Event names the flag", func() error {
+		events, err := h.cluster.Kube.EventsV1().Events("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Name == "checked" && strings.Contains(e.Note, "--allow-exec") {
+				return nil
+			}
+		}
+		return fmt.Errorf("none among %d Events", len(events.Items))
+	})
+}
