@@ -157,7 +157,8 @@ func TestBackupAndRestoreDrill(t *testing.T) {
 	// member is joined again, and its agent restarted on the new hub's
 	// address and CA with the state directory it had.
 	for _, m := range members {
-		f.must("member", "join", "-n", m, "--agent-kubeconfig-out", f.dir("members", m+".agent-hub.kubeconfig"))
+		f.must("member", "join", "-n", m, "--agent-kubeconfig-out", f.dir("members", m+".agent-hub.kubeconfig"),
+			"--agent-values-out", f.dir("members", m+".agent-values.yaml"))
 		if err := state.Agents[m].Stop(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
