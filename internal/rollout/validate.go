@@ -47,6 +47,25 @@ func (ps Problems) Err() error {
 	return errors.Join(errs...)
 }
 
+// Under returns the problems with prefix put before each field, so that a
+// caller validating a strategy inside another object names the whole path
+// (Under("spec.strategy") turns stages[0].name into spec.strategy.stages[0].name).
+func (ps Problems) Under(prefix string) Problems {
+	out := make(Problems, len(ps))
+	for i, p := range ps {
+		switch {
+		case p.Field == "":
+			p.Field = prefix
+		case strings.HasPrefix(p.Field, "["):
+			p.Field = prefix + p.Field
+		default:
+			p.Field = prefix + "." + p.Field
+		}
+		out[i] = p
+	}
+	return out
+}
+
 // Warnings are the problems that do not stop a run.
 func (ps Problems) Warnings() Problems {
 	var out Problems
@@ -132,13 +151,16 @@ func (v *validator) stages(spec fleetv1.UpdateStrategySpec) {
 		for j, g := range stageGroups(stage) {
 			gfield := fmt.Sprintf("%s.groups[%d]", field, j)
 			if len(stage.Groups) == 0 {
-				gfield = field + " (its implicit group)"
+				gfield = field // its implicit group: the stage's name, selector and limits, checked above
 			}
-			v.name(gfield+".name", "group", g.Name)
 			if other, dup := groupAt[g.Name]; dup {
 				v.fail(gfield+".name", "group %s is also in %s: a group may appear only once", g.Name, other)
 			}
 			groupAt[g.Name] = "stage " + stage.Name
+			if len(stage.Groups) == 0 {
+				continue
+			}
+			v.name(gfield+".name", "group", g.Name)
 			v.selector(gfield+".memberSelector", g.MemberSelector)
 			if _, err := maxInFlight(g.MaxConcurrency, 100, 1); err != nil {
 				v.fail(gfield+".maxConcurrency", "%v", err)
