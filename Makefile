@@ -64,7 +64,7 @@ test-unit:
 # (testdata/fuzz/FuzzX) run first, as plain `go test` runs them too; what a
 # run finds new stays in GOCACHE, and a failure writes its input to
 # testdata/fuzz/FuzzX for you to commit with the fix (docs/testing.md).
-FUZZTIME ?= 10s
+FUZZTIME ?= 8s
 fuzz:
 	@set -e; for dir in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
 	  for target in $$(go test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
