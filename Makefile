@@ -59,19 +59,14 @@ test: tools verify-generated verify-tidy vet lint
 test-unit:
 	go test -count=1 -short ./...
 
-# Every fuzz target (func FuzzX in a _test.go file), each for FUZZTIME:
-# go test -fuzz takes one target per run. The checked-in corpora
-# (testdata/fuzz/FuzzX) run first, as plain `go test` runs them too; what a
-# run finds new stays in GOCACHE, and a failure writes its input to
-# testdata/fuzz/FuzzX for you to commit with the fix (docs/testing.md).
+# Every fuzz target (func FuzzX in a _test.go file), each for FUZZTIME
+# (hack/fuzz.sh). The checked-in corpora (testdata/fuzz/FuzzX) run first, as
+# plain `go test` runs them too; what a run finds new stays in GOCACHE, and a
+# failure writes its input to testdata/fuzz/FuzzX, to commit with the fix
+# (docs/testing.md).
 FUZZTIME ?= 8s
 fuzz:
-	@set -e; for dir in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
-	  for target in $$(go test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
-	    echo "fuzz: $$dir $$target for $(FUZZTIME)"; \
-	    go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$dir; \
-	  done; \
-	done
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 test: fuzz
 
 bench: tools build

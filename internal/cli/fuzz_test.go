@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
-
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 )
 

@@ -54,19 +54,16 @@ func Validate(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec) erro
 	if run.Status.StartTime != nil || len(run.Status.Stages) > 0 {
 		return nil
 	}
-	var problems rollout.Problems
 	switch {
-	case run.Status.StrategySnapshot != nil:
-		problems = rollout.ValidateStrategy(*strategy, nil).Under("status.strategySnapshot")
 	case run.Spec.Strategy != nil:
-		problems = rollout.ValidateStrategy(*strategy, nil).Under("spec.strategy")
+		return rollout.ValidateStrategy(*strategy, nil).Under("spec.strategy").Err()
 	case run.Spec.UpdateStrategyName != "":
 		if err := rollout.ValidateStrategy(*strategy, nil).Under("spec").Err(); err != nil {
 			return fmt.Errorf("update strategy %s is invalid: %w", run.Spec.UpdateStrategyName, err)
 		}
-		return nil
 	}
-	return problems.Err()
+	// The default strategy is valid.
+	return nil
 }
 
 // Members converts MemberClusters to the engine's members.
