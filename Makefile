@@ -64,7 +64,7 @@ test-unit:
 # plain `go test` runs them too; what a run finds new stays in GOCACHE, and a
 # failure writes its input to testdata/fuzz/FuzzX, to commit with the fix
 # (docs/testing.md).
-FUZZTIME ?= 8s
+FUZZTIME ?= 7s
 fuzz:
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 test: fuzz

@@ -12,7 +12,7 @@
 # input written (go.dev/issue/75804, fixed in Go 1.27); such a run is
 # reported and not counted as a failure.
 set -euo pipefail
-FUZZTIME=${FUZZTIME:-8s}
+FUZZTIME=${FUZZTIME:-7s}
 cd "$(dirname "$0")/.."
 
 failed=0

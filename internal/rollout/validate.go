@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
@@ -79,6 +80,9 @@ func (ps Problems) Warnings() Problems {
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
+// httpURL is the CRD's rule for an HTTP check's URL.
+var httpURL = regexp.MustCompile(`^https?://[^/]+`)
+
 // ValidateStrategy checks a strategy beyond what the CRD schema can: names
 // unique across stages and groups, limits and schedules that parse, checks
 // with the settings their type needs, windows that make sense. With members
@@ -140,12 +144,7 @@ func (v *validator) stages(spec fleetv1.UpdateStrategySpec) {
 		if stage.AfterStageWaitInSeconds < 0 || stage.AfterStageWaitInSeconds > 604800 {
 			v.fail(field+".afterStageWaitInSeconds", "must be from 0 to 604800 (a week)")
 		}
-		if _, err := maxInFlight(stage.MaxConcurrency, 100, 1); err != nil {
-			v.fail(field+".maxConcurrency", "%v", err)
-		}
-		if _, err := budgetOf(stage.MaxAllowedFailures, 100); err != nil {
-			v.fail(field+".maxAllowedFailures", "%v", err)
-		}
+		v.limits(field, stage.MaxConcurrency, stage.MaxAllowedFailures)
 		v.gates(field+".beforeGates", stage.BeforeGates)
 		v.gates(field+".afterGates", stage.AfterGates)
 		for j, g := range stageGroups(stage) {
@@ -162,14 +161,42 @@ func (v *validator) stages(spec fleetv1.UpdateStrategySpec) {
 			}
 			v.name(gfield+".name", "group", g.Name)
 			v.selector(gfield+".memberSelector", g.MemberSelector)
-			if _, err := maxInFlight(g.MaxConcurrency, 100, 1); err != nil {
-				v.fail(gfield+".maxConcurrency", "%v", err)
-			}
-			if _, err := budgetOf(g.MaxAllowedFailures, 100); err != nil {
-				v.fail(gfield+".maxAllowedFailures", "%v", err)
-			}
+			v.limits(gfield, g.MaxConcurrency, g.MaxAllowedFailures)
 			v.gates(gfield+".beforeGates", g.BeforeGates)
 			v.gates(gfield+".afterGates", g.AfterGates)
+		}
+	}
+}
+
+// The shapes the CRD's CEL rules allow for maxConcurrency and
+// maxAllowedFailures written as strings, so that what this check accepts the
+// API server does too.
+var (
+	concurrencyShape = regexp.MustCompile(`^(100|[1-9][0-9]?)%$|^[1-9][0-9]{0,3}$`)
+	failuresShape    = regexp.MustCompile(`^(100|[1-9]?[0-9])%$|^(0|[1-9][0-9]{0,3})$`)
+)
+
+// limits checks a stage's or group's maxConcurrency and maxAllowedFailures
+// as the CRD does, then as the engine reads them.
+func (v *validator) limits(field string, concurrency, failures *intstr.IntOrString) {
+	switch {
+	case concurrency == nil:
+	case concurrency.Type == intstr.Int && concurrency.IntVal < 1,
+		concurrency.Type == intstr.String && !concurrencyShape.MatchString(concurrency.StrVal):
+		v.fail(field+".maxConcurrency", "maxConcurrency must be a count of at least 1 (2 or \"2\") or a percentage from 1%% to 100%%, not %s", concurrency.String())
+	default:
+		if _, err := maxInFlight(concurrency, 100, 1); err != nil {
+			v.fail(field+".maxConcurrency", "%v", err)
+		}
+	}
+	switch {
+	case failures == nil:
+	case failures.Type == intstr.Int && failures.IntVal < 0,
+		failures.Type == intstr.String && !failuresShape.MatchString(failures.StrVal):
+		v.fail(field+".maxAllowedFailures", "maxAllowedFailures must be a count of at least 0 (2 or \"2\") or a percentage from 0%% to 100%%, not %s", failures.String())
+	default:
+		if _, err := budgetOf(failures, 100); err != nil {
+			v.fail(field+".maxAllowedFailures", "%v", err)
 		}
 	}
 }
@@ -232,8 +259,8 @@ func (v *validator) healthChecks(checks []fleetv1.HealthCheck) {
 			v.fail(field+".http", "http is required for an HTTP check and not allowed for other types")
 		}
 		if c.HTTP != nil {
-			if !strings.HasPrefix(c.HTTP.URL, "http://") && !strings.HasPrefix(c.HTTP.URL, "https://") {
-				v.fail(field+".http.url", "%q is not an http:// or https:// URL", c.HTTP.URL)
+			if !httpURL.MatchString(c.HTTP.URL) {
+				v.fail(field+".http.url", "%q is not an http:// or https:// URL with a host", c.HTTP.URL)
 			}
 			if s := c.HTTP.ExpectedStatus; s != 0 && (s < 100 || s > 599) {
 				v.fail(field+".http.expectedStatus", "%d is not an HTTP status code", s)
