@@ -172,8 +172,8 @@ func (v *validator) stages(spec fleetv1.UpdateStrategySpec) {
 // maxAllowedFailures written as strings, so that what this check accepts the
 // API server does too.
 var (
-	concurrencyShape = regexp.MustCompile(`^(100|[1-9][0-9]?)%$|^[1-9][0-9]{0,3}$`)
-	failuresShape    = regexp.MustCompile(`^(100|[1-9]?[0-9])%$|^(0|[1-9][0-9]{0,3})$`)
+	concurrencyShape = regexp.MustCompile(`^(100|[1-9]\d?)%$|^[1-9]\d{0,3}$`)
+	failuresShape    = regexp.MustCompile(`^(100|[1-9]?\d)%$|^(0|[1-9]\d{0,3})$`)
 )
 
 // limits checks a stage's or group's maxConcurrency and maxAllowedFailures
