@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(FLOTILLA_CACHE)/bin/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(FLOTILLA_CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 BIN := bin/flotilla
 
-.PHONY: all build docs tools generate verify-generated verify-tidy vet lint test test-unit bench demo demo-down clean
+.PHONY: all build docs tools generate verify-generated verify-tidy vet lint test test-unit fuzz bench demo demo-down clean
 
 all: build
 
@@ -59,6 +59,16 @@ test: tools verify-generated verify-tidy vet lint
 
 test-unit:
 	go test -count=1 -short ./...
+
+# Every fuzz target (func FuzzX in a _test.go file), each for FUZZTIME
+# (hack/fuzz.sh). The checked-in corpora (testdata/fuzz/FuzzX) run first, as
+# plain `go test` runs them too; what a run finds new stays in GOCACHE, and a
+# failure writes its input to testdata/fuzz/FuzzX, to commit with the fix
+# (docs/testing.md).
+FUZZTIME ?= 7s
+fuzz:
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+test: fuzz
 
 bench: tools build
 	go run ./hack/bench

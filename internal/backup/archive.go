@@ -19,6 +19,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // FormatVersion names the layout of an archive; Read refuses others.
@@ -150,5 +151,42 @@ func Read(r io.Reader, dec Decryption) (*Archive, error) {
 	if a.Format != FormatVersion {
 		return nil, fmt.Errorf("the file is not a Flotilla backup of format %s (format %q)", FormatVersion, a.Format)
 	}
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("the backup is damaged: %w", err)
+	}
 	return a, nil
+}
+
+// check refuses objects a restore could not recreate, before the restore
+// starts: otherwise it would stop at the first of them with the objects
+// before it restored and those after it not.
+func (a *Archive) check() error {
+	var errs []error
+	seen := map[string]int{}
+	for i := range a.Objects {
+		o := &a.Objects[i]
+		at := fmt.Sprintf("objects[%d]", i)
+		gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
+		switch {
+		case o.GetAPIVersion() == "":
+			errs = append(errs, fmt.Errorf("%s.apiVersion: required", at))
+		case err != nil || gv.Version == "":
+			errs = append(errs, fmt.Errorf("%s.apiVersion: %q is not a group/version", at, o.GetAPIVersion()))
+		}
+		if o.GetKind() == "" {
+			errs = append(errs, fmt.Errorf("%s.kind: required", at))
+		}
+		if o.GetName() == "" {
+			errs = append(errs, fmt.Errorf("%s.metadata.name: required", at))
+		}
+		if _, ok := o.Object["metadata"].(map[string]any); !ok {
+			continue // named as missing above
+		}
+		key := o.GetAPIVersion() + "/" + o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		if j, dup := seen[key]; dup {
+			errs = append(errs, fmt.Errorf("%s: the same object as objects[%d]", at, j))
+		}
+		seen[key] = i
+	}
+	return errors.Join(errs...)
 }

@@ -44,13 +44,13 @@ func parseLabels(s string) (map[string]string, error) {
 	for _, pair := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid label %q: want key=value", pair)
+			return nil, fmt.Errorf("--labels: invalid label %q: want key=value", pair)
 		}
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
-			return nil, fmt.Errorf("invalid label key %q: %s", k, strings.Join(errs, "; "))
+			return nil, fmt.Errorf("--labels: invalid label key %q: %s", k, strings.Join(errs, "; "))
 		}
 		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
-			return nil, fmt.Errorf("invalid label value %q for %s: %s", v, k, strings.Join(errs, "; "))
+			return nil, fmt.Errorf("--labels: invalid label value %q for %s: %s", v, k, strings.Join(errs, "; "))
 		}
 		out[k] = v
 	}
@@ -62,7 +62,7 @@ func validateGroupName(group string) error {
 		return nil
 	}
 	if errs := validation.IsDNS1123Label(group); len(errs) > 0 {
-		return fmt.Errorf("invalid update group %q: %s", group, strings.Join(errs, "; "))
+		return fmt.Errorf("--update-group: invalid update group %q: %s", group, strings.Join(errs, "; "))
 	}
 	return nil
 }

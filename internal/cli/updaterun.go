@@ -239,7 +239,7 @@ func parseSkipTargets(args []string) ([]fleetv1.SkipTarget, error) {
 				ok = false
 			}
 			if !ok || name == "" {
-				return nil, fmt.Errorf("invalid skip target %q: want Member:NAME, Group:NAME, Stage:NAME or AfterStageWait:STAGE", item)
+				return nil, fmt.Errorf("--targets: invalid skip target %q: want Member:NAME, Group:NAME, Stage:NAME or AfterStageWait:STAGE", item)
 			}
 			out = append(out, fleetv1.SkipTarget{Type: t, Name: name})
 		}

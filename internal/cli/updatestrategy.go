@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/rollout"
 )
 
 func newUpdateStrategyCommand(g *globalOptions) *cobra.Command {
@@ -69,6 +70,11 @@ func parseStrategy(arg string) (*fleetv1.UpdateStrategySpec, error) {
 	}
 	if len(spec.Stages) == 0 {
 		return nil, fmt.Errorf("--stages has no stages")
+	}
+	// Checked here as the hub will check it, so that a bad strategy is
+	// refused before anything is written, with the field it is about.
+	if err := rollout.ValidateStrategy(*spec, nil).Err(); err != nil {
+		return nil, fmt.Errorf("invalid --stages:\n%w", err)
 	}
 	return spec, nil
 }

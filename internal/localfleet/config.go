@@ -98,27 +98,24 @@ func (cfg Config) Resolve(tc toolchain.Toolchain) (Config, error) {
 	}
 	v, err := tc.ResolveKubernetes(out.Hub.KubernetesVersion)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("hub: %w", err))
+		errs = append(errs, fmt.Errorf("hub.kubernetesVersion: %w", err))
 	}
 	out.Hub.KubernetesVersion = v
 
 	seen := map[string]bool{}
 	for i, m := range cfg.Members {
-		where := fmt.Sprintf("members[%d]", i)
-		if m.Name != "" {
-			where += " (" + m.Name + ")"
-		}
-		fail := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+		// Each problem names its field, as members[2].updateGroup.
+		fail := func(field, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("members[%d].%s: %s", i, field, fmt.Sprintf(format, args...)))
 		}
 		switch {
 		case m.Name == "":
-			fail("a member needs a name")
+			fail("name", "a member needs a name")
 		case seen[m.Name]:
-			fail("the name %q is used twice", m.Name)
+			fail("name", "the name %q is used twice", m.Name)
 		default:
 			if msgs := validation.IsDNS1123Label(m.Name); len(msgs) > 0 {
-				fail("invalid name %q: %s", m.Name, strings.Join(msgs, "; "))
+				fail("name", "invalid name %q: %s", m.Name, strings.Join(msgs, "; "))
 			}
 		}
 		seen[m.Name] = true
@@ -127,22 +124,22 @@ func (cfg Config) Resolve(tc toolchain.Toolchain) (Config, error) {
 			m.KubernetesVersion = tc.OldestKubernetes()
 		}
 		if v, err := tc.ResolveKubernetes(m.KubernetesVersion); err != nil {
-			fail("%v", err)
+			fail("kubernetesVersion", "%v", err)
 		} else {
 			m.KubernetesVersion = v
 		}
 		if m.UpdateGroup != "" {
 			if msgs := validation.IsDNS1123Label(m.UpdateGroup); len(msgs) > 0 {
-				fail("invalid update group %q: %s", m.UpdateGroup, strings.Join(msgs, "; "))
+				fail("updateGroup", "invalid update group %q: %s", m.UpdateGroup, strings.Join(msgs, "; "))
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
 			val := m.Labels[k]
 			if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-				fail("invalid label key %q: %s", k, strings.Join(msgs, "; "))
+				fail("labels", "invalid label key %q: %s", k, strings.Join(msgs, "; "))
 			}
 			if msgs := validation.IsValidLabelValue(val); len(msgs) > 0 {
-				fail("invalid value %q of label %s: %s", val, k, strings.Join(msgs, "; "))
+				fail("labels", "invalid value %q of label %s: %s", val, k, strings.Join(msgs, "; "))
 			}
 		}
 		if m.Nodes == nil {
@@ -150,10 +147,12 @@ func (cfg Config) Resolve(tc toolchain.Toolchain) (Config, error) {
 			m.Nodes = &n
 		}
 		switch {
-		case *m.Nodes < 0 || m.Pods < 0:
-			fail("node and pod counts cannot be negative")
+		case *m.Nodes < 0:
+			fail("nodes", "node counts cannot be negative")
+		case m.Pods < 0:
+			fail("pods", "pod counts cannot be negative")
 		case m.Pods > 0 && *m.Nodes == 0:
-			fail("simulated pods need nodes to run on")
+			fail("pods", "simulated pods need nodes to run on")
 		}
 		out.Members = append(out.Members, m)
 	}

@@ -72,10 +72,10 @@ func TestInvalidConfigs(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"unknown field":    {"members: [{name: a, nodez: 3}]", "unknown field"},
 		"unknown version":  {"members: [{name: a, kubernetesVersion: '1.20'}]", `unsupported Kubernetes version "1.20"`},
-		"hub version":      {"hub: {kubernetesVersion: '2.0'}", "hub: unsupported"},
-		"duplicate names":  {"members: [{name: a}, {name: a}]", `members[1] (a): the name "a" is used twice`},
+		"hub version":      {"hub: {kubernetesVersion: '2.0'}", "hub.kubernetesVersion: unsupported"},
+		"duplicate names":  {"members: [{name: a}, {name: a}]", `members[1].name: the name "a" is used twice`},
 		"bad name":         {"members: [{name: Dev_1}]", `invalid name "Dev_1"`},
-		"missing name":     {"members: [{nodes: 1}]", "members[0]: a member needs a name"},
+		"missing name":     {"members: [{nodes: 1}]", "members[0].name: a member needs a name"},
 		"bad group":        {"members: [{name: a, updateGroup: 'Group A'}]", "invalid update group"},
 		"bad label key":    {"members: [{name: a, labels: {'-x': y}}]", "invalid label key"},
 		"bad label value":  {"members: [{name: a, labels: {x: 'a b'}}]", "invalid value"},

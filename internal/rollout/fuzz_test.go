@@ -333,6 +333,7 @@ func FuzzValidateStrategy(f *testing.F) {
 			t.Fatalf("not deterministic: %v then %v", first, second)
 		}
 		if first.Err() != nil {
+			checkProblemsNameFields(t, spec, first)
 			return
 		}
 		if _, err := Resolve(spec, members); err != nil {
@@ -354,4 +355,87 @@ func FuzzValidateStrategy(f *testing.F) {
 			in.Now = in.Now.Add(time.Hour)
 		}
 	})
+}
+
+// checkProblemsNameFields checks that every error names the field it is
+// about, as a path that leads into the strategy: its parent must exist in
+// the strategy as JSON (the last step may be a field that is missing).
+func checkProblemsNameFields(t *testing.T, spec fleetv1.UpdateStrategySpec, problems Problems) {
+	t.Helper()
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if p.Warning {
+			continue
+		}
+		if p.Field == "" {
+			t.Fatalf("an error names no field: %q", p.Message)
+		}
+		if !strings.HasPrefix(p.String(), p.Field+": ") {
+			t.Fatalf("the message %q does not start with its field %s", p, p.Field)
+		}
+		if p.Field == "members" {
+			continue // two groups claim a member: about the fleet, not one field
+		}
+		if !parentResolves(doc, p.Field) {
+			t.Fatalf("the field %s of %q is not a path into the strategy %s", p.Field, p, raw)
+		}
+	}
+}
+
+// parentResolves reports whether everything but the last step of a path
+// such as stages[1].groups[0].name leads somewhere in doc.
+func parentResolves(doc any, path string) bool {
+	steps := pathSteps(path)
+	for _, step := range steps[:len(steps)-1] {
+		switch node := doc.(type) {
+		case map[string]any:
+			next, ok := node[step]
+			if !ok {
+				return false
+			}
+			doc = next
+		case []any:
+			var i int
+			if _, err := fmt.Sscanf(step, "[%d]", &i); err != nil || i < 0 || i >= len(node) {
+				return false
+			}
+			doc = node[i]
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// pathSteps splits stages[1].name into stages, [1] and name.
+func pathSteps(path string) []string {
+	var steps []string
+	for _, part := range strings.Split(path, ".") {
+		for {
+			i := strings.Index(part, "[")
+			if i < 0 {
+				break
+			}
+			if i > 0 {
+				steps = append(steps, part[:i])
+			}
+			j := strings.Index(part, "]")
+			if j < i {
+				return append(steps, part)
+			}
+			steps = append(steps, part[i:j+1])
+			part = part[j+1:]
+		}
+		if part != "" {
+			steps = append(steps, part)
+		}
+	}
+	return steps
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
@@ -47,6 +48,25 @@ func (ps Problems) Err() error {
 	return errors.Join(errs...)
 }
 
+// Under returns the problems with prefix put before each field, so that a
+// caller validating a strategy inside another object names the whole path
+// (Under("spec.strategy") turns stages[0].name into spec.strategy.stages[0].name).
+func (ps Problems) Under(prefix string) Problems {
+	out := make(Problems, len(ps))
+	for i, p := range ps {
+		switch {
+		case p.Field == "":
+			p.Field = prefix
+		case strings.HasPrefix(p.Field, "["):
+			p.Field = prefix + p.Field
+		default:
+			p.Field = prefix + "." + p.Field
+		}
+		out[i] = p
+	}
+	return out
+}
+
 // Warnings are the problems that do not stop a run.
 func (ps Problems) Warnings() Problems {
 	var out Problems
@@ -59,6 +79,9 @@ func (ps Problems) Warnings() Problems {
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// httpURL is the CRD's rule for an HTTP check's URL.
+var httpURL = regexp.MustCompile(`^https?://[^/]+`)
 
 // ValidateStrategy checks a strategy beyond what the CRD schema can: names
 // unique across stages and groups, limits and schedules that parse, checks
@@ -121,33 +144,59 @@ func (v *validator) stages(spec fleetv1.UpdateStrategySpec) {
 		if stage.AfterStageWaitInSeconds < 0 || stage.AfterStageWaitInSeconds > 604800 {
 			v.fail(field+".afterStageWaitInSeconds", "must be from 0 to 604800 (a week)")
 		}
-		if _, err := maxInFlight(stage.MaxConcurrency, 100, 1); err != nil {
-			v.fail(field+".maxConcurrency", "%v", err)
-		}
-		if _, err := budgetOf(stage.MaxAllowedFailures, 100); err != nil {
-			v.fail(field+".maxAllowedFailures", "%v", err)
-		}
+		v.limits(field, stage.MaxConcurrency, stage.MaxAllowedFailures)
 		v.gates(field+".beforeGates", stage.BeforeGates)
 		v.gates(field+".afterGates", stage.AfterGates)
 		for j, g := range stageGroups(stage) {
 			gfield := fmt.Sprintf("%s.groups[%d]", field, j)
 			if len(stage.Groups) == 0 {
-				gfield = field + " (its implicit group)"
+				gfield = field // its implicit group: the stage's name, selector and limits, checked above
 			}
-			v.name(gfield+".name", "group", g.Name)
 			if other, dup := groupAt[g.Name]; dup {
 				v.fail(gfield+".name", "group %s is also in %s: a group may appear only once", g.Name, other)
 			}
 			groupAt[g.Name] = "stage " + stage.Name
+			if len(stage.Groups) == 0 {
+				continue
+			}
+			v.name(gfield+".name", "group", g.Name)
 			v.selector(gfield+".memberSelector", g.MemberSelector)
-			if _, err := maxInFlight(g.MaxConcurrency, 100, 1); err != nil {
-				v.fail(gfield+".maxConcurrency", "%v", err)
-			}
-			if _, err := budgetOf(g.MaxAllowedFailures, 100); err != nil {
-				v.fail(gfield+".maxAllowedFailures", "%v", err)
-			}
+			v.limits(gfield, g.MaxConcurrency, g.MaxAllowedFailures)
 			v.gates(gfield+".beforeGates", g.BeforeGates)
 			v.gates(gfield+".afterGates", g.AfterGates)
+		}
+	}
+}
+
+// The shapes the CRD's CEL rules allow for maxConcurrency and
+// maxAllowedFailures written as strings, so that what this check accepts the
+// API server does too.
+var (
+	concurrencyShape = regexp.MustCompile(`^(100|[1-9]\d?)%$|^[1-9]\d{0,3}$`)
+	failuresShape    = regexp.MustCompile(`^(100|[1-9]?\d)%$|^(0|[1-9]\d{0,3})$`)
+)
+
+// limits checks a stage's or group's maxConcurrency and maxAllowedFailures
+// as the CRD does, then as the engine reads them.
+func (v *validator) limits(field string, concurrency, failures *intstr.IntOrString) {
+	switch {
+	case concurrency == nil:
+	case concurrency.Type == intstr.Int && concurrency.IntVal < 1,
+		concurrency.Type == intstr.String && !concurrencyShape.MatchString(concurrency.StrVal):
+		v.fail(field+".maxConcurrency", "maxConcurrency must be a count of at least 1 (2 or \"2\") or a percentage from 1%% to 100%%, not %s", concurrency.String())
+	default:
+		if _, err := maxInFlight(concurrency, 100, 1); err != nil {
+			v.fail(field+".maxConcurrency", "%v", err)
+		}
+	}
+	switch {
+	case failures == nil:
+	case failures.Type == intstr.Int && failures.IntVal < 0,
+		failures.Type == intstr.String && !failuresShape.MatchString(failures.StrVal):
+		v.fail(field+".maxAllowedFailures", "maxAllowedFailures must be a count of at least 0 (2 or \"2\") or a percentage from 0%% to 100%%, not %s", failures.String())
+	default:
+		if _, err := budgetOf(failures, 100); err != nil {
+			v.fail(field+".maxAllowedFailures", "%v", err)
 		}
 	}
 }
@@ -210,8 +259,8 @@ func (v *validator) healthChecks(checks []fleetv1.HealthCheck) {
 			v.fail(field+".http", "http is required for an HTTP check and not allowed for other types")
 		}
 		if c.HTTP != nil {
-			if !strings.HasPrefix(c.HTTP.URL, "http://") && !strings.HasPrefix(c.HTTP.URL, "https://") {
-				v.fail(field+".http.url", "%q is not an http:// or https:// URL", c.HTTP.URL)
+			if !httpURL.MatchString(c.HTTP.URL) {
+				v.fail(field+".http.url", "%q is not an http:// or https:// URL with a host", c.HTTP.URL)
 			}
 			if s := c.HTTP.ExpectedStatus; s != 0 && (s < 100 || s > 599) {
 				v.fail(field+".http.expectedStatus", "%d is not an HTTP status code", s)

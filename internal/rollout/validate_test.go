@@ -67,7 +67,7 @@ func TestValidateStrategy(t *testing.T) {
 		{"groups and a selector", withStage(func(s *fleetv1.UpdateStage) { s.MemberSelector = selector("a", "b") }), "groups or a memberSelector, not both"},
 		{"neither groups nor a selector", strategyOf(fleetv1.UpdateStage{Name: "s"}), "needs groups or a memberSelector"},
 		{"bad selector", withStage(func(s *fleetv1.UpdateStage) { s.Groups[0].MemberSelector = selector("bad key!", "x") }), "stages[0].groups[0].memberSelector"},
-		{"zero concurrency", withStage(func(s *fleetv1.UpdateStage) { s.Groups[0].MaxConcurrency = count(0) }), "maxConcurrency: 0 is less than 1"},
+		{"zero concurrency", withStage(func(s *fleetv1.UpdateStage) { s.Groups[0].MaxConcurrency = count(0) }), "maxConcurrency must be a count of at least 1"},
 		{"bad percentage", withStage(func(s *fleetv1.UpdateStage) { s.MaxConcurrency = percent("120%") }), "stages[0].maxConcurrency"},
 		{"negative budget", withStage(func(s *fleetv1.UpdateStage) { s.MaxAllowedFailures = count(-1) }), "maxAllowedFailures"},
 		{"negative wait", withStage(func(s *fleetv1.UpdateStage) { s.AfterStageWaitInSeconds = -1 }), "afterStageWaitInSeconds"},

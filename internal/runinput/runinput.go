@@ -46,6 +46,26 @@ func Strategy(ctx context.Context, hub client.Reader, run *fleetv1.UpdateRun) (*
 	return DefaultStrategy(), nil
 }
 
+// Validate checks the strategy a run that has not started would follow,
+// with the fields named as the operator wrote them: spec.strategy.… for an
+// inline strategy, the UpdateStrategy's spec.… for a named one. A run that
+// has started keeps the tree it recorded, so it is not checked again.
+func Validate(run *fleetv1.UpdateRun, strategy *fleetv1.UpdateStrategySpec) error {
+	if run.Status.StartTime != nil || len(run.Status.Stages) > 0 {
+		return nil
+	}
+	switch {
+	case run.Spec.Strategy != nil:
+		return rollout.ValidateStrategy(*strategy, nil).Under("spec.strategy").Err()
+	case run.Spec.UpdateStrategyName != "":
+		if err := rollout.ValidateStrategy(*strategy, nil).Under("spec").Err(); err != nil {
+			return fmt.Errorf("update strategy %s is invalid: %w", run.Spec.UpdateStrategyName, err)
+		}
+	}
+	// The default strategy is valid.
+	return nil
+}
+
 // Members converts MemberClusters to the engine's members.
 func Members(items []fleetv1.MemberCluster) []rollout.Member {
 	out := make([]rollout.Member, 0, len(items))

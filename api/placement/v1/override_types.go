@@ -43,9 +43,12 @@ const OverrideClusterNameVariable = "${MEMBER-CLUSTER-NAME}"
 // whose rules try.
 type JSONPatchOverride struct {
 	Op JSONPatchOverrideOperator `json:"op"`
-	// Path is a JSON pointer; fields under metadata other than labels and
-	// annotations, and status, cannot be patched.
+	// Path is a JSON pointer; apiVersion, kind, status and the fields under
+	// metadata other than labels and annotations cannot be patched.
 	// +kubebuilder:validation:Pattern=`^/`
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!(self == '/status' || self.startsWith('/status/') || self == '/kind' || self.startsWith('/kind/') || self == '/apiVersion' || self.startsWith('/apiVersion/'))",message="apiVersion, kind and status cannot be overridden"
+	// +kubebuilder:validation:XValidation:rule="!(self == '/metadata' || self.startsWith('/metadata/')) || self == '/metadata/labels' || self == '/metadata/annotations' || self.startsWith('/metadata/labels/') || self.startsWith('/metadata/annotations/')",message="only metadata.labels and metadata.annotations can be overridden"
 	Path string `json:"path"`
 	// +optional
 	Value apiextensionsv1.JSON `json:"value,omitempty"`

@@ -155,6 +155,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	return r.place(ctx, crp)
 }
 
+// invalidPolicyReason is the Scheduled condition's reason for a policy
+// whose selectors do not parse.
+const invalidPolicyReason = "InvalidPolicy"
+
 // place does one reconcile's work and records its outcome in crp.Status.
 func (r *Reconciler) place(ctx context.Context, crp *placementv1.ClusterResourcePlacement) (reconcile.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
@@ -164,6 +168,12 @@ func (r *Reconciler) place(ctx context.Context, crp *placementv1.ClusterResource
 		r.setCondition(crp, conditions.False(placementv1.ClusterResourcePlacementScheduledConditionType, reason, err.Error()), stamp)
 	}
 
+	if err := scheduling.ValidatePolicy(crp.Spec.Policy).ToAggregate(); err != nil {
+		// Nothing is selected or placed for a policy that cannot be read;
+		// what was placed before stays until the policy is fixed.
+		notScheduled(invalidPolicyReason, err)
+		return reconcile.Result{}, nil
+	}
 	sel, err := r.selection(ctx, crp)
 	if err != nil {
 		// A bad selector is the user's to fix: say so and look again later

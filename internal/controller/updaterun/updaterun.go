@@ -163,6 +163,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 
 	strategy, err := runinput.Strategy(ctx, r.Client, run)
+	if err == nil {
+		// Refused before the engine sees it: a run whose strategy is
+		// invalid touches no member and opens no gate.
+		err = runinput.Validate(run, strategy)
+	}
 	if err != nil {
 		return r.refuse(ctx, run, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 )
@@ -30,7 +31,7 @@ func Matches(sel *placementv1.ClusterSelector, c Cluster) (bool, error) {
 	for i := range sel.ClusterSelectorTerms {
 		ok, err := MatchesTerm(&sel.ClusterSelectorTerms[i], c)
 		if err != nil && firstErr == nil {
-			firstErr = err
+			firstErr = fmt.Errorf("clusterSelectorTerms[%d].%w", i, err)
 		}
 		if ok {
 			return true, nil
@@ -41,22 +42,28 @@ func Matches(sel *placementv1.ClusterSelector, c Cluster) (bool, error) {
 
 // MatchesTerm reports whether c matches both the label and the property
 // selector of a term; an unset selector matches everything. An invalid
-// selector matches nothing and is returned as an error.
+// selector matches nothing and is returned as an error that starts with the
+// field at fault, relative to the term (labelSelector,
+// propertySelector.matchExpressions[0]), so callers can put their path
+// before it.
 func MatchesTerm(term *placementv1.ClusterSelectorTerm, c Cluster) (bool, error) {
 	if term.LabelSelector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
 		if err != nil {
-			return false, fmt.Errorf("invalid labelSelector: %w", err)
+			return false, fmt.Errorf("labelSelector: %w", err)
 		}
 		if !sel.Matches(labels.Set(c.Labels)) {
 			return false, nil
 		}
 	}
 	if term.PropertySelector != nil {
-		for _, req := range term.PropertySelector.MatchExpressions {
+		for i, req := range term.PropertySelector.MatchExpressions {
 			ok, err := matchesProperty(req, c.Properties)
-			if err != nil || !ok {
-				return false, err
+			if err != nil {
+				return false, fmt.Errorf("propertySelector.matchExpressions[%d]: %w", i, err)
+			}
+			if !ok {
+				return false, nil
 			}
 		}
 	}
@@ -121,4 +128,39 @@ func Quantity(props map[string]string, name string) (float64, bool) {
 		return 0, false
 	}
 	return q.AsApproximateFloat64(), true
+}
+
+// CheckTerm reports what is wrong with a term, whatever cluster it is
+// matched against: a label selector that does not parse, a property
+// requirement without exactly one value, a value that is not a quantity,
+// an unknown operator. Each error names its field under path.
+func CheckTerm(path *field.Path, term *placementv1.ClusterSelectorTerm) field.ErrorList {
+	var errs field.ErrorList
+	if term.LabelSelector != nil {
+		if _, err := metav1.LabelSelectorAsSelector(term.LabelSelector); err != nil {
+			errs = append(errs, &field.Error{Type: field.ErrorTypeInvalid, Field: path.Child("labelSelector").String(), BadValue: field.OmitValueType{}, Detail: err.Error()})
+		}
+	}
+	if term.PropertySelector == nil {
+		return errs
+	}
+	for i, req := range term.PropertySelector.MatchExpressions {
+		at := path.Child("propertySelector", "matchExpressions").Index(i)
+		switch req.Operator {
+		case placementv1.PropertySelectorGreaterThan, placementv1.PropertySelectorGreaterThanOrEqual, placementv1.PropertySelectorEqualTo,
+			placementv1.PropertySelectorNotEqualTo, placementv1.PropertySelectorLessThan, placementv1.PropertySelectorLessThanOrEqual:
+		default:
+			errs = append(errs, field.NotSupported(at.Child("operator"), req.Operator, []placementv1.PropertySelectorOperator{
+				placementv1.PropertySelectorGreaterThan, placementv1.PropertySelectorGreaterThanOrEqual, placementv1.PropertySelectorEqualTo,
+				placementv1.PropertySelectorNotEqualTo, placementv1.PropertySelectorLessThan, placementv1.PropertySelectorLessThanOrEqual}))
+		}
+		if len(req.Values) != 1 {
+			errs = append(errs, field.Invalid(at.Child("values"), req.Values, "want exactly one value"))
+			continue
+		}
+		if _, err := resource.ParseQuantity(req.Values[0]); err != nil {
+			errs = append(errs, field.Invalid(at.Child("values").Index(0), req.Values[0], "not a quantity (such as 4, 16Gi or 500m)"))
+		}
+	}
+	return errs
 }

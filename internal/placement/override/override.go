@@ -11,6 +11,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	"github.com/flotilla-dev/flotilla/internal/placement/clusterselector"
@@ -165,15 +166,86 @@ func selectsNamespaced(sels []placementv1.ResourceSelector, obj *unstructured.Un
 	return false
 }
 
+// ValidatePolicy checks an override's policy whatever member and object it
+// meets: cluster selectors that parse, known rule types and operations,
+// values that are JSON where an operation needs one, paths that may be
+// overridden. Errors name their field under spec.policy.
+func ValidatePolicy(policy *placementv1.OverridePolicy) field.ErrorList {
+	path := field.NewPath("spec", "policy")
+	if policy == nil {
+		return field.ErrorList{field.Required(path, "an override needs a policy")}
+	}
+	var errs field.ErrorList
+	rules := path.Child("overrideRules")
+	if len(policy.OverrideRules) == 0 {
+		errs = append(errs, field.Required(rules, "an override needs at least one rule"))
+	}
+	for i, rule := range policy.OverrideRules {
+		at := rules.Index(i)
+		if rule.ClusterSelector != nil {
+			terms := at.Child("clusterSelector", "clusterSelectorTerms")
+			for j := range rule.ClusterSelector.ClusterSelectorTerms {
+				errs = append(errs, clusterselector.CheckTerm(terms.Index(j), &rule.ClusterSelector.ClusterSelectorTerms[j])...)
+			}
+		}
+		switch rule.OverrideType {
+		case placementv1.DeleteOverrideType:
+			if len(rule.JSONPatchOverrides) > 0 {
+				errs = append(errs, field.Forbidden(at.Child("jsonPatchOverrides"), "a Delete rule takes no jsonPatchOverrides"))
+			}
+			continue
+		case "", placementv1.JSONPatchOverrideType:
+		default:
+			errs = append(errs, field.NotSupported(at.Child("overrideType"), rule.OverrideType,
+				[]placementv1.OverrideType{placementv1.JSONPatchOverrideType, placementv1.DeleteOverrideType}))
+			continue
+		}
+		if len(rule.JSONPatchOverrides) == 0 {
+			errs = append(errs, field.Required(at.Child("jsonPatchOverrides"), "a JSONPatch rule needs jsonPatchOverrides"))
+		}
+		for j, o := range rule.JSONPatchOverrides {
+			errs = append(errs, validateOp(at.Child("jsonPatchOverrides").Index(j), o)...)
+		}
+	}
+	return errs
+}
+
+func validateOp(at *field.Path, o placementv1.JSONPatchOverride) field.ErrorList {
+	var errs field.ErrorList
+	switch o.Op {
+	case placementv1.JSONPatchOverrideOpAdd, placementv1.JSONPatchOverrideOpReplace, placementv1.JSONPatchOverrideOpRemove:
+	default:
+		errs = append(errs, field.NotSupported(at.Child("op"), o.Op, []placementv1.JSONPatchOverrideOperator{
+			placementv1.JSONPatchOverrideOpAdd, placementv1.JSONPatchOverrideOpRemove, placementv1.JSONPatchOverrideOpReplace}))
+	}
+	if !strings.HasPrefix(o.Path, "/") {
+		errs = append(errs, field.Invalid(at.Child("path"), o.Path, "a JSON pointer starting with /"))
+	} else if err := CheckPath(o.Path); err != nil {
+		errs = append(errs, field.Forbidden(at.Child("path"), err.Error()))
+	}
+	switch {
+	case o.Op == placementv1.JSONPatchOverrideOpRemove && len(o.Value.Raw) > 0:
+		errs = append(errs, field.Forbidden(at.Child("value"), "remove takes no value"))
+	case o.Op != placementv1.JSONPatchOverrideOpRemove && len(o.Value.Raw) == 0:
+		errs = append(errs, field.Required(at.Child("value"), fmt.Sprintf("%s needs a value", o.Op)))
+	case len(o.Value.Raw) > 0 && !json.Valid(o.Value.Raw):
+		errs = append(errs, field.Invalid(at.Child("value"), string(o.Value.Raw), "not JSON"))
+	}
+	return errs
+}
+
 // applyPolicy runs the rules whose clusterSelector matches the member.
 func applyPolicy(obj *unstructured.Unstructured, policy *placementv1.OverridePolicy, member string, cluster clusterselector.Cluster) (_ *unstructured.Unstructured, deleted, changed bool, _ error) {
 	if policy == nil {
 		return obj, false, false, nil
 	}
+	if err := ValidatePolicy(policy).ToAggregate(); err != nil {
+		return nil, false, false, err
+	}
 	for i, rule := range policy.OverrideRules {
 		ok, err := clusterselector.Matches(rule.ClusterSelector, cluster)
 		if err != nil {
-			return nil, false, false, fmt.Errorf("rule %d: clusterSelector: %w", i, err)
+			return nil, false, false, fmt.Errorf("spec.policy.overrideRules[%d].clusterSelector.%w", i, err)
 		}
 		if !ok {
 			continue
@@ -183,14 +255,14 @@ func applyPolicy(obj *unstructured.Unstructured, policy *placementv1.OverridePol
 		}
 		obj, err = patch(obj, rule.JSONPatchOverrides, member)
 		if err != nil {
-			return nil, false, false, fmt.Errorf("rule %d: %w", i, err)
+			return nil, false, false, fmt.Errorf("spec.policy.overrideRules[%d].jsonPatchOverrides: %w", i, err)
 		}
 		changed = true
 	}
 	return obj, false, changed, nil
 }
 
-// patch applies JSON patch operations, after checking their paths and
+// patch applies JSON patch operations, which ValidatePolicy has checked,
 // putting the member's name in for ${MEMBER-CLUSTER-NAME}.
 func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, member string) (*unstructured.Unstructured, error) {
 	type op struct {
@@ -200,14 +272,8 @@ func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, 
 	}
 	var patchOps []op
 	for _, o := range ops {
-		if err := CheckPath(o.Path); err != nil {
-			return nil, err
-		}
 		p := op{Op: string(o.Op), Path: o.Path}
 		if o.Op != placementv1.JSONPatchOverrideOpRemove {
-			if len(o.Value.Raw) == 0 {
-				return nil, fmt.Errorf("%s %s needs a value", o.Op, o.Path)
-			}
 			var v any
 			if err := json.Unmarshal(o.Value.Raw, &v); err != nil {
 				return nil, fmt.Errorf("%s %s: value is not JSON: %w", o.Op, o.Path, err)
@@ -239,16 +305,25 @@ func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, 
 	if err := out.UnmarshalJSON(patched); err != nil {
 		return nil, fmt.Errorf("the patched object is no longer a Kubernetes object: %w", err)
 	}
+	// The API server would refuse the object on every member; say why here.
+	for _, m := range []string{"labels", "annotations"} {
+		if _, _, err := unstructured.NestedStringMap(out.Object, "metadata", m); err != nil {
+			return nil, fmt.Errorf("the patched metadata.%s must map strings to strings", m)
+		}
+	}
 	return out, nil
 }
 
-// CheckPath refuses patches of status and of metadata other than labels
-// and annotations: names, namespaces and the like are the placement's to
-// decide, and status is the member's.
+// CheckPath refuses patches of status, of apiVersion and kind, and of
+// metadata other than labels and annotations: what an object is, its name,
+// its namespace and the like are the placement's to decide, and status is
+// the member's.
 func CheckPath(path string) error {
 	switch {
 	case path == "/status" || strings.HasPrefix(path, "/status/"):
 		return fmt.Errorf("path %s: status cannot be overridden", path)
+	case path == "/apiVersion" || strings.HasPrefix(path, "/apiVersion/") || path == "/kind" || strings.HasPrefix(path, "/kind/"):
+		return fmt.Errorf("path %s: an object's apiVersion and kind cannot be overridden", path)
 	case path == "/metadata" || strings.HasPrefix(path, "/metadata/"):
 		if strings.HasPrefix(path, "/metadata/labels/") || strings.HasPrefix(path, "/metadata/annotations/") ||
 			path == "/metadata/labels" || path == "/metadata/annotations" {

@@ -137,7 +137,7 @@ func (s *scheduler) fits(m Member) (bool, string) {
 	}
 	ok, err := clusterselector.Matches(required, clusterselector.Cluster{Labels: m.Labels, Properties: m.Properties})
 	if err != nil {
-		return false, "required affinity: " + err.Error()
+		return false, "invalid required affinity: spec.policy.affinity.clusterAffinity.requiredDuringSchedulingIgnoredDuringExecution." + err.Error()
 	}
 	if !ok {
 		return false, "does not match required affinity"
