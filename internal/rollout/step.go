@@ -111,6 +111,11 @@ func (s *stepper) drive() {
 		}
 		s.setRun(fleetv1.StateRunning, "running")
 		s.st.LastStartRequest = s.in.StartRequest
+		// From here the run follows the strategy as it is now: editing or
+		// deleting the UpdateStrategy it names changes no started run.
+		if s.st.StrategySnapshot == nil {
+			s.st.StrategySnapshot = s.in.Strategy.DeepCopy()
+		}
 	case fleetv1.StateFailed:
 		if desired != fleetv1.RunStarted || s.in.StartRequest == s.st.LastStartRequest {
 			return

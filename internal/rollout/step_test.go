@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -466,5 +467,20 @@ func TestTransitionsOfTheFirstStep(t *testing.T) {
 	}
 	if r.Status.CurrentStage != "s" {
 		t.Fatalf("CurrentStage %q", r.Status.CurrentStage)
+	}
+}
+
+func TestAStartingRunRecordsTheStrategyItFollows(t *testing.T) {
+	strategy := strategyOf(stage("one", group("a")), stage("two", group("b")))
+	s := newSim(t, strategy, concat(fleetOf("a", 1), fleetOf("b", 1))...)
+	s.in.Desired = fleetv1.RunNotStarted
+	s.step()
+	if s.in.Status.StrategySnapshot != nil {
+		t.Fatalf("a run not started recorded a strategy: %+v", s.in.Status.StrategySnapshot)
+	}
+	s.in.Desired = fleetv1.RunStarted
+	s.step()
+	if got := s.in.Status.StrategySnapshot; got == nil || !reflect.DeepEqual(*got, strategy) {
+		t.Fatalf("snapshot = %+v, want %+v", got, strategy)
 	}
 }

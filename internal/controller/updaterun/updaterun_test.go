@@ -479,3 +479,40 @@ func TestACommandCheckTheHubMayNotRunFailsTheMemberAndSaysWhy(t *testing.T) {
 		return fmt.Errorf("none among %d Events", len(events.Items))
 	})
 }
+
+// A started run follows the strategy as it was when it started: the
+// UpdateStrategy it names may be edited or deleted under it.
+func TestAStartedRunKeepsTheStrategyItStartedWith(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	h.memberAt(t, "prod-1", "prod", "v1.37.2")
+	gated := gatedRun("unused", "1.37").Spec.Strategy
+	strategy := &fleetv1.UpdateStrategy{ObjectMeta: metav1.ObjectMeta{Name: "gated"}, Spec: *gated}
+	if err := h.c.Create(ctx, strategy); err != nil {
+		t.Fatal(err)
+	}
+	run := gatedRun("monthly", "1.37")
+	run.Spec.Strategy, run.Spec.UpdateStrategyName = nil, "gated"
+	if err := h.c.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	gate := h.pendingGate(t, "monthly")
+	if got := h.run(t, "monthly").Status.StrategySnapshot; got == nil || len(got.Stages) != 1 || len(got.Stages[0].BeforeGates) != 1 {
+		t.Fatalf("strategySnapshot = %+v, want the gated strategy", got)
+	}
+
+	if err := h.c.Delete(ctx, strategy); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(gate.DeepCopy())
+	gate.Spec.State = fleetv1.GateCompleted
+	if err := h.c.Patch(ctx, gate, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitFor, "the run completes without its strategy", func() error {
+		if r := h.run(t, "monthly"); r.Status.State != fleetv1.StateCompleted {
+			return fmt.Errorf("state %s: %s", r.Status.State, r.Status.Message)
+		}
+		return nil
+	})
+}
