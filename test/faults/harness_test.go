@@ -283,14 +283,26 @@ func (f *fleet) hubCluster() *localcluster.Cluster {
 // memberClient is an admin client of a member's API server.
 func (f *fleet) memberClient(name string) kubernetes.Interface {
 	f.t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", f.layout.MemberKubeconfig(name))
+	return kubeClient(f.t, f.layout.MemberKubeconfig(name))
+}
+
+// hubKubeClient is an admin client of the hub's API server, for the
+// objects a placement selects there.
+func (f *fleet) hubKubeClient() kubernetes.Interface {
+	f.t.Helper()
+	return kubeClient(f.t, f.layout.HubKubeconfig())
+}
+
+func kubeClient(t *testing.T, kubeconfig string) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	cfg.Timeout = 5 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return cs
 }

@@ -17,7 +17,7 @@ import (
 // control-plane restart onto the target), and ends on the target.
 func TestHubControllerKilledAtRandomPoints(t *testing.T) {
 	kills := pick(20, 3)
-	names := pick([]string{"m-1", "m-2", "m-3", "m-4"}, []string{"m-1", "m-2", "m-3"})
+	names := pick([]string{"m-1", "m-2", "m-3", "m-4", "m-5", "m-6"}, []string{"m-1", "m-2", "m-3"})
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FLOTILLA_FAULTS_SEED"); s != "" {
 		_, _ = fmt.Sscan(s, &seed)
@@ -43,7 +43,7 @@ func TestHubControllerKilledAtRandomPoints(t *testing.T) {
 	var last time.Time
 	for done < kills {
 		// Anywhere from the new process's start-up to well into its work.
-		time.Sleep(time.Duration(200+rng.IntN(3800)) * time.Millisecond)
+		time.Sleep(time.Duration(200+rng.IntN(2800)) * time.Millisecond)
 		if s := f.run("fault").Status.State; s == fleetv1.StateCompleted {
 			break
 		}

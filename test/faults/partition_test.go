@@ -1,0 +1,302 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
+)
+
+// netns is a network namespace the test creates and holds open with a
+// process of its own: `unshare -n sleep`.
+type netns struct {
+	path   string
+	holder *exec.Cmd
+}
+
+// newNetns creates a network namespace with its loopback up, or says why
+// the machine does not allow it (not root, no unshare).
+func newNetns(t *testing.T) (*netns, error) {
+	t.Helper()
+	holder := exec.Command("unshare", "-n", "sleep", "infinity")
+	if err := holder.Start(); err != nil {
+		return nil, err
+	}
+	n := &netns{path: fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid), holder: holder}
+	t.Cleanup(func() {
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+	})
+	self, _ := os.Readlink("/proc/self/ns/net")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ns, err := os.Readlink(n.path)
+		if err == nil && ns != self {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("unshare -n made no network namespace (not allowed here?)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, err := exec.Command("nsenter", "--net="+n.path, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("bringing up lo in the namespace: %v: %s", err, out)
+	}
+	return n, nil
+}
+
+// listen opens a TCP listener inside the namespace: a goroutine locked to
+// its thread enters the namespace, and the socket stays there. The thread
+// is never unlocked, so it ends with the goroutine instead of carrying the
+// namespace back into the Go scheduler.
+func (n *netns) listen(addr string) (net.Listener, error) {
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := os.Open(n.path)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer fd.Close()
+		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("setns: %w", err)}
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	return r.l, r.err
+}
+
+// link relays TCP connections from a listener to a target address and can
+// be cut: a cut link passes no byte in either direction on the connections
+// open at the cut, which stay open as over a dead network, and holds new
+// connections unanswered until it is mended.
+type link struct {
+	target string
+
+	mu      sync.Mutex
+	cut     bool
+	mended  chan struct{}
+	epoch   int
+	closers []io.Closer
+}
+
+func newLink(t *testing.T, l net.Listener, target string) *link {
+	k := &link{target: target, mended: make(chan struct{})}
+	close(k.mended)
+	k.closers = append(k.closers, l)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go k.relay(c)
+		}
+	}()
+	t.Cleanup(func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, c := range k.closers {
+			_ = c.Close()
+		}
+	})
+	return k
+}
+
+func (k *link) relay(in net.Conn) {
+	k.mu.Lock()
+	mended := k.mended
+	k.closers = append(k.closers, in)
+	k.mu.Unlock()
+	<-mended // a connection made while cut waits, as its SYNs would be retried
+	out, err := net.Dial("tcp", k.target)
+	if err != nil {
+		_ = in.Close()
+		return
+	}
+	k.mu.Lock()
+	epoch := k.epoch
+	k.closers = append(k.closers, out)
+	k.mu.Unlock()
+	go k.pipe(out, in, epoch)
+	k.pipe(in, out, epoch)
+}
+
+// pipe copies until the link is cut in a later epoch than the
+// connection's, then reads and drops everything: a dead path.
+func (k *link) pipe(dst io.Writer, src io.Reader, epoch int) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && k.alive(epoch) {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (k *link) alive(epoch int) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.cut && k.epoch == epoch
+}
+
+func (k *link) setCut(cut bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cut == k.cut {
+		return
+	}
+	k.cut = cut
+	if cut {
+		k.epoch++
+		k.mended = make(chan struct{})
+	} else {
+		close(k.mended)
+	}
+}
+
+// TestMemberPartitionedFromHub cuts one member's agent off from the hub
+// while a placement is in force. The agent runs in a network namespace the
+// test creates, whose only ways out are two relays: to its member's API
+// server and to the hub's; the partition cuts the second. (Where the
+// machine allows no namespace, the agent is pointed at a relay in the
+// host's namespace instead, and the table says so.) While cut off, the
+// agent keeps reverting drift; a change to the placement made meanwhile
+// reaches the other member at once and the partitioned one once mended.
+func TestMemberPartitionedFromHub(t *testing.T) {
+	cutFor := pick(time.Minute, 15*time.Second)
+	row := &result{scenario: "member partitioned from the hub", injected: fmt.Sprintf("during placement, m-2's agent cut off for %s", cutFor)}
+	record(t, row)
+	names := []string{"m-1", "m-2"}
+	f := upFleet(t, members(true, "m-1:a", "m-2:a"))
+	f.placeSettings(names...)
+
+	hubPort := f.hubCluster().State().Ports.APIServer
+	memberPort := f.memberCluster("m-2").State().Ports.APIServer
+	agent := f.agent("m-2")
+	var hubLink *link
+	ns, err := newNetns(t)
+	if err == nil {
+		row.injected += " (network namespace)"
+		hubListener, err := ns.listen(fmt.Sprintf("127.0.0.1:%d", hubPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		memberListener, err := ns.listen(fmt.Sprintf("127.0.0.1:%d", memberPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hubLink = newLink(t, hubListener, fmt.Sprintf("127.0.0.1:%d", hubPort))
+		newLink(t, memberListener, fmt.Sprintf("127.0.0.1:%d", memberPort))
+		agent.kill(t)
+		agent.argv = append([]string{"nsenter", "--net=" + ns.path, "--"}, agent.argv...)
+	} else {
+		t.Logf("no network namespace (%v): the agent talks to the hub through a relay in the host's namespace", err)
+		row.injected += " (relay in the host namespace: " + err.Error() + ")"
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hubLink = newLink(t, l, fmt.Sprintf("127.0.0.1:%d", hubPort))
+		path := f.layout.AgentHubKubeconfig("m-2")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relayed := strings.ReplaceAll(string(data), fmt.Sprintf("127.0.0.1:%d", hubPort), l.Addr().String())
+		if err := os.WriteFile(path, []byte(relayed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		agent.kill(t)
+	}
+	f.restart(agent)
+	// The agent, restarted behind the relays, is in sync: drift reverted.
+	f.drift("m-2", 0)
+
+	hubLink.setCut(true)
+	cut := time.Now()
+	var reverts driftStats
+	for i := 1; time.Since(cut) < cutFor/2; i++ {
+		reverts.add(f.drift("m-2", i))
+		time.Sleep(2 * time.Second)
+	}
+	// The placement changes while m-2 is cut off.
+	changed := time.Now()
+	f.setPlacedLevel("2")
+	testenv.Eventually(t, 30*time.Second, "m-1 gets the change", func() error { return f.levelIs("m-1", "2") })
+	reachedM1 := time.Since(changed)
+	for time.Since(cut) < cutFor {
+		if err := f.levelIs("m-2", "1"); err != nil {
+			t.Fatalf("m-2, cut off, changed: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	hubLink.setCut(false)
+	mended := time.Now()
+	testenv.Eventually(t, 3*time.Minute, "m-2 gets the change once mended", func() error { return f.levelIs("m-2", "2") })
+	caughtUp := time.Since(mended)
+	row.outcome = fmt.Sprintf("converged: %s while cut off; the placement change reached m-1 in %s and m-2 only after the mend", reverts, sinceText(reachedM1))
+	row.touched = "m-1 (the change), m-2 (drift reverted)"
+	row.recovered = sinceText(caughtUp) + " (mended → m-2 has the change)"
+	var crp placementv1.ClusterResourcePlacement
+	if err := f.hub.Get(context.Background(), client.ObjectKey{Name: "fault-placed"}, &crp); err != nil {
+		t.Fatal(err)
+	}
+	row.lost = "nothing"
+	for _, m := range names {
+		if err := f.levelIs(m, "2"); err != nil {
+			row.lost = err.Error()
+			t.Error(err)
+		}
+	}
+}
+
+// setPlacedLevel changes the placed ConfigMap on the hub.
+func (f *fleet) setPlacedLevel(level string) {
+	f.t.Helper()
+	patch := fmt.Sprintf(`{"data":{"level":%q}}`, level)
+	if _, err := f.hubKubeClient().CoreV1().ConfigMaps("fault-placed").Patch(context.Background(), "settings", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// levelIs checks the placed ConfigMap's level on a member.
+func (f *fleet) levelIs(member, level string) error {
+	cm, err := f.memberClient(member).CoreV1().ConfigMaps("fault-placed").Get(context.Background(), "settings", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: %w", member, err)
+	}
+	if got := cm.Data["level"]; got != level {
+		return fmt.Errorf("%s: level %q, want %q", member, got, level)
+	}
+	return nil
+}
