@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		if err := (&membership.Reconciler{
 			Client:         mgr.GetClient(),
 			Members:        members,
-			Recorder:       mgr.GetEventRecorder("flotilla-membership"),
+			Recorder:       cappedNotes{mgr.GetEventRecorder("flotilla-membership")},
 			MaxConcurrency: opts.MaxConcurrentProbes,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the membership controller: %w", err)
@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	if err := (&updaterun.Reconciler{
 		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorder("flotilla-updaterun"),
+		Recorder:  cappedNotes{mgr.GetEventRecorder("flotilla-updaterun")},
 		Members:   members,
 		Providers: upgrade.NewProviders(opts.StateDir, opts.UpgradeProviders),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if opts.EnablePlacement {
 		if err := (&placement.Reconciler{
 			Client:           mgr.GetClient(),
-			Recorder:         mgr.GetEventRecorder("flotilla-placement"),
+			Recorder:         cappedNotes{mgr.GetEventRecorder("flotilla-placement")},
 			UnreachableGrace: opts.UnreachableGracePeriod,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the placement controller: %w", err)

@@ -38,6 +38,7 @@ func (f *fleet) memberHealth(name string) string {
 // etcd back, starting the run again finishes it. Nothing written before
 // the outage is lost.
 func TestMemberEtcdStopped(t *testing.T) {
+	concurrentInShortForm(t)
 	t.Run("idle fleet", etcdStoppedIdle)
 	if full() {
 		t.Run("after its upgrade, during its checks", etcdStoppedDuringChecks)

@@ -77,6 +77,7 @@ var gateFaults = []gateFault{
 // Once the operator repairs m-1, starting the run again re-runs only m-1's
 // checks (it is not upgraded twice) and finishes the run.
 func TestFailingGateStopsTheRun(t *testing.T) {
+	concurrentInShortForm(t)
 	for _, fault := range gateFaults {
 		if !fault.short && !full() {
 			continue

@@ -58,6 +58,16 @@ func pick[T any](fullValue, shortValue T) T {
 	return shortValue
 }
 
+// concurrentInShortForm lets the short form's scenarios run two at a time
+// (go test's -parallel defaults to the CPU count), so that it costs `make
+// test` a few minutes; the full form runs them one after another, so that
+// its times are not those of a machine shared with another scenario.
+func concurrentInShortForm(t *testing.T) {
+	if !full() {
+		t.Parallel()
+	}
+}
+
 // flotilla is the binary under test, built once by TestMain.
 var flotilla string
 
@@ -251,10 +261,16 @@ func (f *fleet) waitRun(name string, timeout time.Duration, what string, cond fu
 	return run
 }
 
-// waitFinished waits until the run is Completed, Failed or Stopped.
+// waitFinished waits until the run is Completed, Failed or Stopped,
+// logging each change it sees on the way.
 func (f *fleet) waitFinished(name string, timeout time.Duration) fleetv1.UpdateRun {
 	f.t.Helper()
+	start, last := time.Now(), ""
 	return f.waitRun(name, timeout, "run "+name+" finished", func(r fleetv1.UpdateRun) bool {
+		if line := summaryLine(r); line != last {
+			f.t.Logf("+%.1fs %s", time.Since(start).Seconds(), line)
+			last = line
+		}
 		s := r.Status.State
 		return s == fleetv1.StateCompleted || s == fleetv1.StateFailed || s == fleetv1.StateStopped
 	})

@@ -16,6 +16,7 @@ import (
 // completes, every member is upgraded exactly once (one operation, one
 // control-plane restart onto the target), and ends on the target.
 func TestHubControllerKilledAtRandomPoints(t *testing.T) {
+	concurrentInShortForm(t)
 	kills := pick(20, 3)
 	names := pick([]string{"m-1", "m-2", "m-3", "m-4", "m-5", "m-6"}, []string{"m-1", "m-2", "m-3"})
 	seed := uint64(time.Now().UnixNano())

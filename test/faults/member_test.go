@@ -108,6 +108,7 @@ var memberAPIServerPoints = []memberAPIServerPoint{
 // back, starting the run again finishes it without upgrading anyone twice,
 // and no member lost data.
 func TestMemberAPIServerKilled(t *testing.T) {
+	concurrentInShortForm(t)
 	for _, point := range memberAPIServerPoints {
 		if !point.short && !full() {
 			continue

@@ -56,7 +56,7 @@ func newNetns(t *testing.T) (*netns, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if out, err := exec.Command("nsenter", "--net="+n.path, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bringing up lo in the namespace: %v: %s", err, out)
+		return nil, fmt.Errorf("bringing up lo in the namespace: %w: %s", err, out)
 	}
 	return n, nil
 }
@@ -193,6 +193,7 @@ func (k *link) setCut(cut bool) {
 // agent keeps reverting drift; a change to the placement made meanwhile
 // reaches the other member at once and the partitioned one once mended.
 func TestMemberPartitionedFromHub(t *testing.T) {
+	concurrentInShortForm(t)
 	cutFor := pick(time.Minute, 15*time.Second)
 	row := &result{scenario: "member partitioned from the hub", injected: fmt.Sprintf("during placement, m-2's agent cut off for %s", cutFor)}
 	record(t, row)
