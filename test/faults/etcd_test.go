@@ -46,7 +46,7 @@ func TestMemberEtcdStopped(t *testing.T) {
 }
 
 func etcdStoppedIdle(t *testing.T) {
-	outage := pick(30*time.Second, 10*time.Second)
+	outage := pick(30*time.Second, 5*time.Second)
 	row := &result{scenario: "member etcd stopped under its API server", injected: fmt.Sprintf("idle fleet, m-1, for %s", outage)}
 	record(t, row)
 	names := []string{"m-1", "m-2"}

@@ -58,10 +58,11 @@ func pick[T any](fullValue, shortValue T) T {
 	return shortValue
 }
 
-// concurrentInShortForm lets the short form's scenarios run two at a time
-// (go test's -parallel defaults to the CPU count), so that it costs `make
-// test` a few minutes; the full form runs them one after another, so that
-// its times are not those of a machine shared with another scenario.
+// concurrentInShortForm lets the short form's scenarios run three at a
+// time (they mostly wait: about 40% of one CPU for all of them), so that it
+// costs `make test` a few minutes; the full form runs them one after
+// another, so that its times are not those of a machine shared with another
+// scenario.
 func concurrentInShortForm(t *testing.T) {
 	if !full() {
 		t.Parallel()
@@ -100,6 +101,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building flotilla: %v\n%s", err, out)
 		return 1
 	}
+	if !full() && !flagSet("test.parallel") {
+		_ = flag.Set("test.parallel", "3")
+	}
 	start := time.Now()
 	code := m.Run()
 	table := resultsTable(time.Since(start))
@@ -111,6 +115,12 @@ func runTests(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // fleet is a local fleet started for one test.

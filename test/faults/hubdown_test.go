@@ -119,13 +119,13 @@ func (d driftStats) String() string {
 // twice, the placement is still Applied everywhere and nothing is missing.
 func TestHubAPIServerDown(t *testing.T) {
 	concurrentInShortForm(t)
-	outage := pick(2*time.Minute, 20*time.Second)
+	outage := pick(2*time.Minute, 15*time.Second)
 	outageText := fmt.Sprintf("for %s", outage)
 	if !full() {
 		outageText += " (2 min in full mode)"
 	}
 	runRow := &result{scenario: "hub API server down", injected: outageText + ", during a run (m-1 upgrading)"}
-	placementRow := &result{scenario: "hub API server down", injected: outageText + ", placement in force, drift made on members every 3 s"}
+	placementRow := &result{scenario: "hub API server down", injected: outageText + ", placement in force, drift made on a member every 3 s"}
 	agentRow := &result{scenario: "agent SIGKILLed and restarted while its hub is down", injected: "halfway through the hub outage, m-2's agent"}
 	record(t, agentRow)
 	record(t, placementRow)

@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
@@ -184,8 +187,10 @@ func (k *link) setCut(cut bool) {
 	}
 }
 
-// TestMemberPartitionedFromHub cuts one member's agent off from the hub
-// while a placement is in force. The agent runs in a network namespace the
+// TestMemberPartitionedFromHub cuts one member off from the hub, during a
+// placement and during a run.
+//
+// During a placement, the member's agent is cut off from the hub. The agent runs in a network namespace the
 // test creates, whose only ways out are two relays: to its member's API
 // server and to the hub's; the partition cuts the second. (Where the
 // machine allows no namespace, the agent is pointed at a relay in the
@@ -194,7 +199,14 @@ func (k *link) setCut(cut bool) {
 // reaches the other member at once and the partitioned one once mended.
 func TestMemberPartitionedFromHub(t *testing.T) {
 	concurrentInShortForm(t)
-	cutFor := pick(time.Minute, 15*time.Second)
+	t.Run("during placement", partitionDuringPlacement)
+	if full() {
+		t.Run("during a run", partitionDuringRun)
+	}
+}
+
+func partitionDuringPlacement(t *testing.T) {
+	cutFor := pick(time.Minute, 10*time.Second)
 	row := &result{scenario: "member partitioned from the hub", injected: fmt.Sprintf("during placement, m-2's agent cut off for %s", cutFor)}
 	record(t, row)
 	names := []string{"m-1", "m-2"}
@@ -300,4 +312,98 @@ func (f *fleet) levelIs(member, level string) error {
 		return fmt.Errorf("%s: level %q, want %q", member, got, level)
 	}
 	return nil
+}
+
+// partitionDuringRun cuts the hub's path to m-2 (its probes and health
+// checks; the Local provider drives the cluster from its directory, outside
+// that path) right after m-2's upgrade, before its checks: the checks fail
+// it and the run stops before stage two. The path is a relay in the host's
+// namespace that the member's kubeconfig Secret on the hub is pointed at: a
+// hub in a namespace of its own would start the upgraded kube-apiservers
+// there too (upgrade commands are its children).
+func partitionDuringRun(t *testing.T) {
+	row := &result{scenario: "member partitioned from the hub", injected: "during a run: after m-2's upgrade, before its checks; the hub's path to m-2 cut (relay in the host namespace)"}
+	record(t, row)
+	f := upFleet(t, members(false, "m-1:a", "m-2:a", "m-3:b"))
+	f.writeCanaries(twoStageMembers...)
+	memberAddr := fmt.Sprintf("127.0.0.1:%d", f.memberCluster("m-2").State().Ports.APIServer)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := newLink(t, l, memberAddr)
+	f.repointKubeconfigSecret("m-2", memberAddr, l.Addr().String())
+	testenv.Eventually(t, time.Minute, "m-2 Healthy through the relay", func() error {
+		if h := f.memberHealth("m-2"); h != "Healthy" {
+			return fmt.Errorf("m-2: %s", h)
+		}
+		return nil
+	})
+
+	f.startRun("fault", gateStages)
+	f.waitRun("fault", 2*time.Minute, "m-2's upgrade command done", func(fleetv1.UpdateRun) bool {
+		ops := f.upgradeOps("fault", "m-2")
+		return len(ops) > 0 && ops[0].exitCode == 0
+	})
+	path.setCut(true)
+	cut := time.Now()
+	run := f.waitFinished("fault", 3*time.Minute)
+	touched := f.touchedAfter("fault", cut, "m-1", "m-3")
+	m2 := memberProgress(run, "m-2")
+	row.outcome = fmt.Sprintf("run %s; m-2 %s (%s) %s after the cut", run.Status.State, m2.State, reason(m2), sinceText(time.Since(cut)))
+	row.touched = touchedText(touched)
+	if run.Status.State != fleetv1.StateFailed || m2.State != fleetv1.StateFailed {
+		t.Fatalf("run %s, m-2 %s (%s); want both Failed", run.Status.State, m2.State, m2.Message)
+	}
+	t.Logf("m-2 failed: %s", m2.Message)
+	if len(touched) != 0 || memberProgress(run, "m-3").State != fleetv1.StateNotStarted {
+		t.Errorf("touched after the cut: %v", touched)
+	}
+	mended := time.Now()
+	path.setCut(false)
+	f.resumeRun("fault")
+	run = f.waitFinished("fault", 3*time.Minute)
+	if run.Status.State != fleetv1.StateCompleted {
+		t.Fatalf("after the mend the run is %s: %s", run.Status.State, summaryLine(run))
+	}
+	row.recovered = sinceText(time.Since(mended)) + " (mended, run started again → Completed)"
+	if n, why := f.duplicateUpgrades("fault", twoStageMembers...); n != 0 || len(f.upgradeOps("fault", "m-2")) != 1 {
+		t.Errorf("duplicate upgrades: %d (%s), m-2 upgraded %d times", n, why, len(f.upgradeOps("fault", "m-2")))
+	}
+	lost := f.lostCanaries(twoStageMembers...)
+	row.lost = lostText(lost)
+	if len(lost) != 0 {
+		t.Errorf("lost: %v", lost)
+	}
+}
+
+// repointKubeconfigSecret rewrites the server address in the kubeconfig
+// the hub holds for a member.
+func (f *fleet) repointKubeconfigSecret(member, from, to string) {
+	f.t.Helper()
+	ctx := context.Background()
+	var mc fleetv1.MemberCluster
+	if err := f.hub.Get(ctx, client.ObjectKey{Name: member}, &mc); err != nil {
+		f.t.Fatal(err)
+	}
+	ref := mc.Spec.Access.KubeconfigSecretRef
+	if ref == nil {
+		f.t.Fatalf("%s has no kubeconfig Secret", member)
+	}
+	key := ref.Key
+	if key == "" {
+		key = enrollment.KubeconfigKey
+	}
+	var secret corev1.Secret
+	if err := f.hub.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
+		f.t.Fatal(err)
+	}
+	data := string(secret.Data[key])
+	if !strings.Contains(data, from) {
+		f.t.Fatalf("%s's kubeconfig does not name %s", member, from)
+	}
+	secret.Data[key] = []byte(strings.ReplaceAll(data, from, to))
+	if err := f.hub.Update(ctx, &secret); err != nil {
+		f.t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,17 @@ type result struct {
 	lost      string
 	// failed is set when the test asserting the row failed.
 	failed bool
+}
+
+// scenarioOrder is the table's order: the list of scenarios.
+var scenarioOrder = []string{
+	"member API server SIGKILLed, kept down",
+	"member goes bad after its upgrade",
+	"hub API server down",
+	"hub controller SIGKILLed and restarted",
+	"agent SIGKILLed and restarted while its hub is down",
+	"member partitioned from the hub",
+	"member etcd stopped under its API server",
 }
 
 var (
@@ -62,7 +74,11 @@ func resultsTable(wall time.Duration) string {
 	fmt.Fprintf(&b, "\nfault injection, %s: %d rows in %s on %d CPUs\n\n", mode, len(results), wall.Round(time.Second), runtime.NumCPU())
 	b.WriteString("| scenario | injected when | outcome | members touched after the fault | time to recover | lost |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range results {
+	rows := slices.Clone(results)
+	slices.SortStableFunc(rows, func(a, b result) int {
+		return slices.Index(scenarioOrder, a.scenario) - slices.Index(scenarioOrder, b.scenario)
+	})
+	for _, r := range rows {
 		outcome := r.outcome
 		if r.failed {
 			outcome = "**FAILED**: " + outcome
