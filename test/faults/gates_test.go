@@ -16,11 +16,14 @@ import (
 )
 
 // gateStages checks every member's nodes and pods a few seconds after its
-// upgrade: the window in which the faults below strike.
+// upgrade: the window in which the faults below strike. Its upgrade timeout
+// fails a member whose API stops answering before the hub has read its
+// new version (see twoStages).
 const gateStages = `{"stages": [
   {"name": "one", "groups": [{"name": "a"}]},
   {"name": "two", "groups": [{"name": "b"}]}
-], "healthChecks": [
+], "memberUpgradeTimeoutSeconds": 25,
+"healthChecks": [
   {"name": "nodes-ready", "type": "NodesReady", "settleSeconds": 3, "timeoutSeconds": 5},
   {"name": "no-failed-pods", "type": "NoFailedPods", "settleSeconds": 3, "timeoutSeconds": 5}
 ]}`

@@ -223,7 +223,7 @@ func TestHubAPIServerDown(t *testing.T) {
 	placementRow.lost = lostText(lost)
 	agentRow.outcome = "kept enforcing from its state dir: " + after.String()
 	agentRow.touched = "m-2 (drift reverted)"
-	agentRow.recovered = "drift reverted within " + sinceText(after.max) + " of each change after the restart"
+	agentRow.recovered = fmt.Sprintf("each drift after the restart reverted within %.2f s", after.max.Seconds())
 	agentRow.lost = lostText(lost)
 	if after.n == 0 {
 		t.Error("no drift was made after the agent's restart")
