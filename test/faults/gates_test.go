@@ -64,7 +64,7 @@ var gateFaults = []gateFault{
 		repair:       func(f *fleet) { f.setNodesReady("m-1", true) },
 	},
 	{
-		name: "a pod Failed after the upgrade",
+		name:         "a pod Failed after the upgrade",
 		inject:       func(f *fleet) { f.failAPod("m-1") },
 		failingCheck: "no-failed-pods",
 		repair: func(f *fleet) {
