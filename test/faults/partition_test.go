@@ -372,10 +372,12 @@ func partitionDuringRun(t *testing.T) {
 	if run.Status.State != fleetv1.StateCompleted {
 		t.Fatalf("after the mend the run is %s: %s", run.Status.State, summaryLine(run))
 	}
-	if p := memberProgress(run, "m-2"); p.State == fleetv1.StateSkipped {
-		// Already on the target: the resumed run skips it, and its checks,
-		// which the partition cut short, never run (reported in the README).
-		row.outcome += "; resumed: m-2 Skipped (on the target), its checks never run"
+	// m-2 is on the target: the resumed run gives it the checks the cut
+	// denied it, rather than skipping it unchecked.
+	if p := memberProgress(run, "m-2"); p.State != fleetv1.StateCompleted || p.HealthChecks == nil || p.HealthChecks.State != fleetv1.StateCompleted {
+		t.Errorf("m-2 after the resume: %s (%s), checks %+v; want Completed with its checks passed", p.State, p.Message, p.HealthChecks)
+	} else {
+		row.outcome += "; resumed: m-2 checked, Completed"
 	}
 	row.recovered = fmt.Sprintf("%s (mended → m-2 Healthy on the hub again, %s; run started again → Completed)", sinceText(time.Since(mended)), sinceText(reachable))
 	if n, why := f.duplicateUpgrades("fault", twoStageMembers...); n != 0 || len(f.upgradeOps("fault", "m-2")) != 1 {
