@@ -7,7 +7,7 @@ CONTROLLER_GEN := $(FLOTILLA_CACHE)/bin/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT := $(FLOTILLA_CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 BIN := bin/flotilla
 
-.PHONY: all build docs tools generate verify-generated verify-tidy vet lint test test-unit fuzz bench demo demo-down clean
+.PHONY: all build docs tools generate verify-generated verify-tidy vet lint test test-unit fuzz faults bench demo demo-down clean
 
 all: build
 
@@ -69,6 +69,15 @@ FUZZTIME ?= 7s
 fuzz:
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 test: fuzz
+
+# The fault-injection suite in full (docs: README "Fault injection"): every
+# injection point, a 2-minute hub outage, 20 hub controller kills. Prints
+# the results table, also kept in bin/faults.md. `make test` runs its short
+# form with the other packages.
+faults: tools
+	@mkdir -p bin
+	@rm -f bin/faults.md
+	go test -count=1 -timeout 60m ./test/faults -faults.full -faults.table=$(CURDIR)/bin/faults.md; status=$$?; cat bin/faults.md 2>/dev/null; exit $$status
 
 bench: tools build
 	go run ./hack/bench

@@ -261,6 +261,28 @@ func (c *Cluster) StopAPIServer() error {
 	return s.APIServer.Stop(stopGrace)
 }
 
+// StopEtcd stops only etcd, as if the datastore died under a running API
+// server (fault rehearsals); StartEtcd brings it back.
+func (c *Cluster) StopEtcd() error {
+	return c.State().Etcd.Stop(stopGrace)
+}
+
+// StartEtcd starts etcd again, on its ports and over its data, after
+// StopEtcd. It does nothing if etcd runs.
+func (c *Cluster) StartEtcd(ctx context.Context) error {
+	if c.State().Etcd.Alive() {
+		return nil
+	}
+	bin, err := c.toolchain.Etcd()
+	if err != nil {
+		return err
+	}
+	if err := c.startServer(ctx, "etcd", bin, c.etcdArgs(), nil, c.etcdReady); err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name(), err)
+	}
+	return nil
+}
+
 // RestartAPIServer stops the API server if it runs and starts the
 // kube-apiserver of version over the same etcd data, on the same port and
 // certificates, so that kubeconfigs keep working: a control-plane upgrade.

@@ -438,3 +438,34 @@ func TestStepLeavesItsInputAlone(t *testing.T) {
 	}
 	s.runToEnd(100)
 }
+
+// A member failed by its upgrade timeout whose upgrade went through all the
+// same (the hub could not read its version) is at the target on resume: it
+// gets the health checks it never had, not a Skipped that passes it unchecked.
+func TestResumeChecksAFailedMemberFoundAtTheTarget(t *testing.T) {
+	spec := strategyOf(stage("s", group("a")))
+	spec.MemberUpgradeTimeoutSeconds = 60
+	spec.HealthChecks = []fleetv1.HealthCheck{check("nodes", fleetv1.RunAfterMember)}
+	members := fleetOf("a", 2)
+	members[0].upgradeTakes = time.Hour
+	s := newSim(t, spec, members...)
+	if s.runToEnd(20) != fleetv1.StateFailed {
+		t.Fatal(describe(s.in.Status))
+	}
+	if m := memberState(s.in.Status, "a-00"); m.State != fleetv1.StateFailed || !strings.Contains(m.Message, "did not finish") {
+		t.Fatalf("a-00: %s %q", m.State, m.Message)
+	}
+	// The upgrade went through; the provider has no word on it.
+	members[0].upgrading, members[0].version, members[0].outcome = false, s.in.Target, UpgradeUnknown
+	s.in.StartRequest = "again"
+	r := s.step()
+	if len(r.Actions.StartUpgrades) != 0 || len(r.Actions.RunChecks) != 1 || r.Actions.RunChecks[0].Scope.Member != "a-00" {
+		t.Fatalf("resume: upgrades %v, checks %+v; want a-00's checks only\n%s", startedNames(r), r.Actions.RunChecks, describe(r.Status))
+	}
+	if s.runToEnd(20) != fleetv1.StateCompleted {
+		t.Fatal(describe(s.in.Status))
+	}
+	if m := memberState(s.in.Status, "a-00"); m.State != fleetv1.StateCompleted || members[0].upgrades != 1 {
+		t.Fatalf("a-00: %s %q, upgraded %d times", m.State, m.Message, members[0].upgrades)
+	}
+}

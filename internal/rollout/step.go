@@ -293,8 +293,9 @@ func (s *stepper) unstop() {
 
 // resume restarts a Stopped or Failed run from where it stopped. Completed
 // and Skipped members stay as they are. In a group not yet done, a member
-// whose upgrade failed is retried from the start, and one whose upgrade
-// succeeded but whose health checks failed only has its checks run again;
+// whose upgrade failed is retried from the start, one whose upgrade
+// succeeded but whose health checks failed only has its checks run again,
+// and one that failed but is at the target all the same has its checks run;
 // failures a finished group tolerated stay as they are. Stopped or Failed
 // stages and groups start over, keeping their approved gates and their
 // start times.
@@ -325,6 +326,14 @@ func (s *stepper) resume() {
 				if m.HealthChecks != nil {
 					m.HealthChecks = &fleetv1.Progress{State: fleetv1.StateNotStarted}
 					s.set(memberRef(g, m), &m.Progress, fleetv1.StateRunning, "upgraded; running health checks again")
+					continue
+				}
+				if m.Operation != nil && s.in.Observed.Members[m.Name].AtTarget {
+					// Failed while its upgrade went through (the hub lost sight
+					// of the member): retrying would find it at the target and
+					// skip it unchecked, so it gets the checks it never had.
+					m.HealthChecks = &fleetv1.Progress{State: fleetv1.StateNotStarted}
+					s.set(memberRef(g, m), &m.Progress, fleetv1.StateRunning, "at the target after the failed attempt; running health checks")
 					continue
 				}
 				previous := m.Message

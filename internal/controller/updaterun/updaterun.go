@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -107,9 +108,18 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
 		// One worker: runs see each other's members consistently, so two runs
 		// never upgrade the same member at once.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: 1,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryDelay),
+		}).
 		Complete(r)
 }
+
+// maxRetryDelay caps the backoff before a failed reconcile is retried. The
+// default doubles up to 16 minutes: after the hub's API server was down for
+// 20 s, a run sat still for a minute once it was back (the fault suite's
+// TestHubAPIServerDown), and longer outages cost longer still.
+const maxRetryDelay = 10 * time.Second
 
 // runsWaitingBeside lists the other runs that have a member waiting
 // (Pending), which may be waiting for a member o holds.
