@@ -331,3 +331,18 @@ type UpdateRunList struct {
 func init() {
 	register(&UpdateRun{}, &UpdateRunList{})
 }
+
+// MemberProgress finds a member in the run's stage → group → member tree;
+// the zero value when the run has no such member.
+func (s *UpdateRunStatus) MemberProgress(member string) MemberProgress {
+	for _, st := range s.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				if m.Name == member {
+					return m
+				}
+			}
+		}
+	}
+	return MemberProgress{}
+}

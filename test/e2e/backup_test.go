@@ -68,11 +68,11 @@ func TestBackupAndRestoreDrill(t *testing.T) {
 		  {"name": "prod", "groups": [{"name": "prod"}], "beforeGates": [{"type": "Approval", "displayName": "canary looks good"}]}]`)
 	gate := f.waitPendingGate()
 	before := f.getRun("drill")
-	if p := memberProgress(before, "canary"); p.State != fleetv1.StateCompleted {
+	if p := before.Status.MemberProgress("canary"); p.State != fleetv1.StateCompleted {
 		t.Fatalf("canary is %s when the gate waits, want Completed", p.State)
 	}
 	for _, m := range []string{"prod-1", "prod-2"} {
-		if p := memberProgress(before, m); p.State != fleetv1.StateNotStarted {
+		if p := before.Status.MemberProgress(m); p.State != fleetv1.StateNotStarted {
 			t.Fatalf("%s is %s before the gate opened, want NotStarted", m, p.State)
 		}
 	}
@@ -178,8 +178,8 @@ func TestBackupAndRestoreDrill(t *testing.T) {
 	if after.Status.State != fleetv1.StateCompleted {
 		t.Fatalf("run %s: %s", after.Status.State, after.Status.Message)
 	}
-	canaryBefore := memberProgress(before, "canary")
-	if p := memberProgress(after, "canary"); p.State != fleetv1.StateCompleted || !p.StartTime.Equal(canaryBefore.StartTime) {
+	canaryBefore := before.Status.MemberProgress("canary")
+	if p := after.Status.MemberProgress("canary"); p.State != fleetv1.StateCompleted || !p.StartTime.Equal(canaryBefore.StartTime) {
 		t.Errorf("canary is %s, started %v; before the backup it was Completed, started %v", p.State, p.StartTime, canaryBefore.StartTime)
 	}
 	wantAttempts := map[string][2]int{"canary": {1, 0}, "prod-1": {0, 1}, "prod-2": {0, 1}}

@@ -79,7 +79,7 @@ var failoverPoints = []failoverPoint{
 	{
 		name: "member upgrading",
 		reached: func(p pointState) bool {
-			m := memberProgress(p.run, "m-2")
+			m := p.run.Status.MemberProgress("m-2")
 			// Killed once the upgrade command has begun changing the member.
 			return m.State == fleetv1.StateRunning && m.HealthChecks == nil && m.Operation != nil &&
 				upgradeOutputStarted(p.leader.stateDir, "m-2")
@@ -89,7 +89,7 @@ var failoverPoints = []failoverPoint{
 		name:  "during a health check",
 		lease: 6 * time.Second, renew: 4 * time.Second, retry: time.Second,
 		reached: func(p pointState) bool {
-			m := memberProgress(p.run, "m-2")
+			m := p.run.Status.MemberProgress("m-2")
 			return m.HealthChecks != nil && m.HealthChecks.State == fleetv1.StateRunning &&
 				slices.Contains(checkRuns(p.checksLog)["m-2"], p.leader.pid())
 		},
@@ -109,7 +109,7 @@ var failoverPoints = []failoverPoint{
 		// Killed as soon as the status says m-3 is Running: the leader wrote
 		// it and is about to start, or has just started, its upgrade.
 		reached: func(p pointState) bool {
-			m := memberProgress(p.run, "m-3")
+			m := p.run.Status.MemberProgress("m-3")
 			return m.State == fleetv1.StateRunning
 		},
 	},
@@ -185,7 +185,8 @@ func failOverAt(t *testing.T, point failoverPoint) failoverFigures {
 	// The lease holder's identity is the host name and a random UUID, not
 	// the instance name; the log told which process leads, and the status
 	// confirms it: the leader started the first member.
-	if m := memberProgress(rec.latest().run, "m-1"); m.Operation == nil || m.Operation.HubInstance != leader.instance {
+	first := rec.latest().run
+	if m := first.Status.MemberProgress("m-1"); m.Operation == nil || m.Operation.HubInstance != leader.instance {
 		t.Fatalf("the log says %s leads, but m-1's upgrade is %+v", leader.instance, m.Operation)
 	}
 
@@ -245,8 +246,8 @@ func checkFailover(t *testing.T, f *fleet, atKill, done fleetv1.UpdateRun, leade
 	checks := checkRuns(checksLog)
 	var counts []string
 	for _, name := range failoverMembers {
-		before := memberProgress(atKill, name)
-		after := memberProgress(done, name)
+		before := atKill.Status.MemberProgress(name)
+		after := done.Status.MemberProgress(name)
 		mine := byMember[name]
 		counts = append(counts, fmt.Sprintf("%s:%d", name, len(mine)))
 		if after.State != fleetv1.StateCompleted {

@@ -251,20 +251,6 @@ func (f *fleet) getRun(name string) fleetv1.UpdateRun {
 	return run
 }
 
-// memberProgress finds a member in a run's status tree.
-func memberProgress(run fleetv1.UpdateRun, member string) fleetv1.MemberProgress {
-	for _, st := range run.Status.Stages {
-		for _, g := range st.Groups {
-			for _, m := range g.Members {
-				if m.Name == member {
-					return m
-				}
-			}
-		}
-	}
-	return fleetv1.MemberProgress{}
-}
-
 func stageProgress(run fleetv1.UpdateRun, stage string) fleetv1.StageProgress {
 	for _, st := range run.Status.Stages {
 		if st.Name == stage {

@@ -79,7 +79,7 @@ members:
 		"new-1": "flotilla-node-v1.37.2-202612.1",
 		"new-2": "flotilla-node-v1.37.2-202612.1",
 	} {
-		if p := memberProgress(run, member); p.State != fleetv1.StateCompleted {
+		if p := run.Status.MemberProgress(member); p.State != fleetv1.StateCompleted {
 			t.Errorf("%s: %s %q, want Completed", member, p.State, p.Message)
 		}
 		if got := f.nodeImages(member); !allAre(got, image) {
@@ -124,13 +124,13 @@ members:
 		t.Fatalf("wait on a run with a refused member: err=%v\n%s", err, errOut)
 	}
 	run := f.getRun("pinned")
-	if p := memberProgress(run, "new-1"); p.State != fleetv1.StateCompleted {
+	if p := run.Status.MemberProgress("new-1"); p.State != fleetv1.StateCompleted {
 		t.Errorf("new-1: %s %q, want Completed", p.State, p.Message)
 	}
 	if got := f.nodeImages("new-1"); !allAre(got, "flotilla-node-v1.37.2-202612.1") {
 		t.Errorf("new-1's nodes run %v, want the custom image", got)
 	}
-	old := memberProgress(run, "old-1")
+	old := run.Status.MemberProgress("old-1")
 	if old.State != fleetv1.StateFailed || !strings.Contains(old.Message, reason) {
 		t.Errorf("old-1: %s %q, want Failed with %q", old.State, old.Message, reason)
 	}

@@ -85,7 +85,7 @@ spec:
 	// The gate holds stage 2 until approved.
 	gateName := f.waitPendingGate()
 	run := f.getRun("k8s-1-37")
-	if p := memberProgress(run, "canary-eu"); p.State != fleetv1.StateNotStarted {
+	if p := run.Status.MemberProgress("canary-eu"); p.State != fleetv1.StateNotStarted {
 		t.Errorf("canary-eu is %s while the gate is pending", p.State)
 	}
 	if row := f.status()["canary-eu"]; row.Version != "v1.36.3" {
@@ -99,7 +99,7 @@ spec:
 	if run.Status.State != fleetv1.StateCompleted {
 		t.Fatalf("run %s: %s", run.Status.State, run.Status.Message)
 	}
-	if p := memberProgress(run, "dev-2"); p.State != fleetv1.StateSkipped {
+	if p := run.Status.MemberProgress("dev-2"); p.State != fleetv1.StateSkipped {
 		t.Errorf("dev-2, already on the target, is %s, want Skipped", p.State)
 	}
 	internal, canary := stageProgress(run, "stage-internal"), stageProgress(run, "stage-canary-prod")
@@ -152,11 +152,11 @@ members:
 		t.Fatalf("wait on a failing run: err=%v\n%s", err, errOut)
 	}
 	run := f.getRun("bad-image")
-	dev := memberProgress(run, "dev-1")
+	dev := run.Status.MemberProgress("dev-1")
 	if dev.State != fleetv1.StateFailed || !strings.Contains(dev.Message, "nodes-ready") {
 		t.Errorf("dev-1: %s %q, want Failed by the nodes-ready check", dev.State, dev.Message)
 	}
-	if prod := memberProgress(run, "prod-1"); prod.State != fleetv1.StateNotStarted {
+	if prod := run.Status.MemberProgress("prod-1"); prod.State != fleetv1.StateNotStarted {
 		t.Errorf("prod-1 is %s: the wave spread past the failing stage", prod.State)
 	}
 	if row := f.status()["prod-1"]; row.Version != "v1.36.3" {
@@ -192,7 +192,7 @@ members:
 	done := func(run fleetv1.UpdateRun) int {
 		n := 0
 		for _, m := range []string{"m-1", "m-2", "m-3", "m-4"} {
-			if p := memberProgress(run, m); p.State == fleetv1.StateCompleted {
+			if p := run.Status.MemberProgress(m); p.State == fleetv1.StateCompleted {
 				n++
 			}
 		}
@@ -218,7 +218,7 @@ members:
 	f.eventually(60*time.Second, "a member upgrading after the restart", func() (bool, string) {
 		run := f.getRun("rolling")
 		for _, m := range []string{"m-2", "m-3", "m-4"} {
-			if p := memberProgress(run, m); p.State == fleetv1.StateRunning {
+			if p := run.Status.MemberProgress(m); p.State == fleetv1.StateRunning {
 				return true, ""
 			}
 		}
@@ -305,7 +305,7 @@ members:
 		if upgraded[m] {
 			want, wantAttempts = fleetv1.StateCompleted, 1
 		}
-		if p := memberProgress(run, m); p.State != want {
+		if p := run.Status.MemberProgress(m); p.State != want {
 			t.Errorf("%s is %s, want %s", m, p.State, want)
 		}
 		if n := f.upgradeAttempts("skippy", m); n != wantAttempts {

@@ -114,14 +114,14 @@ func etcdStoppedDuringChecks(t *testing.T) {
 	stopped := time.Now()
 	run := f.waitFinished("fault", 3*time.Minute)
 	touched := f.touchedAfter("fault", stopped, "m-2")
-	m1 := memberProgress(run, "m-1")
+	m1 := run.Status.MemberProgress("m-1")
 	row.outcome = fmt.Sprintf("run %s; m-1 %s (%s)", run.Status.State, m1.State, reason(m1))
 	row.touched = touchedText(touched)
 	if run.Status.State != fleetv1.StateFailed || m1.State != fleetv1.StateFailed {
 		t.Fatalf("run %s, m-1 %s (%s); want both Failed", run.Status.State, m1.State, m1.Message)
 	}
 	t.Logf("m-1 failed: %s", m1.Message)
-	if len(touched) != 0 || memberProgress(run, "m-2").State != fleetv1.StateNotStarted {
+	if len(touched) != 0 || run.Status.MemberProgress("m-2").State != fleetv1.StateNotStarted {
 		t.Errorf("m-2 touched after the fault: %v", touched)
 	}
 	recovery := time.Now()

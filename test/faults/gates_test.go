@@ -108,12 +108,12 @@ func failingGate(t *testing.T, fault gateFault) {
 	run := f.waitFinished("fault", 2*time.Minute)
 	touched := f.touchedAfter("fault", fault0, "m-2")
 	row.touched = touchedText(touched)
-	m1 := memberProgress(run, "m-1")
+	m1 := run.Status.MemberProgress("m-1")
 	row.outcome = fmt.Sprintf("run %s; m-1 %s by %s", run.Status.State, m1.State, fault.failingCheck)
 	if run.Status.State != fleetv1.StateFailed || m1.State != fleetv1.StateFailed || !strings.Contains(m1.Message, fault.failingCheck) {
 		t.Fatalf("run %s, m-1 %s (%s); want both Failed by %s", run.Status.State, m1.State, m1.Message, fault.failingCheck)
 	}
-	if p := memberProgress(run, "m-2"); p.State != fleetv1.StateNotStarted || len(touched) != 0 {
+	if p := run.Status.MemberProgress("m-2"); p.State != fleetv1.StateNotStarted || len(touched) != 0 {
 		t.Errorf("m-2 is %s, touched after the fault: %v; the run went past the failing gate", p.State, touched)
 	}
 

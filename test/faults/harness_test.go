@@ -543,20 +543,6 @@ func (f *fleet) restart(old *proc) *proc {
 	return p
 }
 
-// memberProgress finds a member in a run's status tree.
-func memberProgress(run fleetv1.UpdateRun, member string) fleetv1.MemberProgress {
-	for _, st := range run.Status.Stages {
-		for _, g := range st.Groups {
-			for _, m := range g.Members {
-				if m.Name == member {
-					return m
-				}
-			}
-		}
-	}
-	return fleetv1.MemberProgress{}
-}
-
 func summaryLine(run fleetv1.UpdateRun) string {
 	var parts []string
 	for _, st := range run.Status.Stages {

@@ -135,14 +135,14 @@ func memberAPIServerKilledAt(t *testing.T, point memberAPIServerPoint) {
 	touched := f.touchedAfter("fault", fault, others...)
 	row.touched = touchedText(touched)
 
-	victim := memberProgress(run, point.victim)
+	victim := run.Status.MemberProgress(point.victim)
 	row.outcome = fmt.Sprintf("run %s; %s %s (%s)", run.Status.State, point.victim, victim.State, reason(victim))
 	if run.Status.State != fleetv1.StateFailed || victim.State != fleetv1.StateFailed {
 		t.Fatalf("run %s, %s %s (%s); want both Failed", run.Status.State, point.victim, victim.State, victim.Message)
 	}
 	t.Logf("%s failed: %s", point.victim, victim.Message)
 	for _, m := range others {
-		p := memberProgress(run, m)
+		p := run.Status.MemberProgress(m)
 		if slices.Contains(point.wantCompleted, m) {
 			if p.State != fleetv1.StateCompleted {
 				t.Errorf("%s, in flight at the fault, is %s, want Completed", m, p.State)

@@ -349,14 +349,14 @@ func partitionDuringRun(t *testing.T) {
 	cut := time.Now()
 	run := f.waitFinished("fault", 3*time.Minute)
 	touched := f.touchedAfter("fault", cut, "m-1", "m-3")
-	m2 := memberProgress(run, "m-2")
+	m2 := run.Status.MemberProgress("m-2")
 	row.outcome = fmt.Sprintf("run %s; m-2 %s (%s) %s after the cut", run.Status.State, m2.State, reason(m2), sinceText(time.Since(cut)))
 	row.touched = touchedText(touched)
 	if run.Status.State != fleetv1.StateFailed || m2.State != fleetv1.StateFailed {
 		t.Fatalf("run %s, m-2 %s (%s); want both Failed", run.Status.State, m2.State, m2.Message)
 	}
 	t.Logf("m-2 failed: %s", m2.Message)
-	if len(touched) != 0 || memberProgress(run, "m-3").State != fleetv1.StateNotStarted {
+	if len(touched) != 0 || run.Status.MemberProgress("m-3").State != fleetv1.StateNotStarted {
 		t.Errorf("touched after the cut: %v", touched)
 	}
 	mended := time.Now()
@@ -374,7 +374,7 @@ func partitionDuringRun(t *testing.T) {
 	}
 	// m-2 is on the target: the resumed run gives it the checks the cut
 	// denied it, rather than skipping it unchecked.
-	if p := memberProgress(run, "m-2"); p.State != fleetv1.StateCompleted || p.HealthChecks == nil || p.HealthChecks.State != fleetv1.StateCompleted {
+	if p := run.Status.MemberProgress("m-2"); p.State != fleetv1.StateCompleted || p.HealthChecks == nil || p.HealthChecks.State != fleetv1.StateCompleted {
 		t.Errorf("m-2 after the resume: %s (%s), checks %+v; want Completed with its checks passed", p.State, p.Message, p.HealthChecks)
 	} else {
 		row.outcome += "; resumed: m-2 checked, Completed"
