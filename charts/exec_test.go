@@ -355,3 +355,50 @@ func TestHubWithAllowExecRunsNoProgramWithoutThePolicy(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTheHubWritesSecretsOnlyInTheFleetsNamespaces: the hub's ClusterRole
+// may write Secrets anywhere (members' namespaces are made on demand), and
+// the chart's admission policy holds it to the fleet namespace and the
+// members' flotilla-member-NAME; other users are not affected.
+func TestTheHubWritesSecretsOnlyInTheFleetsNamespaces(t *testing.T) {
+	c := apiServer(t)
+	installHubChart(t, c)
+	ctx := context.Background()
+	admin, hub := c.as(t, ""), c.as(t, hubSA)
+	for _, ns := range []string{"flotilla-member-secrets-1", "apps-secrets"} {
+		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	secret := func(ns, name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"k": "v"}}
+	}
+	testenv.Eventually(t, 30*time.Second, "the policy refuses the hub a Secret in apps-secrets", func() error {
+		err := hub.Create(ctx, secret("apps-secrets", "planted"))
+		if err == nil {
+			_ = admin.Delete(ctx, secret("apps-secrets", "planted"))
+			return fmt.Errorf("the hub created a Secret in apps-secrets")
+		}
+		if !strings.Contains(err.Error(), "the Flotilla hub writes Secrets only in "+fleetNS) {
+			return fmt.Errorf("refused, but not by the policy: %v", err)
+		}
+		return nil
+	})
+	for _, ns := range []string{fleetNS, "flotilla-member-secrets-1"} {
+		s := secret(ns, "hub-written")
+		if err := hub.Create(ctx, s); err != nil {
+			t.Errorf("the hub may not create a Secret in %s: %v", ns, err)
+			continue
+		}
+		if err := hub.Delete(ctx, s); err != nil {
+			t.Errorf("the hub may not delete its Secret in %s: %v", ns, err)
+		}
+	}
+	s := secret("apps-secrets", "admin-written")
+	if err := admin.Create(ctx, s); err != nil {
+		t.Fatalf("the policy refused someone other than the hub: %v", err)
+	}
+	if err := hub.Delete(ctx, s); err == nil || !strings.Contains(err.Error(), "writes Secrets only in") {
+		t.Errorf("the hub deleted a Secret outside the fleet's namespaces: %v", err)
+	}
+}
