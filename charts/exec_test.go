@@ -380,7 +380,7 @@ func TestTheHubWritesSecretsOnlyInTheFleetsNamespaces(t *testing.T) {
 			return fmt.Errorf("the hub created a Secret in apps-secrets")
 		}
 		if !strings.Contains(err.Error(), "the Flotilla hub writes Secrets only in "+fleetNS) {
-			return fmt.Errorf("refused, but not by the policy: %v", err)
+			return fmt.Errorf("refused, but not by the policy: %w", err)
 		}
 		return nil
 	})
