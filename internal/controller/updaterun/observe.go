@@ -38,10 +38,15 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 	}
 	inRun := memberStates(run)
 	req := upgrade.RequestOf(run)
+	startRequest := run.Annotations[fleetv1.StartRequestAnnotation]
+	resuming := startRequest != "" && startRequest != run.Status.LastStartRequest
 	for i := range members {
 		m := &members[i]
 		target, mo := upgrade.Assess(ctx, r.Providers, req, m)
 		mo.HeldBy = held[m.Name]
+		if p, ok := inRun[m.Name]; ok && resuming && p.State == fleetv1.StateFailed && !mo.AtTarget && mo.Blocked == "" {
+			mo.AtTarget = r.liveAtTarget(ctx, m, target)
+		}
 		if p, ok := inRun[m.Name]; ok && p.State == fleetv1.StateRunning && p.HealthChecks == nil && p.StartTime != nil {
 			mo.Upgrade = r.pollUpgrade(ctx, run, m, p, target)
 		}
@@ -49,6 +54,29 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 	}
 	return obs, nil
 }
+
+// liveAtTarget asks a failed member itself whether it runs the target. Its
+// upgrade may have gone through after all, its API server going away before
+// the hub saw the result, and the hub's last probe can predate the upgrade:
+// on that stale status a resumed run would upgrade it a second time.
+func (r *Reconciler) liveAtTarget(ctx context.Context, m *fleetv1.MemberCluster, t upgrade.Target) bool {
+	ctx, cancel := context.WithTimeout(ctx, liveVersionsTimeout)
+	defer cancel()
+	access, err := r.Members.For(ctx, m)
+	if err != nil {
+		return false
+	}
+	v, err := upgrade.ReadVersions(ctx, access.Client)
+	if err != nil {
+		return false
+	}
+	at, _ := upgrade.AtTarget(v, t)
+	return at
+}
+
+// liveVersionsTimeout bounds asking a member for its versions on resume: an
+// unreachable member is retried as before, not waited for.
+const liveVersionsTimeout = 5 * time.Second
 
 // memberStates indexes the run's recorded member progress by member name.
 func memberStates(run *fleetv1.UpdateRun) map[string]fleetv1.MemberProgress {
