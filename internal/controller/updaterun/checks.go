@@ -86,6 +86,11 @@ func (c *checkRunner) run(ctx context.Context, j checkJob) {
 		}
 		t.Stage = j.action.Scope.Stage
 		results := healthcheck.RunAll(ctx, j.action.Checks, t)
+		// A scope with no checks passes (RunAll returns no results).
+		if len(results) == 0 {
+			passed = append(passed, member)
+			continue
+		}
 		if last := results[len(results)-1]; !last.Passed {
 			result = rollout.CheckResult{State: rollout.CheckFailed, Message: member + ": " + last.Summary()}
 			break

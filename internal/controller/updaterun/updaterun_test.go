@@ -516,3 +516,44 @@ func TestAStartedRunKeepsTheStrategyItStartedWith(t *testing.T) {
 		return nil
 	})
 }
+
+// A member whose upgrade failed in the hub's eyes but that runs the target
+// (its API server went away before the hub saw the upgrade through) is not
+// upgraded again when the run is resumed, although the hub's last probe
+// still says the old version: the member itself is asked.
+func TestAResumedRunAsksAFailedMemberForItsOwnVersions(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	// Status says v1.36.3; the member (the hub's own API server) runs 1.37.
+	// The provider's command fails, so each attempt to upgrade it fails.
+	h.memberOnTheHubWith(t, "m1", &fleetv1.ExecProvider{Command: []string{"false"}})
+	if err := h.c.Create(ctx, startedRun("retry", fleetv1.UpgradeControlPlaneOnly, "1.37")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitFor, "the first attempt fails", func() error {
+		if r := h.run(t, "retry"); r.Status.State != fleetv1.StateFailed {
+			return fmt.Errorf("state %s: %s", r.Status.State, r.Status.Message)
+		}
+		return nil
+	})
+
+	run := h.run(t, "retry")
+	patch := client.MergeFrom(run.DeepCopy())
+	if run.Annotations == nil {
+		run.Annotations = map[string]string{}
+	}
+	run.Annotations[fleetv1.StartRequestAnnotation] = "resume-1"
+	if err := h.c.Patch(ctx, run, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitFor, "the resumed run completes without upgrading m1 again", func() error {
+		r := h.run(t, "retry")
+		if r.Status.State != fleetv1.StateCompleted {
+			return fmt.Errorf("state %s: %s", r.Status.State, r.Status.Message)
+		}
+		if p := r.Status.MemberProgress("m1"); p.Operation != nil && p.Operation.Attempt > 1 {
+			return fmt.Errorf("m1 was upgraded again: attempt %d", p.Operation.Attempt)
+		}
+		return nil
+	})
+}
