@@ -47,19 +47,13 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	repoRoot = filepath.Join(wd, "..", "..")
-	dir, err := os.MkdirTemp("", "flotilla-e2e-bin-")
+	binary, remove, err := testenv.BuildFlotilla(repoRoot)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	flotilla = filepath.Join(dir, "flotilla")
-	build := exec.Command("go", "build", "-o", flotilla, "./cmd/flotilla")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building flotilla: %v\n%s", err, out)
-		return 1
-	}
+	defer remove()
+	flotilla = binary
 	return m.Run()
 }
 

@@ -88,19 +88,13 @@ func runTests(m *testing.M) int {
 	}
 	// The clients' own logging has nothing to tell these tests.
 	log.SetLogger(logr.Discard())
-	dir, err := os.MkdirTemp("", "flotilla-faults-bin-")
+	binary, remove, err := testenv.BuildFlotilla(filepath.Join("..", ".."))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	flotilla = filepath.Join(dir, "flotilla")
-	build := exec.Command("go", "build", "-o", flotilla, "./cmd/flotilla")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building flotilla: %v\n%s", err, out)
-		return 1
-	}
+	defer remove()
+	flotilla = binary
 	if !full() && !flagSet("test.parallel") {
 		_ = flag.Set("test.parallel", "3")
 	}
