@@ -80,13 +80,35 @@ func Start(spec Spec) (Record, error) {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	return Record{
+	rec := Record{
 		PID:     cmd.Process.Pid,
 		Path:    spec.Path,
 		Owner:   spec.Owner,
 		Log:     spec.Log,
 		Started: time.Now(),
-	}, nil
+	}
+	rec.awaitExec(done)
+	return rec, nil
+}
+
+// execSettleTimeout bounds how long Start waits for the child's /proc entry
+// to show the program it exec'd.
+const execSettleTimeout = 2 * time.Second
+
+// awaitExec waits until /proc shows the recorded program, or the child
+// exits. cmd.Start returns once the kernel has closed the child's
+// close-on-exec descriptors, which happens before the new program's
+// arguments are in place: read at once, /proc/PID/cmdline can still be
+// empty, and Alive would call a process that is starting dead.
+func (r Record) awaitExec(done <-chan struct{}) {
+	deadline := time.Now().Add(execSettleTimeout)
+	for !r.owned() && time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // Alive reports whether the recorded process is still running, and still is
