@@ -45,7 +45,7 @@ type MemberAccess struct {
 }
 
 // ProviderType names an upgrade provider.
-// +kubebuilder:validation:Enum=Local;Exec
+// +kubebuilder:validation:Enum=Local;Exec;AKS;EKS;GKE;ClusterAPI
 type ProviderType string
 
 const (
@@ -53,17 +53,90 @@ const (
 	ProviderLocal ProviderType = "Local"
 	// ProviderExec runs an operator-supplied command per member.
 	ProviderExec ProviderType = "Exec"
+	// ProviderAKS upgrades an Azure Kubernetes Service managed cluster
+	// through Azure Resource Manager.
+	ProviderAKS ProviderType = "AKS"
+	// ProviderEKS upgrades an Amazon EKS cluster and its managed node groups.
+	ProviderEKS ProviderType = "EKS"
+	// ProviderGKE upgrades a Google Kubernetes Engine cluster and its node pools.
+	ProviderGKE ProviderType = "GKE"
+	// ProviderClusterAPI upgrades a Cluster API Cluster with a managed
+	// topology through its management cluster.
+	ProviderClusterAPI ProviderType = "ClusterAPI"
 )
 
 // ProviderSpec chooses the upgrade provider for a member and configures it.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Exec' || has(self.exec)",message="provider.exec is required when provider.type is Exec"
 // +kubebuilder:validation:XValidation:rule="self.type != 'Local' || has(self.local)",message="provider.local is required when provider.type is Local"
+// +kubebuilder:validation:XValidation:rule="self.type != 'AKS' || has(self.aks)",message="provider.aks is required when provider.type is AKS"
+// +kubebuilder:validation:XValidation:rule="self.type != 'EKS' || has(self.eks)",message="provider.eks is required when provider.type is EKS"
+// +kubebuilder:validation:XValidation:rule="self.type != 'GKE' || has(self.gke)",message="provider.gke is required when provider.type is GKE"
+// +kubebuilder:validation:XValidation:rule="self.type != 'ClusterAPI' || has(self.clusterAPI)",message="provider.clusterAPI is required when provider.type is ClusterAPI"
 type ProviderSpec struct {
 	Type ProviderType `json:"type"`
 	// +optional
 	Exec *ExecProvider `json:"exec,omitempty"`
 	// +optional
 	Local *LocalProvider `json:"local,omitempty"`
+	// +optional
+	AKS *AKSProvider `json:"aks,omitempty"`
+	// +optional
+	EKS *EKSProvider `json:"eks,omitempty"`
+	// +optional
+	GKE *GKEProvider `json:"gke,omitempty"`
+	// +optional
+	ClusterAPI *ClusterAPIProvider `json:"clusterAPI,omitempty"`
+}
+
+// AKSProvider locates an AKS managed cluster. The hub reaches Azure with
+// DefaultAzureCredential (workload identity in a pod, the Azure CLI's login
+// on a laptop).
+type AKSProvider struct {
+	// ResourceID is the managed cluster's Azure resource ID,
+	// /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerService/managedClusters/NAME.
+	// +kubebuilder:validation:Pattern=`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerService/managedClusters/[^/]+$`
+	ResourceID string `json:"resourceID"`
+}
+
+// EKSProvider locates an Amazon EKS cluster. The hub reaches AWS with the
+// SDK's default credential chain (IRSA or EKS Pod Identity in a pod).
+type EKSProvider struct {
+	// +kubebuilder:validation:MinLength=1
+	Region string `json:"region"`
+	// Cluster is the EKS cluster's name.
+	// +kubebuilder:validation:MinLength=1
+	Cluster string `json:"cluster"`
+}
+
+// GKEProvider locates a GKE cluster. The hub reaches Google Cloud with
+// application default credentials (workload identity in a pod).
+type GKEProvider struct {
+	// +kubebuilder:validation:MinLength=1
+	Project string `json:"project"`
+	// Location is the cluster's region or zone.
+	// +kubebuilder:validation:MinLength=1
+	Location string `json:"location"`
+	// +kubebuilder:validation:MinLength=1
+	Cluster string `json:"cluster"`
+}
+
+// ClusterAPIProvider locates a Cluster API Cluster with a managed topology
+// on its management cluster.
+type ClusterAPIProvider struct {
+	// ManagementKubeconfigSecretRef is a Secret in the hub's namespace whose
+	// key holds a kubeconfig for the management cluster.
+	ManagementKubeconfigSecretRef SecretKeyReference `json:"managementKubeconfigSecretRef"`
+	// Namespace of the Cluster object on the management cluster.
+	// +kubebuilder:validation:MinLength=1
+	Namespace string `json:"namespace"`
+	// Name of the Cluster object.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// NodeImageVariable is the ClusterClass variable that selects the
+	// machines' image, where the class defines one; empty means the
+	// member has no node images Flotilla can choose.
+	// +optional
+	NodeImageVariable string `json:"nodeImageVariable,omitempty"`
 }
 
 // LocalProvider locates a member of a local fleet (`flotilla local`).

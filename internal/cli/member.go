@@ -74,36 +74,57 @@ func newMemberCreateCommand(g *globalOptions) *cobra.Command {
 		allowExecCredential                       bool
 		data                                      []byte
 		lbls                                      map[string]string
+		pf                                        providerFlags
+		provider                                  *fleetv1.ProviderSpec
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME --kubeconfig FILE [--context C] [--update-group G] [--labels k=v,...]",
+		Use:   "create NAME (--kubeconfig FILE | --provider P ...) [--context C] [--update-group G] [--labels k=v,...]",
 		Short: "Add a cluster to the fleet",
 		Long: `Add a cluster to the fleet. Its kubeconfig is checked against the cluster's API
 server, then stored as a Secret on the hub; the hub probes the member with it.
-Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
-		Example: `  flotilla member create -n dev-1 --kubeconfig ~/.kube/dev-1 --update-group group-dev-clusters --labels env=dev,region=westeurope`,
-		PreRunE: func(*cobra.Command, []string) error {
-			if kubeconfig == "" {
-				return fmt.Errorf("--kubeconfig is required")
+Nothing is created if the kubeconfig is invalid or the cluster unreachable.
+
+--provider chooses how the member is upgraded (docs/providers.md). A provider
+that can fetch credentials from its cloud (aks; cluster-api, from the
+management cluster) does so when --kubeconfig is not given.`,
+		Example: `  flotilla member create -n dev-1 --kubeconfig ~/.kube/dev-1 --update-group group-dev-clusters --labels env=dev,region=westeurope
+  flotilla member create -n aks-eus-1 --provider aks --resource-id /subscriptions/SUB/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/managedClusters/aks-eus-1
+  flotilla member create -n eks-1 --provider eks --cluster prod-1 --region us-east-1 --kubeconfig ~/.kube/eks-1
+  flotilla member create -n gke-1 --provider gke --project my-project --location europe-west1 --cluster prod-1 --kubeconfig ~/.kube/gke-1`,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if provider, err = pf.spec(cmd.Flags()); err != nil {
+				return err
+			}
+			if kubeconfig == "" && provider == nil {
+				return fmt.Errorf("--kubeconfig is required (or --provider with a provider that fetches credentials)")
 			}
 			if err := validateGroupName(group); err != nil {
 				return err
 			}
-			var err error
 			if lbls, err = parseLabels(labelList); err != nil {
 				return err
 			}
-			if data, err = os.ReadFile(kubeconfig); err != nil {
-				return fmt.Errorf("reading kubeconfig: %w", err)
+			if kubeconfig != "" {
+				if data, err = os.ReadFile(kubeconfig); err != nil {
+					return fmt.Errorf("reading kubeconfig: %w", err)
+				}
 			}
 			return nil
 		},
 	}
 	memberKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
+		if data == nil {
+			var err error
+			if data, err = fetchKubeconfig(cmd.Context(), hub, name, provider, pf.adminCredential, pf.managementContent); err != nil {
+				return err
+			}
+		}
 		member, err := enrollment.Enroll(cmd.Context(), hub, enrollment.Request{
 			Name: name, Kubeconfig: data, Context: kubeContext,
 			UpdateGroup: group, Labels: lbls, HeartbeatPeriodSeconds: heartbeat,
 			AllowExecCredential: allowExecCredential,
+			Provider:            provider, ManagementKubeconfig: pf.managementContent,
 		})
 		if err != nil {
 			return err
@@ -116,6 +137,7 @@ Nothing is created if the kubeconfig is invalid or the cluster unreachable.`,
 	cmd.Flags().StringVar(&labelList, "labels", "", "labels, as key=value pairs separated by commas")
 	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member (default 15)")
 	cmd.Flags().BoolVar(&allowExecCredential, "allow-exec-credential", false, "store a kubeconfig whose user runs an exec credential plugin: the hub runs it (only with flotilla hub --allow-exec; see docs/upgrades.md)")
+	pf.register(cmd.Flags())
 	return cmd
 }
 
@@ -201,11 +223,26 @@ func newMemberShowCommand(g *globalOptions) *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one member: versions, nodes, pods, conditions",
 	}
-	return memberKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, m *fleetv1.MemberCluster) error {
+	return memberKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, m *fleetv1.MemberCluster) error {
+		view, viewErr := providerView(cmd, hub, m)
 		if g.output != "table" {
-			return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+			if view == nil {
+				return renderMembers(cmd, g.output, []fleetv1.MemberCluster{*m})
+			}
+			m.APIVersion, m.Kind, m.ManagedFields = fleetv1.GroupVersion.String(), "MemberCluster", nil
+			return render(cmd.OutOrStdout(), g.output, memberWithView{MemberCluster: m, ProviderView: view}, nil)
 		}
-		return describeMember(cmd, m)
+		if err := describeMember(cmd, m); err != nil {
+			return err
+		}
+		switch {
+		case viewErr != nil:
+			fmt.Fprintf(cmd.OutOrStdout(), "Provider view:   unavailable: %v\n", viewErr)
+		case view != nil:
+			fmt.Fprintf(cmd.OutOrStdout(), "Provider view (%s):\n", m.Spec.Provider.Type)
+			return describeProviderView(cmd, view)
+		}
+		return nil
 	})
 }
 
@@ -248,27 +285,46 @@ func newMemberUpdateCommand(g *globalOptions) *cobra.Command {
 		group, labelList string
 		heartbeat        int32
 		lbls             map[string]string
+		pf               providerFlags
+		provider         *fleetv1.ProviderSpec
 	)
 	cmd := &cobra.Command{
-		Use:   "update NAME [--update-group G] [--labels k=v,...]",
-		Short: "Change a member's update group, labels or heartbeat period",
-		Long: `Change a member's update group, labels or heartbeat period. --labels replaces
-the member's labels; --update-group "" takes it out of its group.`,
+		Use:   "update NAME [--update-group G] [--labels k=v,...] [--provider P ...]",
+		Short: "Change a member's update group, labels, heartbeat period or provider",
+		Long: `Change a member's update group, labels, heartbeat period or upgrade provider.
+--labels replaces the member's labels; --update-group "" takes it out of its
+group; --provider replaces the provider and all its settings.`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
-			if !flags.Changed("update-group") && !flags.Changed("labels") && !flags.Changed("heartbeat-period-seconds") {
-				return fmt.Errorf("nothing to update: pass --update-group, --labels or --heartbeat-period-seconds")
+			if !flags.Changed("update-group") && !flags.Changed("labels") && !flags.Changed("heartbeat-period-seconds") && !pf.changed(flags) {
+				return fmt.Errorf("nothing to update: pass --update-group, --labels, --heartbeat-period-seconds or --provider")
 			}
 			if err := validateGroupName(group); err != nil {
 				return err
 			}
 			var err error
+			if provider, err = pf.spec(flags); err != nil {
+				return err
+			}
+			if flags.Changed("admin-credential") {
+				return fmt.Errorf("--admin-credential is only for member create, which fetches the credentials")
+			}
 			lbls, err = parseLabels(labelList)
 			return err
 		},
 	}
 	memberKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, m *fleetv1.MemberCluster) error {
 		flags := cmd.Flags()
+		if provider != nil {
+			if provider.ClusterAPI != nil {
+				ref, err := enrollment.StoreManagementKubeconfig(cmd.Context(), hub, m, pf.managementContent)
+				if err != nil {
+					return err
+				}
+				provider.ClusterAPI.ManagementKubeconfigSecretRef = ref
+			}
+			m.Spec.Provider = provider
+		}
 		if flags.Changed("update-group") {
 			m.Spec.UpdateGroup = group
 		}
@@ -286,6 +342,7 @@ the member's labels; --update-group "" takes it out of its group.`,
 	cmd.Flags().StringVar(&group, "update-group", "", "new update group")
 	cmd.Flags().StringVar(&labelList, "labels", "", "new labels (replace the old ones), key=value pairs separated by commas")
 	cmd.Flags().Int32Var(&heartbeat, "heartbeat-period-seconds", 0, "how often the hub probes the member")
+	pf.register(cmd.Flags())
 	return cmd
 }
 

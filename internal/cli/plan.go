@@ -19,10 +19,11 @@ import (
 
 // assessmentProviders resolve targets the way the hub does; they never
 // start anything, so they need no state directory, and an executable that
-// cannot be found does not matter.
-func assessmentProviders() upgrade.Providers {
+// cannot be found does not matter. They read the Secrets provider settings
+// name from hub.
+func assessmentProviders(hub client.Reader) upgrade.Providers {
 	exe, _ := os.Executable()
-	return upgrade.NewProviders("", upgradeProviders(exe))
+	return upgrade.NewProviders("", upgradeProviders(exe)).WithSecrets(upgrade.SecretsFrom(hub))
 }
 
 // makePlan lays out what run will do to the fleet as it is now.
@@ -36,7 +37,7 @@ func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (r
 	if err := hub.List(ctx, list); err != nil {
 		return rollout.Plan{}, upgrade.Request{}, fmt.Errorf("listing members: %w", err)
 	}
-	providers := assessmentProviders()
+	providers := assessmentProviders(hub)
 	req := planRequest(ctx, providers, run, list.Items)
 	obs := rollout.Observations{Members: map[string]rollout.MemberObservation{}}
 	for i := range list.Items {

@@ -51,7 +51,15 @@ type Request struct {
 	// (docs/upgrades.md, "Who may make the hub run a program"), so it is
 	// refused unless asked for.
 	AllowExecCredential bool
+	// ManagementKubeconfig, for a Cluster API member, is the management
+	// cluster's kubeconfig: stored in its own Secret beside the member's,
+	// which Provider.ClusterAPI then names.
+	ManagementKubeconfig []byte
 }
+
+// ManagementSecretName names the Secret with a Cluster API member's
+// management-cluster kubeconfig.
+func ManagementSecretName(member string) string { return "member-" + member + "-management-kubeconfig" }
 
 // RESTConfig builds a client config from kubeconfig bytes and an optional context.
 func RESTConfig(kubeconfig []byte, kubeContext string) (*rest.Config, error) {
@@ -115,21 +123,36 @@ func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.Membe
 		return nil, err
 	}
 
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      SecretName(req.Name),
-			Namespace: Namespace,
-			Labels:    map[string]string{MemberLabel: req.Name},
-		},
-		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{KubeconfigKey: req.Kubeconfig},
+	secrets := []*corev1.Secret{memberSecret(SecretName(req.Name), req.Name, req.Kubeconfig)}
+	provider := req.Provider.DeepCopy()
+	if provider != nil && provider.ClusterAPI != nil && req.ManagementKubeconfig != nil {
+		mgmt := memberSecret(ManagementSecretName(req.Name), req.Name, req.ManagementKubeconfig)
+		secrets = append(secrets, mgmt)
+		provider.ClusterAPI.ManagementKubeconfigSecretRef = fleetv1.SecretKeyReference{Namespace: Namespace, Name: mgmt.Name, Key: KubeconfigKey}
 	}
-	if err := hub.Create(ctx, secret); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("secret %s/%s already exists: remove it or choose another member name", Namespace, secret.Name)
+	// Leave nothing half-created.
+	removeSecrets := func(err error) error {
+		for _, secret := range secrets {
+			if secret.UID == "" {
+				continue
+			}
+			if cleanupErr := hub.Delete(context.WithoutCancel(ctx), secret); cleanupErr != nil && !apierrors.IsNotFound(cleanupErr) {
+				err = errors.Join(err, fmt.Errorf("removing secret %s/%s again: %w", Namespace, secret.Name, cleanupErr))
+			}
 		}
-		return nil, fmt.Errorf("storing the member's kubeconfig: %w", err)
+		return err
 	}
+	for _, secret := range secrets {
+		if err := hub.Create(ctx, secret); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				err = fmt.Errorf("secret %s/%s already exists: remove it or choose another member name", Namespace, secret.Name)
+			} else {
+				err = fmt.Errorf("storing the member's kubeconfig: %w", err)
+			}
+			return nil, removeSecrets(err)
+		}
+	}
+	secret := secrets[0]
 
 	member := &fleetv1.MemberCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: req.Name, Labels: req.Labels},
@@ -142,27 +165,37 @@ func Enroll(ctx context.Context, hub client.Client, req Request) (*fleetv1.Membe
 				},
 				Context: req.Context,
 			},
-			Provider:               req.Provider,
+			Provider:               provider,
 			HeartbeatPeriodSeconds: req.HeartbeatPeriodSeconds,
 		},
 	}
 	if err := hub.Create(ctx, member); err != nil {
-		err = fmt.Errorf("creating member %q: %w", req.Name, err)
-		// Leave nothing half-created.
-		if cleanupErr := hub.Delete(context.WithoutCancel(ctx), secret); cleanupErr != nil && !apierrors.IsNotFound(cleanupErr) {
-			err = errors.Join(err, fmt.Errorf("removing secret %s/%s again: %w", Namespace, secret.Name, cleanupErr))
-		}
-		return nil, err
+		return nil, removeSecrets(fmt.Errorf("creating member %q: %w", req.Name, err))
 	}
-	// The Secret goes away with its member.
-	secret.OwnerReferences = []metav1.OwnerReference{{
-		APIVersion: fleetv1.GroupVersion.String(), Kind: "MemberCluster",
-		Name: member.Name, UID: member.UID,
-	}}
-	if err := hub.Update(ctx, secret); err != nil {
-		return member, fmt.Errorf("member %q created, but linking its Secret to it failed: %w", req.Name, err)
+	// The Secrets go away with their member.
+	for _, secret := range secrets {
+		secret.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: fleetv1.GroupVersion.String(), Kind: "MemberCluster",
+			Name: member.Name, UID: member.UID,
+		}}
+		if err := hub.Update(ctx, secret); err != nil {
+			return member, fmt.Errorf("member %q created, but linking its Secret %s to it failed: %w", req.Name, secret.Name, err)
+		}
 	}
 	return member, nil
+}
+
+// memberSecret is a Secret of member's credentials in the hub's namespace.
+func memberSecret(name, member string, kubeconfig []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: Namespace,
+			Labels:    map[string]string{MemberLabel: member},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{KubeconfigKey: kubeconfig},
+	}
 }
 
 // Remove deletes a member, its credentials and its agent's hub identity, so
@@ -175,9 +208,11 @@ func Remove(ctx context.Context, hub client.Client, name string) error {
 		}
 		return err
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: SecretName(name), Namespace: Namespace}}
-	if err := hub.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("member %q deleted, but its Secret was not: %w", name, err)
+	for _, secretName := range []string{SecretName(name), ManagementSecretName(name)} {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: Namespace}}
+		if err := hub.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("member %q deleted, but its Secret %s was not: %w", name, secretName, err)
+		}
 	}
 	if err := deleteAgentIdentity(ctx, hub, name); err != nil {
 		return fmt.Errorf("member %q deleted, but its agent's identity was not: %w", name, err)
@@ -197,4 +232,31 @@ func ensureNamespace(ctx context.Context, hub client.Client) error {
 		return fmt.Errorf("creating namespace %s on the hub: %w", Namespace, err)
 	}
 	return nil
+}
+
+// StoreManagementKubeconfig creates or replaces the Secret with a Cluster
+// API member's management-cluster kubeconfig, owned by the member, and
+// returns the reference its provider settings use.
+func StoreManagementKubeconfig(ctx context.Context, hub client.Client, member *fleetv1.MemberCluster, kubeconfig []byte) (fleetv1.SecretKeyReference, error) {
+	ref := fleetv1.SecretKeyReference{Namespace: Namespace, Name: ManagementSecretName(member.Name), Key: KubeconfigKey}
+	if _, err := RESTConfig(kubeconfig, ""); err != nil {
+		return ref, fmt.Errorf("the management cluster's kubeconfig: %w", err)
+	}
+	secret := memberSecret(ref.Name, member.Name, kubeconfig)
+	secret.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: fleetv1.GroupVersion.String(), Kind: "MemberCluster",
+		Name: member.Name, UID: member.UID,
+	}}
+	err := hub.Create(ctx, secret)
+	if apierrors.IsAlreadyExists(err) {
+		existing := &corev1.Secret{}
+		if err = hub.Get(ctx, client.ObjectKeyFromObject(secret), existing); err == nil {
+			existing.Data = secret.Data
+			err = hub.Update(ctx, existing)
+		}
+	}
+	if err != nil {
+		return ref, fmt.Errorf("storing the management cluster's kubeconfig in Secret %s/%s: %w", Namespace, ref.Name, err)
+	}
+	return ref, nil
 }

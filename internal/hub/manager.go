@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Client:    mgr.GetClient(),
 		Recorder:  eventnote.Bounded(mgr.GetEventRecorder("flotilla-updaterun")),
 		Members:   members,
-		Providers: upgrade.NewProviders(opts.StateDir, guardExec(opts.UpgradeProviders, programs)),
+		Providers: upgrade.NewProviders(opts.StateDir, guardExec(opts.UpgradeProviders, programs)).WithSecrets(upgrade.SecretsFrom(mgr.GetAPIReader())),
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 		Instance:  instance,
 		Programs:  programs,

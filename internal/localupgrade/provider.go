@@ -23,12 +23,12 @@ const commandTimeout = 10 * time.Minute
 // (localcluster.NodeImages).
 func ProviderFactory(executable string, versions []string) upgrade.Factory {
 	versions = slices.Clone(versions)
-	return func(spec *fleetv1.ProviderSpec, ops upgrade.Operations) (upgrade.Provider, error) {
+	return func(spec *fleetv1.ProviderSpec, env upgrade.FactoryEnv) (upgrade.Provider, error) {
 		if spec.Local == nil {
 			return nil, errors.New("provider Local needs spec.provider.local")
 		}
 		return &upgrade.CommandProvider{
-			Operations: ops,
+			Operations: env.Operations,
 			// The command finds the Kubernetes binaries where this process
 			// does: its HOME is its own directory.
 			Env: []string{toolchain.CacheEnv + "=" + toolchain.DefaultCacheDir()},

@@ -49,8 +49,8 @@ func TestProvidersUseTheRegisteredFactory(t *testing.T) {
 	var gotOps Operations
 	providers := NewProviders(stateDir, map[fleetv1.ProviderType]Factory{
 		fleetv1.ProviderExec: Exec,
-		"Moon": func(spec *fleetv1.ProviderSpec, ops Operations) (Provider, error) {
-			gotSpec, gotOps = spec, ops
+		"Moon": func(spec *fleetv1.ProviderSpec, env FactoryEnv) (Provider, error) {
+			gotSpec, gotOps = spec, env.Operations
 			return stub, nil
 		},
 	})

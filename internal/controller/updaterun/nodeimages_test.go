@@ -46,8 +46,8 @@ func (c *catalogue) offered(upgrade.Member, string) []upgrade.NodeImage {
 func (h *testHub) startControllerWithImages(t *testing.T, stateDir string, images *catalogue) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	execWithImages := func(spec *fleetv1.ProviderSpec, ops upgrade.Operations) (upgrade.Provider, error) {
-		p, err := upgrade.Exec(spec, ops)
+	execWithImages := func(spec *fleetv1.ProviderSpec, env upgrade.FactoryEnv) (upgrade.Provider, error) {
+		p, err := upgrade.Exec(spec, env)
 		if err != nil {
 			return nil, err
 		}
