@@ -139,9 +139,11 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: err.Error()}
 	}
 	member := upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}
-	if access, err := r.Members.For(ctx, m); err == nil {
+	access, err := r.Members.For(ctx, m)
+	switch {
+	case err == nil:
 		member.Kubeconfig, member.Client = access.Kubeconfig, access.Client
-	} else if upgrade.NeedsMemberCredentials(m.Spec.Provider) {
+	case upgrade.NeedsMemberCredentials(m.Spec.Provider):
 		return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: "waiting for the member's credentials: " + err.Error()}
 	}
 	id := operationID(run.Name, p)
@@ -157,6 +159,13 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 			return r.interrupted(m, p)
 		}
 		return observation(progress)
+	}
+	inProgress := func() bool {
+		progress, err := provider.Progress(ctx, id, member, t)
+		return err == nil && progress.Phase != upgrade.PhaseNotStarted
+	}
+	if refusal := r.preflightRefusal(ctx, run, m, access, t, id, inProgress); refusal != "" {
+		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: refusal}
 	}
 	if err := provider.Start(ctx, id, member, t); err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "starting the upgrade: " + err.Error()}
