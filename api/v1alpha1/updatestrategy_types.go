@@ -163,7 +163,22 @@ type UpdateStrategySpec struct {
 	// the list), Warn (a Warning Event, and the upgrade goes on) or Off.
 	// +optional
 	Preflight PreflightPolicy `json:"preflight,omitempty"`
+	// OnUnreachableMember says what happens to a member whose turn comes
+	// while the hub cannot reach it (its Reachable condition is False):
+	// Fail (the default: it fails, which stops the run unless the budget
+	// allows it) or Skip (Skipped, with the reason).
+	// +optional
+	OnUnreachableMember UnreachablePolicy `json:"onUnreachableMember,omitempty"`
 }
+
+// UnreachablePolicy is a strategy's answer to a member it cannot reach.
+// +kubebuilder:validation:Enum=Fail;Skip
+type UnreachablePolicy string
+
+const (
+	UnreachableFail UnreachablePolicy = "Fail"
+	UnreachableSkip UnreachablePolicy = "Skip"
+)
 
 // PreflightPolicy is a strategy's answer to uses of removed APIs.
 // +kubebuilder:validation:Enum=Block;Warn;Off

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -44,6 +46,9 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		m := &members[i]
 		target, mo := upgrade.Assess(ctx, r.Providers, req, m)
 		mo.HeldBy = held[m.Name]
+		if c := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable); c != nil && c.Status == metav1.ConditionFalse {
+			mo.Unreachable = c.Reason + ": " + c.Message
+		}
 		if p, ok := inRun[m.Name]; ok && resuming && p.State == fleetv1.StateFailed && !mo.AtTarget && mo.Blocked == "" {
 			mo.AtTarget = r.liveAtTarget(ctx, m, target)
 		}
