@@ -208,8 +208,8 @@ func nodeImageTarget(req Request) string {
 
 // RerunSafe reports whether a member's provider may start an upgrade again
 // when the hub replica that started it died without a trace of it: the
-// Local provider converges on its target, an Exec command only when its
-// author says so.
+// Local and EKS providers converge on their target, an Exec command only
+// when its author says so.
 func RerunSafe(spec *fleetv1.ProviderSpec) bool {
 	switch {
 	case spec == nil:
@@ -218,6 +218,10 @@ func RerunSafe(spec *fleetv1.ProviderSpec) bool {
 		return true
 	case spec.Type == fleetv1.ProviderExec:
 		return spec.Exec != nil && spec.Exec.Idempotent
+	case spec.Type == fleetv1.ProviderEKS:
+		// Its Start reads the cluster's updates from EKS and sends only the
+		// one that is missing, never one in progress again.
+		return true
 	}
 	return false
 }
