@@ -1,4 +1,4 @@
-package eks
+package eks_test
 
 import (
 	"context"
@@ -8,15 +8,23 @@ import (
 	"time"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/provider/eks"
+	"github.com/flotilla-dev/flotilla/internal/provider/eks/ekstest"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
-// These tests drive the real SDK client against fakeEKS, as the hub's
-// update-run controller does: Start, then Progress, on every poll.
+// These tests drive the real SDK client against the ekstest server, as the
+// hub's update-run controller does: Start, then Progress, on every poll.
 
-func provider(t *testing.T, f *fakeEKS, factory upgrade.Factory, cluster string) (upgrade.Provider, upgrade.Member) {
+// factory is the provider factory pointed at the test server: a new one
+// is a new hub process, which remembers nothing.
+func factory(f *ekstest.Server) upgrade.Factory {
+	return eks.NewFactory(eks.Options{Endpoint: f.URL(), Credentials: f.Credentials()})
+}
+
+func provider(t *testing.T, f *ekstest.Server, factory upgrade.Factory, cluster string) (upgrade.Provider, upgrade.Member) {
 	t.Helper()
-	spec := f.spec(cluster)
+	spec := f.Spec(cluster)
 	p, err := factory(&spec, upgrade.FactoryEnv{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,9 +61,9 @@ func full(version string) upgrade.Target {
 }
 
 func TestAFullUpgradeUpdatesTheControlPlaneThenEachNodeGroup(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36", "apps", "system")
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "apps", "system")
+	p, m := provider(t, f, factory(f), "alpha")
 
 	pr := drive(t, p, m, opID("alpha"), full("v1.37.2"))
 	if pr.Phase != upgrade.PhaseSucceeded || !strings.Contains(pr.Message, "control plane and 2 node groups at 1.37") {
@@ -68,7 +76,7 @@ func TestAFullUpgradeUpdatesTheControlPlaneThenEachNodeGroup(t *testing.T) {
 		t.Errorf("upgrade requests = %d, want 3 (control plane, apps, system)", got)
 	}
 	if f.Calls("UpdateClusterVersion") != 1 || f.Calls("UpdateNodegroupVersion") != 2 {
-		t.Errorf("calls = %v", f.calls)
+		t.Errorf("UpdateClusterVersion %d, UpdateNodegroupVersion %d calls, want 1 and 2", f.Calls("UpdateClusterVersion"), f.Calls("UpdateNodegroupVersion"))
 	}
 	v := f.Versions("alpha")
 	if v.ControlPlane != "v1.37.2-eks-2" || len(v.Kubelets) != 1 || v.Kubelets[0] != "v1.37.2-eks" || len(v.NodeImages) != 1 || v.NodeImages[0] != "1.37.2-20261115" {
@@ -80,9 +88,9 @@ func TestAFullUpgradeUpdatesTheControlPlaneThenEachNodeGroup(t *testing.T) {
 }
 
 func TestAControlPlaneOnlyUpgradeLeavesTheNodeGroups(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36", "apps")
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "apps")
+	p, m := provider(t, f, factory(f), "alpha")
 
 	pr := drive(t, p, m, opID("alpha"), upgrade.Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "v1.37.2"})
 	if pr.Phase != upgrade.PhaseSucceeded || !strings.Contains(pr.Message, "control plane at 1.37 (platform eks.2)") {
@@ -91,16 +99,16 @@ func TestAControlPlaneOnlyUpgradeLeavesTheNodeGroups(t *testing.T) {
 	if got := f.UpgradeRequests("alpha"); got != 1 {
 		t.Errorf("upgrade requests = %d, want 1", got)
 	}
-	if g := f.clusters["alpha"].nodegroups["apps"]; g.version != "1.36" {
-		t.Errorf("node group apps moved to %s", g.version)
+	if g := f.Nodegroup("alpha", "apps"); g.Version != "1.36" {
+		t.Errorf("node group apps moved to %s", g.Version)
 	}
 }
 
 func TestANodeImageOnlyUpgradeMovesTheReleaseNotTheVersion(t *testing.T) {
-	f := newFakeEKS(t)
-	c := f.addCluster("us-west-2", "alpha", "1.37", "apps", "system")
-	c.nodegroups["apps"].release = "1.37.2-20261101"
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.37", "apps", "system")
+	f.SetRelease("alpha", "apps", "1.37.2-20261101")
+	p, m := provider(t, f, factory(f), "alpha")
 	ctx := context.Background()
 
 	images, err := p.NodeImages(ctx, m, "v1.37.2")
@@ -119,20 +127,20 @@ func TestANodeImageOnlyUpgradeMovesTheReleaseNotTheVersion(t *testing.T) {
 	if got := f.UpgradeRequests("alpha"); got != 1 {
 		t.Errorf("upgrade requests = %d, want 1 (apps only: system runs the release)", got)
 	}
-	u := c.updates[0]
-	if u.nodegroup != "apps" || u.version != "" || u.release != "1.37.2-20261115" {
+	u := f.Updates("alpha")[0]
+	if u.Nodegroup != "apps" || u.Version != "" || u.Release != "1.37.2-20261115" {
 		t.Errorf("the update sent = %+v, want apps to release 1.37.2-20261115 with no version", u)
 	}
-	if g := c.nodegroups["apps"]; g.version != "1.37" || g.release != "1.37.2-20261115" {
+	if g := f.Nodegroup("alpha", "apps"); g.Version != "1.37" || g.Release != "1.37.2-20261115" {
 		t.Errorf("apps = %+v", g)
 	}
 }
 
 func TestAFailedUpdateFailsTheUpgradeWithEKSsErrorAndIsNotSentAgain(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36", "apps")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "apps")
 	f.FailUpgrade("alpha", "Kubernetes version upgrade failed: the control plane did not become healthy")
-	p, m := provider(t, f, f.factory(), "alpha")
+	p, m := provider(t, f, factory(f), "alpha")
 	id := opID("alpha")
 
 	pr := drive(t, p, m, id, full("v1.37.2"))
@@ -149,7 +157,7 @@ func TestAFailedUpdateFailsTheUpgradeWithEKSsErrorAndIsNotSentAgain(t *testing.T
 	}
 	// A new attempt (a resumed run) is a new operation, started after the
 	// failure: it tries again.
-	later := fmt.Sprintf("run_alpha-%d-a2", time.Now().Add(2*operationSlack).Unix())
+	later := fmt.Sprintf("run_alpha-%d-a2", time.Now().Add(2*time.Minute).Unix())
 	if err := p.Start(context.Background(), later, m, full("v1.37.2")); err != nil {
 		t.Fatal(err)
 	}
@@ -159,19 +167,19 @@ func TestAFailedUpdateFailsTheUpgradeWithEKSsErrorAndIsNotSentAgain(t *testing.T
 }
 
 func TestARestartedHubSendsNoSecondUpdate(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36", "apps")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "apps")
 	f.Hold("alpha")
 	ctx := context.Background()
 	id := opID("alpha")
 	target := full("v1.37.2")
-	p, m := provider(t, f, f.factory(), "alpha")
+	p, m := provider(t, f, factory(f), "alpha")
 	if err := p.Start(ctx, id, m, target); err != nil {
 		t.Fatal(err)
 	}
 
 	// A new hub process: a new factory, nothing remembered.
-	p, m = provider(t, f, f.factory(), "alpha")
+	p, m = provider(t, f, factory(f), "alpha")
 	for range 5 {
 		if err := p.Start(ctx, id, m, target); err != nil {
 			t.Fatal(err)
@@ -197,9 +205,9 @@ func TestARestartedHubSendsNoSecondUpdate(t *testing.T) {
 }
 
 func TestTheClusterAtTheTargetGetsNoRequest(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.37", "apps")
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.37", "apps")
+	p, m := provider(t, f, factory(f), "alpha")
 	if pr := drive(t, p, m, opID("alpha"), full("v1.37.2")); pr.Phase != upgrade.PhaseSucceeded {
 		t.Fatalf("progress = %+v", pr)
 	}
@@ -209,10 +217,10 @@ func TestTheClusterAtTheTargetGetsNoRequest(t *testing.T) {
 }
 
 func TestAVersionTheRegionDoesNotOfferIsRefusedInThePlan(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("eu-south-2", "madrid", "1.36", "apps")
-	f.addCluster("us-west-2", "oregon", "1.36", "apps")
-	providers := upgrade.NewProviders(t.TempDir(), map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderEKS: f.factory()})
+	f := ekstest.New(t)
+	f.AddCluster("eu-south-2", "madrid", "1.36", "apps")
+	f.AddCluster("us-west-2", "oregon", "1.36", "apps")
+	providers := upgrade.NewProviders(t.TempDir(), map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderEKS: factory(f)})
 	ctx := context.Background()
 	req := upgrade.Request{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeFull, KubernetesVersion: "1.37"}}
 
@@ -235,8 +243,8 @@ func TestAVersionTheRegionDoesNotOfferIsRefusedInThePlan(t *testing.T) {
 	}
 }
 
-func memberCluster(f *fakeEKS, name string) *fleetv1.MemberCluster {
-	spec := f.spec(name)
+func memberCluster(f *ekstest.Server, name string) *fleetv1.MemberCluster {
+	spec := f.Spec(name)
 	m := &fleetv1.MemberCluster{Spec: fleetv1.MemberClusterSpec{Provider: &spec}}
 	m.Name = name
 	m.Status.KubernetesVersion = f.Versions(name).ControlPlane
@@ -244,9 +252,9 @@ func memberCluster(f *fakeEKS, name string) *fleetv1.MemberCluster {
 }
 
 func TestEKSRefusingAnUpdateIsStartsError(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.35", "apps")
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.35", "apps")
+	p, m := provider(t, f, factory(f), "alpha")
 	// Version safety refuses this in the plan; EKS refuses it too.
 	err := p.Start(context.Background(), opID("alpha"), m, full("v1.37.2"))
 	if err == nil || !strings.Contains(err.Error(), "Unsupported Kubernetes minor version update from 1.35 to 1.37") {
@@ -255,10 +263,10 @@ func TestEKSRefusingAnUpdateIsStartsError(t *testing.T) {
 }
 
 func TestDescribeShowsTheClusterAsEKSReportsIt(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36", "system", "apps")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "system", "apps")
 	f.Hold("alpha")
-	p, m := provider(t, f, f.factory(), "alpha")
+	p, m := provider(t, f, factory(f), "alpha")
 	if err := p.Start(context.Background(), opID("alpha"), m, full("v1.37.2")); err != nil {
 		t.Fatal(err)
 	}
@@ -288,19 +296,19 @@ func TestDescribeShowsTheClusterAsEKSReportsIt(t *testing.T) {
 }
 
 func TestCancelSaysEKSCannot(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36")
-	p, m := provider(t, f, f.factory(), "alpha")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36")
+	p, m := provider(t, f, factory(f), "alpha")
 	if err := p.Cancel(context.Background(), opID("alpha"), m); err == nil || !strings.Contains(err.Error(), "cannot cancel") {
 		t.Errorf("Cancel = %v", err)
 	}
 }
 
 func TestAnUnknownClusterIsEKSsNotFound(t *testing.T) {
-	f := newFakeEKS(t)
-	f.addCluster("us-west-2", "alpha", "1.36")
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36")
 	spec := fleetv1.ProviderSpec{Type: fleetv1.ProviderEKS, EKS: &fleetv1.EKSProvider{Region: "eu-west-1", Cluster: "alpha"}}
-	p, err := f.factory()(&spec, upgrade.FactoryEnv{})
+	p, err := factory(f)(&spec, upgrade.FactoryEnv{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +323,7 @@ func TestTheFactoryWantsRegionAndCluster(t *testing.T) {
 		{Type: fleetv1.ProviderEKS},
 		{Type: fleetv1.ProviderEKS, EKS: &fleetv1.EKSProvider{Cluster: "alpha"}},
 	} {
-		if _, err := Factory(&spec, upgrade.FactoryEnv{}); err == nil {
+		if _, err := eks.Factory(&spec, upgrade.FactoryEnv{}); err == nil {
 			t.Errorf("factory accepted %+v", spec.EKS)
 		}
 	}

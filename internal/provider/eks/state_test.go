@@ -126,7 +126,7 @@ func TestDecide(t *testing.T) {
 			t: images("1.37.2-20261115"), phase: upgrade.PhaseSucceeded,
 		},
 		{
-			name: "an unreadable target", s: snapshot{Cluster: active136}, t: full("latest"), phase: upgrade.PhaseFailed, inMsg: "target version",
+			name: "an unreadable target", s: snapshot{Cluster: active136}, t: upgrade.Target{Type: fleetv1.UpgradeFull, KubernetesVersion: "latest"}, phase: upgrade.PhaseFailed, inMsg: "target version",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,11 @@
-package eks
+// Package ekstest is a protocol-level test server for the EKS provider:
+// an HTTP server speaking the EKS REST API (the routes and JSON fields of
+// the operations the provider calls, as the AWS SDK for Go v2 serializes
+// them) to the real SDK client, backed by a small model of clusters and
+// their managed node groups.
+//
+// It is test support: only _test.go files import it.
+package ekstest
 
 import (
 	"encoding/json"
@@ -12,20 +19,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
-// fakeEKS is an HTTP server speaking the EKS REST API (the routes and JSON
-// fields of the operations this provider calls, as the SDK serializes
-// them), backed by a small model of clusters and their managed node groups:
+// Server speaks the EKS REST API, backed by a model of clusters and node groups:
 // an update is InProgress for a few DescribeUpdate polls, then Successful
 // (the cluster or node group moves) or Failed with the error EKS would
 // report. The region of a request is the one its SigV4 signature names,
 // as for AWS. It implements the scenario harness's Cloud.
-type fakeEKS struct {
+type Server struct {
 	t      testing.TB
 	server *httptest.Server
 
@@ -72,10 +78,10 @@ type fakeUpdate struct {
 	fail                  string
 }
 
-// newFakeEKS starts the server with regions whose catalogues offer 1.35
-// to 1.37 (eu-south-2 only up to 1.36).
-func newFakeEKS(t testing.TB) *fakeEKS {
-	f := &fakeEKS{
+// New starts a server whose regions offer 1.35 to 1.37 (eu-south-2 only
+// up to 1.36), stopped when the test ends.
+func New(t testing.TB) *Server {
+	f := &Server{
 		t: t, clusters: map[string]*fakeCluster{}, pollsToFinish: 3, calls: map[string]int{},
 		catalogue: map[string][]fakeVersion{},
 	}
@@ -104,20 +110,21 @@ func newFakeEKS(t testing.TB) *fakeEKS {
 	return f
 }
 
-// factory is the provider factory pointed at this server, with static
-// credentials (the SDK signs every request with them). The SDK's own HTTP
-// client is kept: a plain one cannot take the CA bundle AWS_CA_BUNDLE
-// names, and the server speaks plain HTTP.
-func (f *fakeEKS) factory() upgrade.Factory {
-	return NewFactory(Options{
-		Endpoint:    f.server.URL,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDFLOTILLATEST", "secret", ""),
-	})
+// URL is the server's endpoint, for the provider's endpoint override.
+func (f *Server) URL() string { return f.server.URL }
+
+// Credentials are static credentials for the SDK to sign its requests
+// with (the server reads only the region they are signed for). Keep the
+// SDK's own HTTP client: a plain one cannot take the CA bundle
+// AWS_CA_BUNDLE names; the server speaks plain HTTP.
+func (f *Server) Credentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("AKIDFLOTILLATEST", "secret", "")
 }
 
-// addCluster adds an ACTIVE cluster on version (a minor) with AL2023 node
-// groups on the same version, each on the minor's release of date.
-func (f *fakeEKS) addCluster(region, name, version string, groups ...string) *fakeCluster {
+// AddCluster adds an ACTIVE cluster on version (a minor, "1.36") with
+// AL2023 managed node groups of 3 nodes on the same version and the
+// region's newest release for it, each with updateConfig maxUnavailable 1.
+func (f *Server) AddCluster(region, name, version string, groups ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v := f.version(region, version)
@@ -129,17 +136,17 @@ func (f *fakeEKS) addCluster(region, name, version string, groups ...string) *fa
 		}
 	}
 	f.clusters[name] = c
-	return c
 }
 
-func (f *fakeEKS) spec(name string) fleetv1.ProviderSpec {
+// Spec is the provider setting of a member that is the cluster.
+func (f *Server) Spec(name string) fleetv1.ProviderSpec {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.clusters[name]
 	return fleetv1.ProviderSpec{Type: fleetv1.ProviderEKS, EKS: &fleetv1.EKSProvider{Region: c.region, Cluster: c.name}}
 }
 
-func (f *fakeEKS) version(region, minor string) fakeVersion {
+func (f *Server) version(region, minor string) fakeVersion {
 	for _, v := range f.catalogue[region] {
 		if v.minor == minor {
 			return v
@@ -150,7 +157,7 @@ func (f *fakeEKS) version(region, minor string) fakeVersion {
 
 // Versions is what the cluster's API server and nodes report: the minor's
 // patch with EKS's suffix, each node group's kubelet and AMI release.
-func (f *fakeEKS) Versions(member string) upgrade.Versions {
+func (f *Server) Versions(member string) upgrade.Versions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.cluster(member)
@@ -167,19 +174,19 @@ func (f *fakeEKS) Versions(member string) upgrade.Versions {
 	return v
 }
 
-func (f *fakeEKS) FailUpgrade(member, message string) {
+func (f *Server) FailUpgrade(member, message string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cluster(member).failNext = message
 }
 
-func (f *fakeEKS) Hold(member string) {
+func (f *Server) Hold(member string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cluster(member).held = true
 }
 
-func (f *fakeEKS) Release(member string) {
+func (f *Server) Release(member string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cluster(member).held = false
@@ -188,19 +195,59 @@ func (f *fakeEKS) Release(member string) {
 // UpgradeRequests counts the requests that made an update: a request
 // EKS refused, or one whose client request token named an update already
 // made, starts nothing.
-func (f *fakeEKS) UpgradeRequests(member string) int {
+func (f *Server) UpgradeRequests(member string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.cluster(member).requests
 }
 
-func (f *fakeEKS) Calls(op string) int {
+// Nodegroup is a managed node group as the model has it.
+type Nodegroup struct {
+	Name, Version, Release, AMIType, Status string
+}
+
+// Nodegroup returns a node group of a cluster.
+func (f *Server) Nodegroup(cluster, name string) Nodegroup {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.cluster(cluster).nodegroups[name]
+	if g == nil {
+		f.t.Fatalf("fake EKS cluster %s has no node group %s", cluster, name)
+	}
+	return Nodegroup{Name: g.name, Version: g.version, Release: g.release, AMIType: g.amiType, Status: g.status}
+}
+
+// SetRelease makes a node group run another AMI release.
+func (f *Server) SetRelease(cluster, nodegroup, release string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cluster(cluster).nodegroups[nodegroup].release = release
+}
+
+// Update is an update as the model made it, with what was asked.
+type Update struct {
+	ID, Nodegroup, Status, Version, Release string
+}
+
+// Updates are the updates of a cluster and its node groups, oldest first.
+func (f *Server) Updates(cluster string) []Update {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Update
+	for _, u := range f.cluster(cluster).updates {
+		out = append(out, Update{ID: u.id, Nodegroup: u.nodegroup, Status: u.status, Version: u.version, Release: u.release})
+	}
+	return out
+}
+
+// Calls counts the requests of an operation ("UpdateClusterVersion").
+func (f *Server) Calls(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[op]
 }
 
-func (f *fakeEKS) cluster(name string) *fakeCluster {
+func (f *Server) cluster(name string) *fakeCluster {
 	c, ok := f.clusters[name]
 	if !ok {
 		f.t.Fatalf("fake EKS has no cluster %q", name)
@@ -220,7 +267,7 @@ func sortedKeys[V any](m map[string]V) []string {
 var credentialRegion = regexp.MustCompile(`Credential=[^/]+/\d{8}/([^/]+)/eks/aws4_request`)
 
 // lookup finds the request's cluster in the region its signature names.
-func (f *fakeEKS) lookup(w http.ResponseWriter, r *http.Request, op string) (*fakeCluster, bool) {
+func (f *Server) lookup(w http.ResponseWriter, r *http.Request, op string) (*fakeCluster, bool) {
 	f.calls[op]++
 	m := credentialRegion.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
@@ -235,23 +282,51 @@ func (f *fakeEKS) lookup(w http.ResponseWriter, r *http.Request, op string) (*fa
 	return c, true
 }
 
-func (f *fakeEKS) fail(w http.ResponseWriter, code int, typ, message string) {
+func (f *Server) fail(w http.ResponseWriter, code int, typ, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amzn-Errortype", typ)
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": message})
 }
 
-func (f *fakeEKS) reply(w http.ResponseWriter, body any) {
+func (f *Server) reply(w http.ResponseWriter, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(body); err != nil {
 		f.t.Errorf("fake EKS: encoding a reply: %v", err)
 	}
 }
 
+// EKS's words, as the API spells them.
+const (
+	statusInProgress = "InProgress"
+	statusFailed     = "Failed"
+	statusSuccessful = "Successful"
+	versionUpdate    = "VersionUpdate"
+	clusterActive    = "ACTIVE"
+	clusterUpdating  = "UPDATING"
+)
+
+// minor reads an EKS version ("1.36").
+func minor(v string) (major, minor int) {
+	_, _ = fmt.Sscanf(v, "%d.%d", &major, &minor)
+	return major, minor
+}
+
+func nextMinor(v string) string {
+	ma, mi := minor(v)
+	return fmt.Sprintf("%d.%d", ma, mi+1)
+}
+
+// newer reports whether EKS version a is newer than b.
+func newer(a, b string) bool {
+	aMa, aMi := minor(a)
+	bMa, bMi := minor(b)
+	return aMa > bMa || (aMa == bMa && aMi > bMi)
+}
+
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
-func (f *fakeEKS) describeClusterVersions(w http.ResponseWriter, r *http.Request) {
+func (f *Server) describeClusterVersions(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["DescribeClusterVersions"]++
@@ -275,7 +350,7 @@ func (f *fakeEKS) describeClusterVersions(w http.ResponseWriter, r *http.Request
 	f.reply(w, map[string]any{"clusterVersions": out})
 }
 
-func (f *fakeEKS) describeCluster(w http.ResponseWriter, r *http.Request) {
+func (f *Server) describeCluster(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "DescribeCluster")
@@ -289,7 +364,7 @@ func (f *fakeEKS) describeCluster(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-func (f *fakeEKS) listNodegroups(w http.ResponseWriter, r *http.Request) {
+func (f *Server) listNodegroups(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "ListNodegroups")
@@ -299,7 +374,7 @@ func (f *fakeEKS) listNodegroups(w http.ResponseWriter, r *http.Request) {
 	f.reply(w, map[string]any{"nodegroups": sortedKeys(c.nodegroups)})
 }
 
-func (f *fakeEKS) describeNodegroup(w http.ResponseWriter, r *http.Request) {
+func (f *Server) describeNodegroup(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "DescribeNodegroup")
@@ -331,7 +406,7 @@ func (c *fakeCluster) inProgress() *fakeUpdate {
 	return nil
 }
 
-func (f *fakeEKS) byToken(c *fakeCluster, token string) *fakeUpdate {
+func (f *Server) byToken(c *fakeCluster, token string) *fakeUpdate {
 	for _, u := range c.updates {
 		if token != "" && u.token == token {
 			return u
@@ -340,7 +415,7 @@ func (f *fakeEKS) byToken(c *fakeCluster, token string) *fakeUpdate {
 	return nil
 }
 
-func (f *fakeEKS) newUpdate(c *fakeCluster, nodegroup, token, version, release string) *fakeUpdate {
+func (f *Server) newUpdate(c *fakeCluster, nodegroup, token, version, release string) *fakeUpdate {
 	f.nextID++
 	u := &fakeUpdate{
 		id: fmt.Sprintf("%08x-0000-4000-8000-%012d", f.nextID, f.nextID), nodegroup: nodegroup, status: statusInProgress,
@@ -352,7 +427,7 @@ func (f *fakeEKS) newUpdate(c *fakeCluster, nodegroup, token, version, release s
 	return u
 }
 
-func (f *fakeEKS) updateClusterVersion(w http.ResponseWriter, r *http.Request) {
+func (f *Server) updateClusterVersion(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "UpdateClusterVersion")
@@ -375,8 +450,7 @@ func (f *fakeEKS) updateClusterVersion(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusConflict, "ResourceInUseException", "Cluster has an update in progress")
 		return
 	}
-	next, _ := nextMinor(c.version)
-	if in.Version != next {
+	if next := nextMinor(c.version); in.Version != next {
 		f.fail(w, http.StatusBadRequest, "InvalidParameterException", fmt.Sprintf("Unsupported Kubernetes minor version update from %s to %s", c.version, in.Version))
 		return
 	}
@@ -389,7 +463,7 @@ func (f *fakeEKS) updateClusterVersion(w http.ResponseWriter, r *http.Request) {
 	f.reply(w, map[string]any{"update": f.updateJSON(u)})
 }
 
-func (f *fakeEKS) updateNodegroupVersion(w http.ResponseWriter, r *http.Request) {
+func (f *Server) updateNodegroupVersion(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "UpdateNodegroupVersion")
@@ -422,7 +496,7 @@ func (f *fakeEKS) updateNodegroupVersion(w http.ResponseWriter, r *http.Request)
 	if version == "" {
 		version = g.version
 	}
-	if cmpMinor(version, c.version) > 0 {
+	if newer(version, c.version) {
 		f.fail(w, http.StatusBadRequest, "InvalidParameterException", fmt.Sprintf("Requested Kubernetes version %s is newer than the cluster's %s", version, c.version))
 		return
 	}
@@ -436,7 +510,7 @@ func (f *fakeEKS) updateNodegroupVersion(w http.ResponseWriter, r *http.Request)
 	f.reply(w, map[string]any{"update": f.updateJSON(u)})
 }
 
-func (f *fakeEKS) listUpdates(w http.ResponseWriter, r *http.Request) {
+func (f *Server) listUpdates(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "ListUpdates")
@@ -456,7 +530,7 @@ func (f *fakeEKS) listUpdates(w http.ResponseWriter, r *http.Request) {
 // describeUpdate reads an update, which moves it on: after pollsToFinish
 // reads of an un-held update it succeeds (the cluster or node group is at
 // its new version) or fails with the message FailUpgrade gave.
-func (f *fakeEKS) describeUpdate(w http.ResponseWriter, r *http.Request) {
+func (f *Server) describeUpdate(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.lookup(w, r, "DescribeUpdate")
@@ -482,7 +556,7 @@ func (f *fakeEKS) describeUpdate(w http.ResponseWriter, r *http.Request) {
 	f.reply(w, map[string]any{"update": f.updateJSON(u)})
 }
 
-func (f *fakeEKS) finish(c *fakeCluster, u *fakeUpdate) {
+func (f *Server) finish(c *fakeCluster, u *fakeUpdate) {
 	if u.fail != "" {
 		u.status = statusFailed
 		u.errors = []string{u.fail}
@@ -505,7 +579,7 @@ func (f *fakeEKS) finish(c *fakeCluster, u *fakeUpdate) {
 	g.release, g.status = u.release, "ACTIVE"
 }
 
-func (f *fakeEKS) updateJSON(u *fakeUpdate) map[string]any {
+func (f *Server) updateJSON(u *fakeUpdate) map[string]any {
 	params := []map[string]string{}
 	if u.version != "" {
 		params = append(params, map[string]string{"type": "Version", "value": u.version})
