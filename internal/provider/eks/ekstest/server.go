@@ -92,6 +92,7 @@ func New(t testing.TB) *Server {
 	}
 	f.catalogue["us-west-2"] = full
 	f.catalogue["eu-west-1"] = full
+	f.catalogue["us-east-1"] = full
 	f.catalogue["eu-south-2"] = full[:2]
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cluster-versions", f.describeClusterVersions)
