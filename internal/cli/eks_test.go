@@ -103,7 +103,7 @@ func TestEKSWorkflowFromTheDocs(t *testing.T) {
 	}
 	var shown struct {
 		Spec         fleetv1.MemberClusterSpec `json:"spec"`
-		ProviderView *upgrade.MemberView      `json:"providerView"`
+		ProviderView *upgrade.MemberView       `json:"providerView"`
 	}
 	if err := json.Unmarshal([]byte(mustFlotilla(t, hub, "member", "show", "eks-prod", "-o", "json")), &shown); err != nil {
 		t.Fatal(err)
