@@ -145,6 +145,9 @@ func TestEKSWorkflowFromTheDocs(t *testing.T) {
 		gate = gates[0].Name
 		return nil
 	})
+	if pending := mustFlotilla(t, hub, "gate", "list", "--state", "Pending", "--update-run", "eks-1-37"); !strings.Contains(pending, gate) || !strings.Contains(pending, "dev is healthy on 1.37") {
+		t.Errorf("gate list:\n%s", pending)
+	}
 	if got := fake.UpgradeRequests("prod-1"); got != 0 {
 		t.Fatalf("prod-1 got %d upgrade requests before the gate was approved", got)
 	}
