@@ -2,6 +2,7 @@ package eks
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestDecide(t *testing.T) {
 			if d.Phase != tc.phase {
 				t.Errorf("phase = %s (%s), want %s", d.Phase, d.Message, tc.phase)
 			}
-			if fmt.Sprint(d.Next) != fmt.Sprint(tc.next) {
+			if !reflect.DeepEqual(d.Next, tc.next) {
 				t.Errorf("next = %v, want %v", d.Next, tc.next)
 			}
 			if !strings.Contains(d.Message, tc.inMsg) {
