@@ -138,11 +138,12 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 	if err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: err.Error()}
 	}
-	access, err := r.Members.For(ctx, m)
-	if err != nil {
+	member := upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}
+	if access, err := r.Members.For(ctx, m); err == nil {
+		member.Kubeconfig, member.Client = access.Kubeconfig, access.Client
+	} else if upgrade.NeedsMemberCredentials(m.Spec.Provider) {
 		return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: "waiting for the member's credentials: " + err.Error()}
 	}
-	member := upgrade.Member{Name: m.Name, Kubeconfig: access.Kubeconfig, Client: access.Client, Provider: *m.Spec.Provider}
 	id := operationID(run.Name, p)
 	if r.startedElsewhere(p) {
 		// A failover: the attempt was started by a hub that is gone. Where
