@@ -145,7 +145,9 @@ func (p *Provider) catalogue(ctx context.Context, c *awseks.Client, current stri
 		versions = append(versions, next)
 	}
 	var out []clusterVersion
-	pages := awseks.NewDescribeClusterVersionsPaginator(c, &awseks.DescribeClusterVersionsInput{ClusterVersions: versions})
+	// includeAll: versions in extended support too; offeredVersions drops
+	// the unsupported ones.
+	pages := awseks.NewDescribeClusterVersionsPaginator(c, &awseks.DescribeClusterVersionsInput{ClusterVersions: versions, IncludeAll: aws.Bool(true)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {

@@ -251,7 +251,7 @@ func memberCluster(f *ekstest.Server, name string) *fleetv1.MemberCluster {
 	return m
 }
 
-func TestEKSRefusingAnUpdateIsStartsError(t *testing.T) {
+func TestAnUpdateEKSRefusesIsStartsError(t *testing.T) {
 	f := ekstest.New(t)
 	f.AddCluster("us-west-2", "alpha", "1.35", "apps")
 	p, m := provider(t, f, factory(f), "alpha")
