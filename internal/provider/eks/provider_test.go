@@ -328,3 +328,34 @@ func TestTheFactoryWantsRegionAndCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestAHubTakingOverBetweenUpdatesIsToldTheNextIsNotSent(t *testing.T) {
+	f := ekstest.New(t)
+	f.AddCluster("us-west-2", "alpha", "1.36", "apps")
+	p, m := provider(t, f, factory(f), "alpha")
+	ctx := context.Background()
+	id := opID("alpha")
+	target := full("v1.37.2")
+	if err := p.Start(ctx, id, m, target); err != nil {
+		t.Fatal(err)
+	}
+	// A replica that took over calls only Progress: once the control
+	// plane is done, the node group's update is not sent, and it says so,
+	// so that the controller re-runs the attempt (upgrade.RerunSafe).
+	var pr upgrade.Progress
+	for range 10 {
+		var err error
+		if pr, err = p.Progress(ctx, id, m, target); err != nil {
+			t.Fatal(err)
+		}
+		if pr.Phase != upgrade.PhaseRunning {
+			break
+		}
+	}
+	if pr.Phase != upgrade.PhaseNotStarted || !strings.Contains(pr.Message, "next: updating node group apps to 1.37") || pr.StartedAt.IsZero() {
+		t.Fatalf("progress = %+v, want NotStarted naming the next update, with the attempt's start", pr)
+	}
+	if got := f.UpgradeRequests("alpha"); got != 1 {
+		t.Errorf("upgrade requests = %d, want 1: Progress sends nothing", got)
+	}
+}

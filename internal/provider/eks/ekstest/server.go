@@ -594,7 +594,7 @@ func (f *Server) updateJSON(u *fakeUpdate) map[string]any {
 		if resource == "" {
 			resource = "cluster"
 		}
-		errs = append(errs, map[string]any{"errorCode": "Other", "errorMessage": e, "resourceIds": []string{resource}})
+		errs = append(errs, map[string]any{"errorCode": "Unknown", "errorMessage": e, "resourceIds": []string{resource}})
 	}
 	return map[string]any{
 		"id": u.id, "status": u.status, "type": versionUpdate, "createdAt": epoch(u.created),
