@@ -54,7 +54,11 @@ func (f Finding) Object() string {
 }
 
 func (f Finding) String() string {
-	s := fmt.Sprintf("%s %s %s (removed in %s", f.Kind, f.Object(), f.APIVersion, f.RemovedIn)
+	what := f.Kind
+	if obj := f.Object(); obj != "" {
+		what += " " + obj
+	}
+	s := fmt.Sprintf("%s %s (removed in %s", what, f.APIVersion, f.RemovedIn)
 	if f.Replacement != "" {
 		s += ", use " + f.Replacement
 	}
@@ -139,7 +143,7 @@ func RequestFindings(metrics []byte, apis []RemovedAPI) ([]Finding, error) {
 			resource += "/" + sub
 		}
 		f := Finding{Source: SourceRequests, Kind: resource, APIVersion: gv.String(), RemovedIn: a.Removed.String(),
-			Detail: "requests since the API server started"}
+			Detail: "counted since the API server started"}
 		if !a.Replacement.Empty() && a.Replacement.Group == gv.Group {
 			f.Replacement = a.Replacement.GroupVersion().String()
 		}

@@ -123,8 +123,8 @@ apiserver_request_total{code="200",verb="GET"} 12
 		t.Fatal(err)
 	}
 	want := []Finding{
-		{Source: SourceRequests, Kind: "servicecidrs", APIVersion: "networking.k8s.io/v1beta1", RemovedIn: "1.37", Replacement: "networking.k8s.io/v1", Detail: "requests since the API server started"},
-		{Source: SourceRequests, Kind: "servicecidrs/status", APIVersion: "networking.k8s.io/v1beta1", RemovedIn: "1.37", Replacement: "networking.k8s.io/v1", Detail: "requests since the API server started"},
+		{Source: SourceRequests, Kind: "servicecidrs", APIVersion: "networking.k8s.io/v1beta1", RemovedIn: "1.37", Replacement: "networking.k8s.io/v1", Detail: "counted since the API server started"},
+		{Source: SourceRequests, Kind: "servicecidrs/status", APIVersion: "networking.k8s.io/v1beta1", RemovedIn: "1.37", Replacement: "networking.k8s.io/v1", Detail: "counted since the API server started"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("findings\n%+v\nwant\n%+v", got, want)

@@ -43,6 +43,8 @@ func Scan(ctx context.Context, cfg *rest.Config, from, to string) (Report, error
 	if len(rep.Removed) == 0 {
 		return rep, nil
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandler = rest.NoWarnings{}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return rep, err
@@ -88,12 +90,14 @@ type resource struct {
 	namespaced bool
 }
 
-// servedResources maps each kind the member serves to one of its served
-// resources (stored objects are the same in every version of a group).
+// servedResources maps each kind the member serves to its resource in the
+// group's preferred version: stored objects are the same in every version
+// of a group, and listing through a deprecated one would itself count as
+// a use of it.
 func servedResources(cs kubernetes.Interface) (map[schema.GroupKind]resource, error) {
 	// A group whose discovery fails (an aggregated API that is down) is
 	// left out: the others still get scanned.
-	_, lists, err := cs.Discovery().ServerGroupsAndResources()
+	lists, err := cs.Discovery().ServerPreferredResources()
 	if err != nil && len(lists) == 0 {
 		return nil, fmt.Errorf("discovering the member's APIs: %w", err)
 	}
@@ -107,10 +111,7 @@ func servedResources(cs kubernetes.Interface) (map[schema.GroupKind]resource, er
 			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
 				continue
 			}
-			gk := schema.GroupKind{Group: gv.Group, Kind: r.Kind}
-			if _, ok := out[gk]; !ok {
-				out[gk] = resource{GroupVersionResource: gv.WithResource(r.Name), namespaced: r.Namespaced}
-			}
+			out[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = resource{GroupVersionResource: gv.WithResource(r.Name), namespaced: r.Namespaced}
 		}
 	}
 	return out, nil

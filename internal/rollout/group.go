@@ -75,6 +75,16 @@ func (s *stepper) openGroup(g *groupNode) {
 			s.set(memberRef(g, m), &m.Progress, fleetv1.StateFailed, "refused: "+obs.Blocked)
 			g.failed++
 			continue
+		case obs.Unreachable != "" && s.in.Strategy.OnUnreachableMember == fleetv1.UnreachableSkip:
+			m.FromVersion = obs.Version
+			s.set(memberRef(g, m), &m.Progress, fleetv1.StateSkipped, "skipped, unreachable at its turn (onUnreachableMember: Skip): "+obs.Unreachable)
+			g.done++
+			continue
+		case obs.Unreachable != "":
+			m.FromVersion = obs.Version
+			s.set(memberRef(g, m), &m.Progress, fleetv1.StateFailed, "unreachable at its turn: "+obs.Unreachable+" (onUnreachableMember: Skip would skip it)")
+			g.failed++
+			continue
 		case obs.HeldBy != "":
 			s.set(memberRef(g, m), &m.Progress, fleetv1.StatePending, fmt.Sprintf("waiting for update run %s, which is upgrading this member", obs.HeldBy))
 			g.waiting++

@@ -484,3 +484,34 @@ func TestAStartingRunRecordsTheStrategyItFollows(t *testing.T) {
 		t.Fatalf("snapshot = %+v, want %+v", got, strategy)
 	}
 }
+
+func TestAMemberUnreachableAtItsTurnFailsOrIsSkipped(t *testing.T) {
+	for _, tc := range []struct {
+		policy    fleetv1.UnreachablePolicy
+		wantState fleetv1.State
+		wantRun   fleetv1.State
+		wantText  string
+	}{
+		{"", fleetv1.StateFailed, fleetv1.StateFailed, "unreachable at its turn: probe timed out"},
+		{fleetv1.UnreachableFail, fleetv1.StateFailed, fleetv1.StateFailed, "unreachable at its turn: probe timed out"},
+		{fleetv1.UnreachableSkip, fleetv1.StateSkipped, fleetv1.StateCompleted, "skipped, unreachable at its turn (onUnreachableMember: Skip): probe timed out"},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			spec := strategyOf(stage("s", group("a")))
+			spec.OnUnreachableMember = tc.policy
+			members := fleetOf("a", 2)
+			members[0].unreachable = "probe timed out"
+			s := newSim(t, spec, members...)
+			if got := s.runToEnd(10); got != tc.wantRun {
+				t.Fatalf("run %s, want %s\n%s", got, tc.wantRun, describe(s.in.Status))
+			}
+			m := memberState(s.in.Status, "a-00")
+			if m.State != tc.wantState || !strings.Contains(m.Message, tc.wantText) {
+				t.Errorf("a-00: %s %q, want %s %q", m.State, m.Message, tc.wantState, tc.wantText)
+			}
+			if members[0].upgrades != 0 {
+				t.Errorf("the unreachable member was upgraded %d times", members[0].upgrades)
+			}
+		})
+	}
+}

@@ -73,6 +73,10 @@ type MemberObservation struct {
 	// HeldBy names another update run that is upgrading the member; the
 	// member waits (Pending) until it is released.
 	HeldBy string
+	// Unreachable, when set, says why the hub cannot reach the member now;
+	// at its turn the member fails or is skipped, as the strategy's
+	// onUnreachableMember says.
+	Unreachable string
 	// Upgrade is the provider's report on the member's upgrade.
 	Upgrade UpgradeObservation
 }
