@@ -10,15 +10,14 @@ import (
 
 // TestScenario is the scenario every cloud provider passes, on a real hub
 // API server, with the EKS side played by the ekstest server through the
-// real SDK client. The scenario wants exactly one upgrade request for the
-// member held across the hub restart: an EKS Full upgrade makes one for the
-// control plane and one per managed node group, so stage-1 has no managed
-// node groups (TestARestartedHubSendsNoSecondUpdate restarts mid-upgrade of
-// a cluster with one). stage-2 fails at its control plane, before its node
-// groups; unoffered is in a region that does not offer 1.37.
+// real SDK client. An EKS Full upgrade makes one request for the control
+// plane and one per managed node group: stage-1, held across the hub
+// restart, has one node group, so exactly two. stage-2 fails at its control
+// plane, before its node groups; unoffered is in a region that does not
+// offer 1.37.
 func TestScenario(t *testing.T) {
 	f := ekstest.New(t)
-	f.AddCluster("us-west-2", "stage-1", "1.36")
+	f.AddCluster("us-west-2", "stage-1", "1.36", "apps")
 	f.AddCluster("us-west-2", "stage-2", "1.36", "apps", "system")
 	f.AddCluster("eu-west-1", "stage-3", "1.36", "apps")
 	f.AddCluster("eu-south-2", "unoffered", "1.36", "apps")
@@ -30,6 +29,8 @@ func TestScenario(t *testing.T) {
 		Unoffered: f.Spec("unoffered"),
 		From:      "v1.36.3",
 		Target:    "v1.37.2",
+		// The control plane and the node group.
+		RequestsPerUpgrade: 2,
 	})
 	for _, g := range []string{"apps", "system"} {
 		if n := f.Nodegroup("stage-2", g); n.Version != "1.36" {
