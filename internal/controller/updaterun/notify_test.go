@@ -44,7 +44,7 @@ func TestAStrategysWebhookGetsTheTransitionsItAskedForSigned(t *testing.T) {
 			return
 		}
 		mu.Lock()
-		got = append(got, e.Type+" "+e.UpdateRun+" "+e.Path)
+		got = append(got, e.Type+" run="+e.UpdateRun+" path="+e.Path)
 		mu.Unlock()
 	}))
 	defer receiver.Close()
@@ -81,7 +81,7 @@ func TestAStrategysWebhookGetsTheTransitionsItAskedForSigned(t *testing.T) {
 		}).SetupWithManager(mgr)
 	})
 	run := &fleetv1.UpdateRun{
-		ObjectMeta: metav1.ObjectMeta{Name: "told"},
+		ObjectMeta: metav1.ObjectMeta{Name: "notifying"},
 		Spec: fleetv1.UpdateRunSpec{
 			Strategy: &fleetv1.UpdateStrategySpec{
 				Stages: []fleetv1.UpdateStage{{Name: "prod", Groups: []fleetv1.UpdateGroup{{Name: "prod"}}}},
@@ -97,7 +97,7 @@ func TestAStrategysWebhookGetsTheTransitionsItAskedForSigned(t *testing.T) {
 	if err := hub.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"StageCompleted told prod", "RunCompleted told told"}
+	want := []string{"StageCompleted run=notifying path=prod", "RunCompleted run=notifying path=notifying"}
 	testenv.Eventually(t, waitFor, "the webhook gets StageCompleted and RunCompleted", func() error {
 		mu.Lock()
 		defer mu.Unlock()
