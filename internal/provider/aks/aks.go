@@ -73,6 +73,8 @@ type shared struct {
 type lro struct {
 	what string
 	poll func(ctx context.Context) (done bool, err error)
+	done bool
+	err  error
 }
 
 func (s *shared) credential() (azcore.TokenCredential, error) {
@@ -227,7 +229,10 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 	if err != nil {
 		return err
 	}
-	req, err := nextRequest(cl, t)
+	p.mu.Lock()
+	_, sent := p.pollers[operationID]
+	p.mu.Unlock()
+	req, err := nextRequest(cl, t, sent)
 	if err != nil {
 		return err
 	}
@@ -236,6 +241,7 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 	case requestNone:
 		return nil
 	case requestCluster:
+		p.remember(operationID, nil)
 		body := clusterUpdate(mc, req)
 		poller, err := c.clusters.BeginCreateOrUpdate(ctx, c.id.resourceGroup, c.id.name, body, nil)
 		if err != nil {
@@ -243,6 +249,7 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 		}
 		started = append(started, lro{what: "cluster " + c.id.name, poll: pollFunc(poller)})
 	case requestNodeImage:
+		p.remember(operationID, nil)
 		for _, name := range req.Pools {
 			poller, err := c.pools.BeginUpgradeNodeImageVersion(ctx, c.id.resourceGroup, c.id.name, name, nil)
 			if err != nil {
@@ -251,17 +258,27 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 			started = append(started, lro{what: "pool " + name, poll: pollFunc(poller)})
 		}
 	}
-	p.mu.Lock()
-	p.pollers[operationID] = append(p.pollers[operationID], started...)
-	p.mu.Unlock()
+	p.remember(operationID, started)
 	return nil
+}
+
+// remember records that this process sent operationID's requests, before
+// they go (a request that ARM refuses is still an answer for this
+// operation), with their pollers once they have them.
+func (p *Provider) remember(operationID string, started []lro) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pollers[operationID] = append(p.pollers[operationID], started...)
 }
 
 func pollFunc[T any](poller *runtime.Poller[T]) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		if !poller.Done() {
 			if _, err := poller.Poll(ctx); err != nil {
-				return true, err
+				// ARM answered the status request with an error: the
+				// operation's end, as far as this poller can tell.
+				var re *azcore.ResponseError
+				return poller.Done() || errors.As(err, &re), err
 			}
 		}
 		if !poller.Done() {
@@ -274,7 +291,8 @@ func pollFunc[T any](poller *runtime.Poller[T]) func(context.Context) (bool, err
 
 // Progress reads the upgrade's state from the managed cluster: its
 // provisioningState, currentKubernetesVersion and its pools'
-// currentOrchestratorVersion and nodeImageVersion.
+// currentOrchestratorVersion and nodeImageVersion. It also polls the
+// operations this process started, once each, for ARM's error message.
 func (p *Provider) Progress(ctx context.Context, operationID string, m upgrade.Member, t upgrade.Target) (upgrade.Progress, error) {
 	c, err := p.clients(m)
 	if err != nil {
@@ -285,34 +303,41 @@ func (p *Provider) Progress(ctx context.Context, operationID string, m upgrade.M
 		return upgrade.Progress{}, err
 	}
 	pr := progressOf(cl, t)
+	tries := 1
 	if pr.Phase == upgrade.PhaseFailed {
-		if why := p.operationError(ctx, operationID); why != "" {
+		tries = 3
+	}
+	why, known := p.operationError(ctx, operationID, tries)
+	if pr.Phase == upgrade.PhaseFailed {
+		switch {
+		case why != "":
 			pr.Message += ": " + why
-		} else {
+		case !known:
 			pr.Message += ": " + noErrorHere(c.id)
 		}
 	}
 	return pr, nil
 }
 
-// operationError is ARM's error of a failed operation this process started.
-func (p *Provider) operationError(ctx context.Context, operationID string) string {
+// operationError polls the operations this process started for
+// operationID (up to tries times each while they run) and returns ARM's
+// errors of those that failed; known is false when this process started
+// none (it was restarted since, or another replica started them).
+func (p *Provider) operationError(ctx context.Context, operationID string, tries int) (why string, known bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	ops := p.pollers[operationID]
-	p.mu.Unlock()
 	var msgs []string
-	for _, op := range ops {
-		for range 3 {
-			done, err := op.poll(ctx)
-			if done {
-				if err != nil {
-					msgs = append(msgs, op.what+": "+armMessage(err))
-				}
-				break
-			}
+	for i := range ops {
+		op := &ops[i]
+		for n := 0; !op.done && n < tries; n++ {
+			op.done, op.err = op.poll(ctx)
+		}
+		if op.done && op.err != nil {
+			msgs = append(msgs, op.what+": "+armMessage(op.err))
 		}
 	}
-	return strings.Join(msgs, "; ")
+	return strings.Join(msgs, "; "), len(ops) > 0
 }
 
 func noErrorHere(id clusterID) string {

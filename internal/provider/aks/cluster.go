@@ -183,11 +183,27 @@ type request struct {
 //     not upgrades those pools' node images;
 //   - NodeImageOnly: upgradeNodeImageVersion of each pool not on its latest image.
 //
+// A cluster or pool in provisioningState Failed (or Canceled) gets nothing
+// when sent says this process already asked for this operation: its
+// failure is the answer, which Progress reports. Otherwise (a new attempt,
+// or a hub restarted since it asked) the request is sent again, as `az aks
+// upgrade` on a failed cluster does.
+//
 // A target node image that is not the pool's latest is refused: AKS can
 // upgrade a pool only to its latest image.
-func nextRequest(c cluster, t upgrade.Target) (request, error) {
+func nextRequest(c cluster, t upgrade.Target, sent bool) (request, error) {
 	if err := checkImages(c, t); err != nil {
 		return request{}, err
+	}
+	if sent {
+		if failed(c.State) {
+			return request{Why: "the requested upgrade is " + c.State}, nil
+		}
+		for _, p := range c.Pools {
+			if failed(p.State) {
+				return request{Why: "the requested upgrade of pool " + p.Name + " is " + p.State}, nil
+			}
+		}
 	}
 	if busy(c.State) {
 		return request{Why: "cluster is " + c.State}, nil
@@ -291,13 +307,13 @@ func clusterUpdate(mc *armcontainerservice.ManagedCluster, r request) armcontain
 func progressOf(c cluster, t upgrade.Target) upgrade.Progress {
 	want := aksVersion(t.KubernetesVersion)
 	versions := describeVersions(c)
+	if failed(c.State) {
+		return upgrade.Progress{Phase: upgrade.PhaseFailed, Message: fmt.Sprintf("AKS cluster is %s (%s)", c.State, versions)}
+	}
 	for _, p := range c.Pools {
 		if failed(p.State) {
 			return upgrade.Progress{Phase: upgrade.PhaseFailed, Message: fmt.Sprintf("AKS pool %s is %s (%s)", p.Name, p.State, versions)}
 		}
-	}
-	if failed(c.State) {
-		return upgrade.Progress{Phase: upgrade.PhaseFailed, Message: fmt.Sprintf("AKS cluster is %s (%s)", c.State, versions)}
 	}
 	done, asked := atTarget(c, t, want)
 	switch {
