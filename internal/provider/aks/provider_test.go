@@ -284,7 +284,7 @@ func TestDescribeAndKubeconfig(t *testing.T) {
 	cl.Maintenance = []*armcontainerservice.MaintenanceConfiguration{{
 		Name: to.Ptr("aksManagedAutoUpgradeSchedule"),
 		Properties: &armcontainerservice.MaintenanceConfigurationProperties{MaintenanceWindow: &armcontainerservice.MaintenanceWindow{
-			Schedule: &armcontainerservice.Schedule{Weekly: &armcontainerservice.WeeklySchedule{DayOfWeek: to.Ptr(armcontainerservice.WeekDaySunday), IntervalWeeks: to.Ptr[int32](1)}},
+			Schedule:  &armcontainerservice.Schedule{Weekly: &armcontainerservice.WeeklySchedule{DayOfWeek: to.Ptr(armcontainerservice.WeekDaySunday), IntervalWeeks: to.Ptr[int32](1)}},
 			StartTime: to.Ptr("00:00"), UTCOffset: to.Ptr("+01:00"), DurationHours: to.Ptr[int32](4),
 		}},
 	}}
