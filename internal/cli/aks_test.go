@@ -83,7 +83,7 @@ func useAKSCloud(t *testing.T, cloud *akstest.Cloud) {
 	t.Cleanup(func() { cloudFactories[fleetv1.ProviderAKS] = old })
 }
 
-func hubClient(t *testing.T, env *testenv.Env) client.WithWatch {
+func aksHubClient(t *testing.T, env *testenv.Env) client.WithWatch {
 	t.Helper()
 	c, err := client.NewWithWatch(env.Hub.Config, client.Options{Scheme: fleetscheme.New()})
 	if err != nil {
@@ -102,7 +102,7 @@ func TestAKSMemberCreateFetchesTheKubeconfigAndShowPrintsAKSsView(t *testing.T) 
 	aad.UserKubeconfig = execKubeconfig(env.Hub.Config.Host)
 	cloud := akstest.New(aksCluster("aks-eu-1", kubeconfig), aad)
 	useAKSCloud(t, cloud)
-	c := hubClient(t, env)
+	c := aksHubClient(t, env)
 
 	id := akstest.ResourceID("rg-fleet", "aks-eu-1")
 	if _, _, err := runCLI(c, "member", "create", "aks-eu-1", "--provider", "aks", "--resource-id", id, "--update-group", "group-prod-canary-eu"); err != nil {
@@ -196,7 +196,7 @@ func TestAKSDocsWorkflow(t *testing.T) {
 			t.Errorf("hub: %v", err)
 		}
 	})
-	c := hubClient(t, env)
+	c := aksHubClient(t, env)
 	const run = "k8s-1-37-rollout"
 
 	for i, args := range commands {
@@ -303,8 +303,8 @@ func aksRunState(t *testing.T, c client.Client, run string) string {
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // runCLIContext is runCLI with ctx.
-func runCLIContext(ctx context.Context, hub client.WithWatch, args ...string) (stdout, stderr string, err error) {
-	root := newRootCommand(&globalOptions{connect: func(*globalOptions) (client.WithWatch, error) { return hub, nil }})
+func runCLIContext(ctx context.Context, hubClient client.WithWatch, args ...string) (stdout, stderr string, err error) {
+	root := newRootCommand(&globalOptions{connect: func(*globalOptions) (client.WithWatch, error) { return hubClient, nil }})
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

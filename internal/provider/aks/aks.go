@@ -274,7 +274,11 @@ func (p *Provider) remember(operationID string, started []lro) {
 func pollFunc[T any](poller *runtime.Poller[T]) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		if !poller.Done() {
-			if _, err := poller.Poll(ctx); err != nil {
+			resp, err := poller.Poll(ctx)
+			if resp != nil {
+				_ = resp.Body.Close() // the poller has read it
+			}
+			if err != nil {
 				// ARM answered the status request with an error: the
 				// operation's end, as far as this poller can tell.
 				var re *azcore.ResponseError
