@@ -312,3 +312,42 @@ func TestDescribeAndKubeconfig(t *testing.T) {
 		t.Errorf("admin kubeconfig %q, %v", got, err)
 	}
 }
+
+func TestNodeImageSelectionsAgainstWhatAKSOffers(t *testing.T) {
+	cloud := akstest.New(twoPools("eu-1"), twoPools("eu-2"))
+	providers := upgrade.NewProviders(t.TempDir(), map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderAKS: cloud.Factory()})
+	members := make([]fleetv1.MemberCluster, 2)
+	for i, name := range []string{"eu-1", "eu-2"} {
+		m := member(name)
+		members[i].Name, members[i].Spec.Provider = name, &m.Provider
+		members[i].Status.KubernetesVersion = "v1.36.3"
+	}
+	ctx := context.Background()
+	imageOnly := fleetv1.UpgradeSpec{Type: fleetv1.UpgradeNodeImageOnly}
+
+	// Consistent: the members share their pools' latest images, which the run records.
+	req := upgrade.Request{Upgrade: imageOnly, Selection: fleetv1.NodeImageSelection{Type: fleetv1.NodeImageConsistent}}
+	req.Chosen = upgrade.ConsistentImages(ctx, providers, req, members)
+	if len(req.Chosen) != 2 || req.Chosen[1].OS != "Ubuntu" || req.Chosen[1].Version != "AKSUbuntu-2204gen2containerd-202611.20.0" {
+		t.Fatalf("chosen %+v", req.Chosen)
+	}
+	if _, obs := upgrade.Assess(ctx, providers, req, &members[0]); obs.Blocked != "" {
+		t.Errorf("Consistent: %s", obs.Blocked)
+	}
+	// AKS publishes a newer image for eu-2 before its turn: the recorded
+	// one is not offered any more, and the member fails before anything.
+	cloud.With("eu-2", func(c *akstest.Cluster) { c.Pools[0].Latest = "AKSUbuntu-2204gen2containerd-202612.01.0" })
+	if _, obs := upgrade.Assess(ctx, providers, req, &members[1]); !strings.Contains(obs.Blocked, "is not offered to this member") {
+		t.Errorf("Consistent after a new image: blocked %q", obs.Blocked)
+	}
+
+	// Custom: only a pool's latest image counts.
+	custom := upgrade.Request{Upgrade: imageOnly, Selection: fleetv1.NodeImageSelection{Type: fleetv1.NodeImageCustom,
+		CustomNodeImageVersions: []fleetv1.NodeImageVersion{{Version: "AKSUbuntu-2204gen2containerd-202611.10.0"}}}}
+	if _, obs := upgrade.Assess(ctx, providers, custom, &members[0]); !strings.Contains(obs.Blocked, "none of the custom node images") {
+		t.Errorf("Custom with an old image: blocked %q", obs.Blocked)
+	}
+	if n := cloud.UpgradeRequests("eu-1") + cloud.UpgradeRequests("eu-2"); n != 0 {
+		t.Errorf("%d upgrade requests from plans", n)
+	}
+}
