@@ -98,7 +98,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			}
 		}
 		run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *spec.DeepCopy()}
-		plan, req, err := makePlan(cmd.Context(), hub, run)
+		plan, req, notes, err := makePlan(cmd.Context(), hub, run)
 		if err != nil {
 			return fmt.Errorf("the run cannot be planned: %w", err)
 		}
@@ -107,7 +107,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		}
 		if refused := refusals(plan); len(refused) > 0 && !force {
 			if g.output == "table" {
-				drawPlan(cmd.ErrOrStderr(), run, plan, req)
+				drawPlan(cmd.ErrOrStderr(), run, plan, req, notes)
 			}
 			return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
 		}
@@ -123,7 +123,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		if g.output != "table" {
 			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 		}
-		drawPlan(cmd.OutOrStdout(), run, plan, req)
+		drawPlan(cmd.OutOrStdout(), run, plan, req, notes)
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
 		if !start {
 			fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
