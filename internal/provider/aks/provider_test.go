@@ -220,6 +220,10 @@ func TestRestartMidUpgradeSendsNoSecondRequest(t *testing.T) {
 			t.Fatalf("progress while held %+v, %v", pr, err)
 		}
 	}
+	view, err := second.(upgrade.Describer).Describe(ctx, m)
+	if err != nil || view.State != "Upgrading" || !strings.Contains(view.Operation, "control plane 1.36.3 → 1.37.2") {
+		t.Errorf("view while upgrading: %+v, %v", view, err)
+	}
 	cloud.Release("eu-1")
 	if pr := last(drive(t, second, "op", m, tg)); pr.Phase != upgrade.PhaseSucceeded {
 		t.Fatalf("progress %+v", pr)
