@@ -243,7 +243,14 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 	case requestCluster:
 		p.remember(operationID, nil)
 		body := clusterUpdate(mc, req)
-		poller, err := c.clusters.BeginCreateOrUpdate(ctx, c.id.resourceGroup, c.id.name, body, nil)
+		// If-Match: a change to the cluster between the read and this
+		// write fails the PUT (HTTP 412) instead of being overwritten; the
+		// next reconcile reads again.
+		var opts *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions
+		if mc.ETag != nil {
+			opts = &armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions{IfMatch: mc.ETag}
+		}
+		poller, err := c.clusters.BeginCreateOrUpdate(ctx, c.id.resourceGroup, c.id.name, body, opts)
 		if err != nil {
 			return fmt.Errorf("asking AKS to upgrade %s to %s: %w", c.id.name, req.Version, armError(err))
 		}

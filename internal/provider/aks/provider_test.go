@@ -90,7 +90,11 @@ func TestFullUpgradesControlPlaneThenPoolsKeepingMaxSurge(t *testing.T) {
 			t.Errorf("pool %s on %s image %s", pl.Name, pl.Current, pl.Image)
 		}
 	}
-	// The PUT set the versions and sent each pool's maxSurge back as it was.
+	// The PUT was conditional on the cluster read, set the versions and
+	// sent each pool's maxSurge back as it was.
+	if cl.LastIfMatch != `"0"` {
+		t.Errorf("PUT If-Match %q, want the ETag of the cluster as read", cl.LastIfMatch)
+	}
 	put := cl.LastPut.Properties
 	if *put.KubernetesVersion != "1.37.2" {
 		t.Errorf("PUT kubernetesVersion %s", *put.KubernetesVersion)

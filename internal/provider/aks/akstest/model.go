@@ -47,11 +47,16 @@ type Cluster struct {
 	// and ListClusterAdminCredentials return.
 	UserKubeconfig, AdminKubeconfig []byte
 
+	// ETag changes with every accepted write; a PUT whose If-Match names
+	// another is refused with 412, as ARM does.
+	ETag     int
 	op       *operation
 	failNext string
 	held     bool
 	requests int
 	aborts   int
+	// LastIfMatch is the If-Match header of the last PUT.
+	LastIfMatch string
 	// LastPut is the body of the last PUT of the cluster.
 	LastPut *armcontainerservice.ManagedCluster
 }
@@ -262,6 +267,7 @@ func (c *Cloud) advance(cl *Cluster) {
 func (c *Cloud) armCluster(cl *Cluster) armcontainerservice.ManagedCluster {
 	mc := armcontainerservice.ManagedCluster{
 		ID:       to.Ptr(ResourceID(cl.ResourceGroup, cl.Name)),
+		ETag:     to.Ptr(etag(cl)),
 		Name:     to.Ptr(cl.Name),
 		Location: to.Ptr("westeurope"),
 		Properties: &armcontainerservice.ManagedClusterProperties{
@@ -287,6 +293,8 @@ func (c *Cloud) armCluster(cl *Cluster) armcontainerservice.ManagedCluster {
 	}
 	return mc
 }
+
+func etag(cl *Cluster) string { return fmt.Sprintf(`"%d"`, cl.ETag) }
 
 func busy(state string) bool { return state != "Succeeded" && state != "Failed" && state != "Canceled" }
 
@@ -368,18 +376,26 @@ func (c *Cloud) servers() *fake.ServerFactory {
 				resp.SetResponse(http.StatusOK, out, nil)
 				return resp, errResp
 			},
-			BeginCreateOrUpdate: func(_ context.Context, _, name string, body armcontainerservice.ManagedCluster, _ *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcontainerservice.ManagedClustersClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+			BeginCreateOrUpdate: func(_ context.Context, _, name string, body armcontainerservice.ManagedCluster, opts *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcontainerservice.ManagedClustersClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				cl, errResp := c.lookup(name)
 				if cl == nil {
 					return resp, errResp
 				}
+				if opts != nil && opts.IfMatch != nil && *opts.IfMatch != etag(cl) {
+					errResp.SetResponseError(http.StatusPreconditionFailed, "PreconditionFailed")
+					return resp, errResp
+				}
+				if opts != nil && opts.IfMatch != nil {
+					cl.LastIfMatch = *opts.IfMatch
+				}
 				code, status, done := c.put(cl, body)
 				if code != "" {
 					errResp.SetResponseError(status, code)
 					return resp, errResp
 				}
+				cl.ETag++
 				if !done {
 					resp.AddNonTerminalResponse(http.StatusCreated, nil)
 				}
