@@ -200,7 +200,37 @@ func (t *transport) Do(req *http.Request) (*http.Response, error) {
 		t.fakes[name] = next
 	}
 	t.mu.Unlock()
-	return next.Do(req)
+	return detached(next, req)
+}
+
+// detached sends req through next without its cancellation, and gives up
+// waiting when req's context ends. The fake servers of armcontainerservice
+// v6.6.0 answer from a goroutine that sends on a channel the caller closes
+// when its context ends: a request cancelled in flight (a hub stopping
+// mid-reconcile) panics the whole test binary with "send on closed
+// channel". Given a context that is never cancelled, they always finish.
+func detached(next policy.Transporter, req *http.Request) (*http.Response, error) {
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	ctx := req.Context()
+	done := make(chan result, 1)
+	go func() {
+		resp, err := next.Do(req.WithContext(context.WithoutCancel(ctx)))
+		done <- result{resp, err}
+	}()
+	select {
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.resp != nil {
+				_ = r.resp.Body.Close() // nobody reads it any more
+			}
+		}()
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.resp, r.err
+	}
 }
 
 func (c *Cloud) lookup(name string) (*Cluster, azfake.ErrorResponder) {
