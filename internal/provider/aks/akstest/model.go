@@ -217,7 +217,7 @@ func detached(next policy.Transporter, req *http.Request) (*http.Response, error
 	ctx := req.Context()
 	done := make(chan result, 1)
 	go func() {
-		resp, err := next.Do(req.WithContext(context.WithoutCancel(ctx)))
+		resp, err := next.Do(req.WithContext(context.WithoutCancel(ctx))) //nolint:bodyclose // the caller gets it, or it is closed below once the caller gave up
 		done <- result{resp, err}
 	}()
 	select {
