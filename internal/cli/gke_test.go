@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/container/apiv1/containerpb"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,4 +114,151 @@ func TestMemberCreateAndShowWithTheGKEProvider(t *testing.T) {
 	if n := fake.UpgradeRequests("gke-prod-eu-1"); n != 0 {
 		t.Errorf("create and show sent %d upgrade requests", n)
 	}
+}
+
+// seedStages is the seed's `az fleet updatestrategy create --stages`, as
+// docs/gke.md gives it.
+const seedStages = `[
+    {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterStageWaitInSeconds": 14400},
+    {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}], "afterStageWaitInSeconds": 86400},
+    {"name": "stage-primary-final", "groups": [{"name": "group-prod-primary-eu"}, {"name": "group-prod-primary-us"}]}
+  ]`
+
+// gatedStages is docs/gke.md's manual progression: an approval after each
+// of the first two stages.
+const gatedStages = `[
+    {"name": "stage-internal", "groups": [{"name": "group-dev-clusters"}], "afterGates": [{"type": "Approval"}]},
+    {"name": "stage-canary-prod", "groups": [{"name": "group-prod-canary-eu"}, {"name": "group-prod-canary-us"}], "afterGates": [{"type": "Approval"}]},
+    {"name": "stage-primary-final", "groups": [{"name": "group-prod-primary-eu"}, {"name": "group-prod-primary-us"}]}
+  ]`
+
+// gkeMembers are docs/gke.md's six clusters: member, GKE cluster, location,
+// update group.
+var gkeMembers = [][4]string{
+	{"gke-dev-1", "dev-1", "europe-west1", "group-dev-clusters"},
+	{"gke-dev-2", "dev-2", "us-central1", "group-dev-clusters"},
+	{"gke-canary-eu", "canary-eu", "europe-west1", "group-prod-canary-eu"},
+	{"gke-canary-us", "canary-us", "us-central1", "group-prod-canary-us"},
+	{"gke-primary-eu", "primary-eu", "europe-west1", "group-prod-primary-eu"},
+	{"gke-primary-us", "primary-us", "us-central1", "group-prod-primary-us"},
+}
+
+// runCLIContext runs flotilla with args against hub until ctx ends.
+func runCLIContext(ctx context.Context, hub client.WithWatch, args ...string) (string, error) {
+	root := newRootCommand(&globalOptions{connect: func(*globalOptions) (client.WithWatch, error) { return hub, nil }})
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+// TestTheGKEPageWorkflow runs every command of docs/gke.md, in its order:
+// six GKE members, the seed's strategy, a Full run to 1.37 watched to its
+// end with the seed's waits skipped, then a gated NodeImageOnly run whose
+// gates are approved, all on a real hub running `flotilla hub`, with GKE
+// played by the in-process gRPC server through the real client.
+func TestTheGKEPageWorkflow(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs, Members: []string{"gke-api"}})
+	fake := gketest.Start(t)
+	for _, loc := range []string{"europe-west1", "us-central1"} {
+		fake.SetServerConfig("my-project", loc, &containerpb.ServerConfig{
+			ValidMasterVersions: []string{"1.37.2-gke.1200", "1.37.2-gke.1100", "1.36.3-gke.1000"},
+			ValidNodeVersions:   []string{"1.37.2-gke.1200", "1.37.2-gke.1100", "1.36.3-gke.1000"},
+		})
+	}
+	for _, m := range gkeMembers {
+		fake.AddCluster(gketest.Cluster{Member: m[0], Project: "my-project", Location: m[2], Name: m[1], Version: "1.36.3-gke.1000",
+			Pools: []gketest.Pool{{Name: "default-pool", MaxSurge: 1}}})
+	}
+	fake.SetDonePolls(2)
+	useCloud(t, fleetv1.ProviderGKE, gke.NewFactory(fake.ClientOptions()...))
+	hub, err := client.NewWithWatch(env.Hub.Config, client.Options{Scheme: fleetscheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, _, err := runCLI(hub, args...)
+		if err != nil {
+			t.Fatalf("flotilla %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+
+	// Each cluster's kubeconfig (the members share one API server here).
+	kubeconfig := env.Member("gke-api").KubeconfigPath()
+	for _, m := range gkeMembers {
+		run("member", "create", m[0], "--provider", "gke", "--project", "my-project", "--location", m[2], "--cluster", m[1],
+			"--kubeconfig", kubeconfig, "--update-group", m[3])
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() {
+		out, err := runCLIContext(ctx, hub, "hub", "--kubeconfig", env.Hub.KubeconfigPath(), "--state-dir", t.TempDir(),
+			"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--enable-placement=false")
+		if err != nil {
+			t.Logf("flotilla hub: %v\n%s", err, out)
+		}
+		hubDone <- err
+	}()
+	t.Cleanup(func() { stop(); <-hubDone })
+
+	run("updatestrategy", "create", "-n", "staged-k8s-1-29", "--stages", seedStages)
+	run("updaterun", "create", "-n", "k8s-1-37-rollout", "--upgrade-type", "Full", "--kubernetes-version", "1.37", "--update-strategy-name", "staged-k8s-1-29")
+	testenv.Eventually(t, time.Minute, "the plan resolves 1.37 through GKE", func() error {
+		out, _, err := runCLI(hub, "updaterun", "plan", "-n", "k8s-1-37-rollout")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "1.37.2-gke.1200") {
+			return fmt.Errorf("the plan names no 1.37.2-gke.1200:\n%s", out)
+		}
+		return nil
+	})
+	t.Logf("updaterun plan:\n%s", run("updaterun", "plan", "-n", "k8s-1-37-rollout"))
+	run("updaterun", "start", "-n", "k8s-1-37-rollout")
+	run("updaterun", "skip", "-n", "k8s-1-37-rollout", "--targets", "AfterStageWait:stage-internal", "AfterStageWait:stage-canary-prod")
+	watchCtx, cancelWatch := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancelWatch()
+	out, err := runCLIContext(watchCtx, hub, "updaterun", "watch", "-n", "k8s-1-37-rollout")
+	if err != nil {
+		t.Fatalf("updaterun watch: %v\n%s", err, out)
+	}
+	run("updaterun", "wait", "-n", "k8s-1-37-rollout", "--timeout", "1m")
+	for _, m := range gkeMembers {
+		if got, want := fake.Requests(m[0]), []string{"UpdateMaster 1.37.2-gke.1200", "UpdateNodePool default-pool 1.37.2-gke.1200 COS_CONTAINERD"}; !slices.Equal(got, want) {
+			t.Errorf("%s got requests %q, want %q", m[0], got, want)
+		}
+	}
+	t.Logf("member show:\n%s", run("member", "show", "gke-primary-us"))
+
+	// Manual progression: approval gates after the first two stages.
+	run("updaterun", "create", "-n", "k8s-1-37-node-images", "--upgrade-type", "NodeImageOnly", "--stages", gatedStages)
+	run("updaterun", "start", "-n", "k8s-1-37-node-images")
+	for range 2 {
+		var gate string
+		testenv.Eventually(t, 2*time.Minute, "a Pending gate", func() error {
+			out, _, err := runCLI(hub, "gate", "list", "--state", "Pending", "-o", "json")
+			if err != nil {
+				return err
+			}
+			var gates []fleetv1.Gate
+			if err := json.Unmarshal([]byte(out), &gates); err != nil {
+				return fmt.Errorf("%w: %s", err, out)
+			}
+			if len(gates) == 0 {
+				return fmt.Errorf("no Pending gate")
+			}
+			gate = gates[0].Name
+			return nil
+		})
+		run("gate", "list", "--state", "Pending")
+		run("gate", "approve", gate)
+	}
+	run("updaterun", "wait", "-n", "k8s-1-37-node-images", "--timeout", "2m")
+	out = run("updaterun", "show", "-n", "k8s-1-37-node-images")
+	t.Logf("updaterun show:\n%s", out)
 }
