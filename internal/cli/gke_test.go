@@ -195,14 +195,14 @@ func TestTheGKEPageWorkflow(t *testing.T) {
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
+	hubDone := make(chan struct{})
 	go func() {
 		out, err := runCLIContext(ctx, hub, "hub", "--kubeconfig", env.Hub.KubeconfigPath(), "--state-dir", t.TempDir(),
 			"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--enable-placement=false")
 		if err != nil {
 			t.Logf("flotilla hub: %v\n%s", err, out)
 		}
-		hubDone <- err
+		close(hubDone)
 	}()
 	t.Cleanup(func() { stop(); <-hubDone })
 

@@ -97,7 +97,7 @@ func raws(vs []version) []string {
 // release channel's valid versions when it is enrolled in one, else the
 // server config's validMasterVersions (GetServerConfig).
 func masterVersions(c *containerpb.Cluster, cfg *containerpb.ServerConfig) []string {
-	if ch := c.GetReleaseChannel().GetChannel(); ch != containerpb.ReleaseChannel_UNSPECIFIED {
+	if ch := c.GetReleaseChannel().GetChannel(); ch.Number() != 0 { // enrolled in a channel
 		for _, cc := range cfg.GetChannels() {
 			if cc.GetChannel() == ch {
 				return cc.GetValidVersions()
@@ -310,8 +310,7 @@ func opPool(op *containerpb.Operation) string {
 
 func isUpgrade(op *containerpb.Operation) bool {
 	switch op.GetOperationType() {
-	case containerpb.Operation_UPGRADE_MASTER, containerpb.Operation_UPGRADE_NODES,
-		containerpb.Operation_AUTO_UPGRADE_NODES:
+	case containerpb.Operation_UPGRADE_MASTER, containerpb.Operation_UPGRADE_NODES:
 		return true
 	}
 	return false
@@ -358,16 +357,16 @@ func opTime(values ...string) time.Time {
 	return time.Time{}
 }
 
-// opError is GKE's reason for a failed operation: its error status, else
-// the status message older API versions fill.
+// opError is GKE's reason for a failed operation: its error status (the
+// operation's statusMessage and conditions are deprecated for it).
 func opError(op *containerpb.Operation) string {
 	if msg := op.GetError().GetMessage(); msg != "" {
 		return msg
 	}
-	if op.GetError() != nil && op.GetError().GetCode() != 0 {
-		return fmt.Sprintf("error code %d", op.GetError().GetCode())
+	if code := op.GetError().GetCode(); code != 0 {
+		return fmt.Sprintf("error code %d", code)
 	}
-	return op.GetStatusMessage()
+	return ""
 }
 
 // describeOp names an operation for a message: type, name, status, target.
@@ -411,29 +410,30 @@ type decision struct {
 // decide looks at the cluster and its operations: a running operation is
 // waited for; this attempt's failed upgrade is reported, never re-sent;
 // with every step done the upgrade succeeded; else the next step is sent.
-func decide(c *containerpb.Cluster, ops []*containerpb.Operation, t upgrade.Target, attemptStart time.Time) (decision, error) {
+func decide(c *containerpb.Cluster, ops []*containerpb.Operation, t upgrade.Target, attemptStart time.Time) decision {
 	steps, err := plan(c, t)
 	if err != nil {
-		return decision{}, err
+		// The target does not fit the cluster: nothing is sent.
+		return decision{progress: upgrade.Progress{Phase: upgrade.PhaseFailed, Message: err.Error()}}
 	}
 	if op := running(ops); op != nil {
 		p := upgrade.Progress{Phase: upgrade.PhaseRunning, Message: "GKE is running " + describeOp(op), StartedAt: opTime(op.GetStartTime())}
-		return decision{progress: p}, nil
+		return decision{progress: p}
 	}
 	if len(steps) == 0 {
-		return decision{progress: upgrade.Progress{Phase: upgrade.PhaseSucceeded, Message: atTargetMessage(c, t)}}, nil
+		return decision{progress: upgrade.Progress{Phase: upgrade.PhaseSucceeded, Message: atTargetMessage(c, t)}}
 	}
 	next := steps[0]
 	if op := failed(ops, next, attemptStart); op != nil {
 		p := upgrade.Progress{Phase: upgrade.PhaseFailed, StartedAt: opTime(op.GetStartTime()),
 			Message: fmt.Sprintf("GKE %s failed: %s", describeOp(op), opError(op))}
-		return decision{progress: p}, nil
+		return decision{progress: p}
 	}
 	msg := fmt.Sprintf("upgrading the %s (the last step)", next)
 	if len(steps) > 1 {
 		msg = fmt.Sprintf("upgrading the %s (%d steps left)", next, len(steps))
 	}
-	return decision{send: &next, progress: upgrade.Progress{Phase: upgrade.PhaseRunning, Message: msg}}, nil
+	return decision{send: &next, progress: upgrade.Progress{Phase: upgrade.PhaseRunning, Message: msg}}
 }
 
 func atTargetMessage(c *containerpb.Cluster, t upgrade.Target) string {
@@ -484,8 +484,10 @@ func view(c *containerpb.Cluster, ops []*containerpb.Operation, masters, nodes [
 		UpgradableVersions:  upgradableVersions(c.GetCurrentMasterVersion(), masters),
 		Windows:             windows(c.GetMaintenancePolicy()),
 	}
-	if msg := c.GetStatusMessage(); msg != "" {
-		v.State += ": " + msg
+	for _, cond := range c.GetConditions() {
+		if cond.GetMessage() != "" {
+			v.State += ": " + cond.GetMessage()
+		}
 	}
 	if op := running(ops); op != nil {
 		v.Operation = describeOp(op)

@@ -165,9 +165,9 @@ func TestDecide(t *testing.T) {
 		{name: "nothing while an operation runs", cluster: testCluster("1.36.3-gke.1000", "1.36.3-gke.1000"), target: full,
 			ops:   []*containerpb.Operation{testOp(containerpb.Operation_UPGRADE_MASTER, "", containerpb.Operation_RUNNING, "", after)},
 			phase: upgrade.PhaseRunning, message: "GKE is running UPGRADE_MASTER operation-1 (RUNNING)"},
-		{name: "nothing while GKE auto-upgrades a pool", cluster: testCluster("1.36.3-gke.1000", "1.36.3-gke.1000"), target: full,
-			ops:   []*containerpb.Operation{testOp(containerpb.Operation_AUTO_UPGRADE_NODES, "pa", containerpb.Operation_PENDING, "", after)},
-			phase: upgrade.PhaseRunning, message: "AUTO_UPGRADE_NODES operation-1 (PENDING) on node pool pa"},
+		{name: "nothing while someone else's operation on a pool runs", cluster: testCluster("1.36.3-gke.1000", "1.36.3-gke.1000"), target: full,
+			ops:   []*containerpb.Operation{testOp(containerpb.Operation_SET_NODE_POOL_SIZE, "pa", containerpb.Operation_PENDING, "", after)},
+			phase: upgrade.PhaseRunning, message: "SET_NODE_POOL_SIZE operation-1 (PENDING) on node pool pa"},
 		{name: "at the target", cluster: testCluster("1.37.2-gke.1200", "1.37.2-gke.1200", "1.37.2-gke.1200"), target: full,
 			phase: upgrade.PhaseSucceeded, message: "control plane at 1.37.2-gke.1200 and every node pool at its target (pa 1.37.2-gke.1200, pb 1.37.2-gke.1200)"},
 		{name: "this attempt's failure is reported, not re-sent", cluster: testCluster("1.37.2-gke.1200", "1.36.3-gke.1000"), target: full,
@@ -180,7 +180,7 @@ func TestDecide(t *testing.T) {
 			ops:  []*containerpb.Operation{testOp(containerpb.Operation_UPGRADE_NODES, "pa", containerpb.Operation_DONE, "drain", after)},
 			send: "control plane to 1.37.2-gke.1200", phase: upgrade.PhaseRunning},
 		{name: "a failed non-upgrade operation is not the upgrade's", cluster: testCluster("1.36.3-gke.1000", "1.36.3-gke.1000"), target: full,
-			ops:  []*containerpb.Operation{testOp(containerpb.Operation_SET_LABELS, "", containerpb.Operation_DONE, "labels", after)},
+			ops:  []*containerpb.Operation{testOp(containerpb.Operation_UPDATE_CLUSTER, "", containerpb.Operation_DONE, "logging", after)},
 			send: "control plane to 1.37.2-gke.1200", phase: upgrade.PhaseRunning},
 		{name: "control plane only leaves pools behind", cluster: testCluster("1.37.2-gke.1200", "1.36.3-gke.1000"), target: cpOnly,
 			phase: upgrade.PhaseSucceeded, message: "control plane at 1.37.2-gke.1200"},
@@ -188,14 +188,14 @@ func TestDecide(t *testing.T) {
 			send: "control plane to 1.37.2-gke.1200", phase: upgrade.PhaseRunning},
 		{name: "node image only: pools to their OS's image", cluster: testCluster("1.36.3-gke.1500", "1.36.3-gke.1500", "1.36.3-gke.1000"), target: images,
 			send: "node pool pb to 1.36.3-gke.1500", phase: upgrade.PhaseRunning},
+		{name: "a pool whose OS got no image fails, nothing sent", cluster: testCluster("1.36.3-gke.1500", "1.36.3-gke.1500", "1.36.3-gke.1000"),
+			target: upgrade.Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImages: images.NodeImages[:1]},
+			phase:  upgrade.PhaseFailed, message: "no node image was selected for node pool pb (ubuntu nodes)"},
 		{name: "node image only, on the images", cluster: testCluster("1.36.3-gke.1500", "1.36.3-gke.1500", "1.36.3-gke.1500"), target: images,
 			phase: upgrade.PhaseSucceeded, message: "every node pool on its selected image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := decide(tc.cluster, tc.ops, tc.target, attempt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := decide(tc.cluster, tc.ops, tc.target, attempt)
 			send := ""
 			if d.send != nil {
 				send = d.send.String()
@@ -247,7 +247,7 @@ func TestOperationProgressFromGKEsMetrics(t *testing.T) {
 	if got := opPercent(&containerpb.Operation{}); got != -1 {
 		t.Errorf("opPercent without metrics = %d", got)
 	}
-	if got := opError(&containerpb.Operation{StatusMessage: "old style"}); got != "old style" {
+	if got := opError(&containerpb.Operation{Error: &status.Status{Code: 8}}); got != "error code 8" {
 		t.Errorf("opError = %q", got)
 	}
 }

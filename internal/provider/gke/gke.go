@@ -168,7 +168,8 @@ func (p *Provider) NodeImages(ctx context.Context, m upgrade.Member, kubernetesV
 
 // Start sends the next request the upgrade needs, if any: nothing while GKE
 // runs an operation on the cluster, nothing once the cluster is at the
-// target, nothing after this attempt's request failed; else UpdateMaster,
+// target, nothing after this attempt's request failed or for a target that
+// does not fit the cluster (Progress reports either); else UpdateMaster,
 // or UpdateNodePool for the next pool not at its target. It is called on
 // every poll, so it moves a Full upgrade from the control plane to each
 // pool in turn.
@@ -177,9 +178,9 @@ func (p *Provider) Start(ctx context.Context, operationID string, m upgrade.Memb
 	if err != nil {
 		return err
 	}
-	d, err := decide(st.cluster, st.ops, t, attemptStart(operationID))
-	if err != nil || d.send == nil {
-		return err
+	d := decide(st.cluster, st.ops, t, attemptStart(operationID))
+	if d.send == nil {
+		return nil
 	}
 	err = st.send(ctx, *d.send)
 	if retryLater(err) {
@@ -229,11 +230,7 @@ func (p *Provider) Progress(ctx context.Context, operationID string, m upgrade.M
 	if err != nil {
 		return upgrade.Progress{}, err
 	}
-	d, err := decide(st.cluster, st.ops, t, attemptStart(operationID))
-	if err != nil {
-		return upgrade.Progress{Phase: upgrade.PhaseFailed, Message: err.Error()}, nil
-	}
-	return d.progress, nil
+	return decide(st.cluster, st.ops, t, attemptStart(operationID)).progress, nil
 }
 
 // Cancel asks GKE to cancel the upgrade operations running on the cluster

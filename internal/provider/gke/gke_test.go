@@ -234,8 +234,12 @@ func TestNodeImageOnlyMovesPoolsToTheNewestBuildOfTheirVersion(t *testing.T) {
 	custom := fleetv1.NodeImageSelection{Type: fleetv1.NodeImageCustom, CustomNodeImageVersions: []fleetv1.NodeImageVersion{{Version: "1.36.3-gke.1000"}}}
 	tg = f.target(t, fleetv1.UpgradeNodeImageOnly, "", custom)
 	tg.NodeImages = tg.NodeImages[:1]
-	if err := f.provider.Start(context.Background(), operationID(f.member.Name, time.Now()), f.member, tg); err == nil || !strings.Contains(err.Error(), "no node image was selected for node pool pool-b") {
-		t.Errorf("Start without an image for pool-b = %v", err)
+	id := operationID(f.member.Name, time.Now())
+	if err := f.provider.Start(context.Background(), id, f.member, tg); err != nil {
+		t.Fatal(err)
+	}
+	if pr, err := f.provider.Progress(context.Background(), id, f.member, tg); err != nil || pr.Phase != upgrade.PhaseFailed || !strings.Contains(pr.Message, "no node image was selected for node pool pool-b") {
+		t.Errorf("progress without an image for pool-b = %+v, %v", pr, err)
 	}
 	if n := f.gke.UpgradeRequests(f.member.Name); n != 2 {
 		t.Errorf("%d requests, want the 2 of before", n)
@@ -352,14 +356,14 @@ func TestCancelCancelsTheRunningOperation(t *testing.T) {
 func TestAnOperationSomeoneElseRunsIsWaitedFor(t *testing.T) {
 	f := setup(t, prod1())
 	f.gke.AddOperation(f.member.Name, containerpb.Operation_UPGRADE_MASTER, "", containerpb.Operation_DONE, "an old failure", time.Now().Add(-time.Hour))
-	f.gke.AddOperation(f.member.Name, containerpb.Operation_AUTO_UPGRADE_NODES, "pool-a", containerpb.Operation_RUNNING, "", time.Now())
+	f.gke.AddOperation(f.member.Name, containerpb.Operation_UPGRADE_NODES, "pool-a", containerpb.Operation_RUNNING, "", time.Now())
 	tg := f.target(t, fleetv1.UpgradeFull, "1.37.2", latest)
 	id := operationID(f.member.Name, time.Now())
 	if err := f.provider.Start(context.Background(), id, f.member, tg); err != nil {
 		t.Fatal(err)
 	}
 	pr, err := f.provider.Progress(context.Background(), id, f.member, tg)
-	if err != nil || pr.Phase != upgrade.PhaseRunning || !strings.Contains(pr.Message, "AUTO_UPGRADE_NODES") {
+	if err != nil || pr.Phase != upgrade.PhaseRunning || !strings.Contains(pr.Message, "UPGRADE_NODES operation-") {
 		t.Errorf("progress = %+v, %v", pr, err)
 	}
 	if n := f.gke.UpgradeRequests(f.member.Name); n != 0 {

@@ -166,7 +166,7 @@ func (s *Server) AddCluster(c Cluster) {
 		SelfLink:          "https://container.googleapis.com/v1/" + loc + "/clusters/" + c.Name,
 		MaintenancePolicy: c.MaintenancePolicy,
 	}
-	if c.Channel != containerpb.ReleaseChannel_UNSPECIFIED {
+	if c.Channel.Number() != 0 {
 		pb.ReleaseChannel = &containerpb.ReleaseChannel{Channel: c.Channel}
 	}
 	for _, p := range c.Pools {
@@ -303,7 +303,6 @@ func (s *Server) newOperation(c *cluster, typ containerpb.Operation_Type, pool, 
 		OperationType: typ,
 		Status:        containerpb.Operation_RUNNING,
 		Location:      c.pb.GetLocation(),
-		Zone:          c.pb.GetLocation(),
 		TargetLink:    target,
 		SelfLink:      "https://container.googleapis.com/v1/" + c.location + "/operations/" + strconv.Itoa(s.seq),
 		StartTime:     time.Now().UTC().Format(time.RFC3339Nano),
@@ -344,7 +343,6 @@ func (s *Server) finish(op *operation, failure string, code codes.Code) {
 	}
 	if failure != "" {
 		op.pb.Error = &status.Status{Code: int32(code), Message: failure}
-		op.pb.StatusMessage = failure
 		return
 	}
 	if pool != nil {
@@ -442,7 +440,7 @@ func (s *Server) GetServerConfig(_ context.Context, req *containerpb.GetServerCo
 
 func (s *Server) offeredMasters(c *cluster) []string {
 	cfg := s.configs[c.location]
-	if ch := c.pb.GetReleaseChannel().GetChannel(); ch != containerpb.ReleaseChannel_UNSPECIFIED {
+	if ch := c.pb.GetReleaseChannel().GetChannel(); ch.Number() != 0 {
 		for _, cc := range cfg.GetChannels() {
 			if cc.GetChannel() == ch {
 				return cc.GetValidVersions()
