@@ -156,7 +156,39 @@ type UpdateStrategySpec struct {
 	// +kubebuilder:validation:Maximum=604800
 	// +optional
 	MemberUpgradeTimeoutSeconds int32 `json:"memberUpgradeTimeoutSeconds,omitempty"`
+	// Preflight says what happens when a member whose control plane is to
+	// move to a new minor still uses an API that minor removes (found by
+	// `flotilla preflight`'s scan just before its upgrade starts): Block
+	// (the default: the member fails before anything is done to it, with
+	// the list), Warn (a Warning Event, and the upgrade goes on) or Off.
+	// +optional
+	Preflight PreflightPolicy `json:"preflight,omitempty"`
+	// OnUnreachableMember says what happens to a member whose turn comes
+	// while the hub cannot reach it (its Reachable condition is False):
+	// Fail (the default: it fails, which stops the run unless the budget
+	// allows it) or Skip (Skipped, with the reason).
+	// +optional
+	OnUnreachableMember UnreachablePolicy `json:"onUnreachableMember,omitempty"`
 }
+
+// UnreachablePolicy is a strategy's answer to a member it cannot reach.
+// +kubebuilder:validation:Enum=Fail;Skip
+type UnreachablePolicy string
+
+const (
+	UnreachableFail UnreachablePolicy = "Fail"
+	UnreachableSkip UnreachablePolicy = "Skip"
+)
+
+// PreflightPolicy is a strategy's answer to uses of removed APIs.
+// +kubebuilder:validation:Enum=Block;Warn;Off
+type PreflightPolicy string
+
+const (
+	PreflightBlock PreflightPolicy = "Block"
+	PreflightWarn  PreflightPolicy = "Warn"
+	PreflightOff   PreflightPolicy = "Off"
+)
 
 // UpdateStrategy is a reusable staged-upgrade plan.
 //

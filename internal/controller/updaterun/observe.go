@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -44,6 +46,9 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		m := &members[i]
 		target, mo := upgrade.Assess(ctx, r.Providers, req, m)
 		mo.HeldBy = held[m.Name]
+		if c := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable); c != nil && c.Status == metav1.ConditionFalse {
+			mo.Unreachable = c.Reason + ": " + c.Message
+		}
 		if p, ok := inRun[m.Name]; ok && resuming && p.State == fleetv1.StateFailed && !mo.AtTarget && mo.Blocked == "" {
 			mo.AtTarget = r.liveAtTarget(ctx, m, target)
 		}
@@ -138,11 +143,14 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 	if err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: err.Error()}
 	}
+	member := upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}
 	access, err := r.Members.For(ctx, m)
-	if err != nil {
+	switch {
+	case err == nil:
+		member.Kubeconfig, member.Client = access.Kubeconfig, access.Client
+	case upgrade.NeedsMemberCredentials(m.Spec.Provider):
 		return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: "waiting for the member's credentials: " + err.Error()}
 	}
-	member := upgrade.Member{Name: m.Name, Kubeconfig: access.Kubeconfig, Client: access.Client, Provider: *m.Spec.Provider}
 	id := operationID(run.Name, p)
 	if r.startedElsewhere(p) {
 		// A failover: the attempt was started by a hub that is gone. Where
@@ -156,6 +164,13 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 			return r.interrupted(m, p)
 		}
 		return observation(progress)
+	}
+	inProgress := func() bool {
+		progress, err := provider.Progress(ctx, id, member, t)
+		return err == nil && progress.Phase != upgrade.PhaseNotStarted
+	}
+	if refusal := r.preflightRefusal(ctx, run, m, access, t, id, inProgress); refusal != "" {
+		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: refusal}
 	}
 	if err := provider.Start(ctx, id, member, t); err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "starting the upgrade: " + err.Error()}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,7 +69,8 @@ type Reconciler struct {
 	// dead one started. Empty means the host name and a random suffix.
 	Instance string
 
-	checks *checkRunner
+	checks    *checkRunner
+	preflight preflightPassed
 }
 
 // NewInstanceName names a hub process: unique per process, readable.
@@ -209,6 +211,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		Members:      runinput.Members(memberList.Items),
 		Desired:      run.Spec.State,
 		StartRequest: startRequest,
+		RetryMembers: retryMembers(run),
 		Skip:         run.Spec.Skip,
 		Status:       *run.Status.DeepCopy(),
 		Observed:     obs,
@@ -360,4 +363,16 @@ func (r *Reconciler) checkTargetFor(members map[string]*fleetv1.MemberCluster) c
 		}
 		return healthcheck.Target{Member: name, Client: access.Client, Kubeconfig: access.Kubeconfig, WorkDir: r.WorkDir, Programs: r.Programs}, nil
 	}
+}
+
+// retryMembers are the members `flotilla updaterun retry --members` named
+// for the run's latest start request.
+func retryMembers(run *fleetv1.UpdateRun) []string {
+	var out []string
+	for _, name := range strings.Split(run.Annotations[fleetv1.RetryMembersAnnotation], ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
