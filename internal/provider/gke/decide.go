@@ -409,7 +409,9 @@ type decision struct {
 
 // decide looks at the cluster and its operations: a running operation is
 // waited for; this attempt's failed upgrade is reported, never re-sent;
-// with every step done the upgrade succeeded; else the next step is sent.
+// with every step done the upgrade succeeded; else the next step is sent,
+// and the upgrade is NotStarted until a first request of this attempt
+// shows among GKE's operations.
 func decide(c *containerpb.Cluster, ops []*containerpb.Operation, t upgrade.Target, attemptStart time.Time) decision {
 	steps, err := plan(c, t)
 	if err != nil {
@@ -433,7 +435,24 @@ func decide(c *containerpb.Cluster, ops []*containerpb.Operation, t upgrade.Targ
 	if len(steps) > 1 {
 		msg = fmt.Sprintf("upgrading the %s (%d steps left)", next, len(steps))
 	}
-	return decision{send: &next, progress: upgrade.Progress{Phase: upgrade.PhaseRunning, Message: msg}}
+	phase := upgrade.PhaseRunning
+	if !startedSince(ops, attemptStart) {
+		// Nothing of this attempt reached GKE yet: the hub may still scan
+		// the member before it starts, and after a failover start it anew.
+		phase = upgrade.PhaseNotStarted
+	}
+	return decision{send: &next, progress: upgrade.Progress{Phase: phase, Message: msg}}
+}
+
+// startedSince reports whether an upgrade of the cluster or a pool started
+// since the attempt did: this attempt has sent a request.
+func startedSince(ops []*containerpb.Operation, attemptStart time.Time) bool {
+	for _, op := range ops {
+		if isUpgrade(op) && !opTime(op.GetStartTime()).Before(attemptStart) {
+			return true
+		}
+	}
+	return false
 }
 
 func atTargetMessage(c *containerpb.Cluster, t upgrade.Target) string {

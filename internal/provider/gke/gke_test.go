@@ -156,6 +156,9 @@ func TestFullUpgradesTheControlPlaneThenEachPool(t *testing.T) {
 		t.Fatalf("node images = %v, want %v", tg.NodeImages, wantImages)
 	}
 	id := operationID(f.member.Name, time.Now())
+	if pr, err := f.provider.Progress(context.Background(), id, f.member, tg); err != nil || pr.Phase != upgrade.PhaseNotStarted {
+		t.Fatalf("progress before Start = %+v, %v; want NotStarted", pr, err)
+	}
 	pr := drive(t, f.provider, id, f.member, tg)
 	if pr.Phase != upgrade.PhaseSucceeded {
 		t.Fatalf("progress = %+v", pr)
