@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,6 +114,24 @@ func TestMemberCreateAndShowWithTheGKEProvider(t *testing.T) {
 	}
 	if n := fake.UpgradeRequests("gke-prod-eu-1"); n != 0 {
 		t.Errorf("create and show sent %d upgrade requests", n)
+	}
+
+	// Agent mode: the hub keeps no kubeconfig of the member; the GKE
+	// provider needs none.
+	fake.AddCluster(gketest.Cluster{Member: "gke-prod-eu-2", Project: "my-project", Location: "europe-west1", Name: "prod-eu-2", Version: "1.36.3-gke.1000",
+		Pools: []gketest.Pool{{Name: "default-pool"}}})
+	dir := t.TempDir()
+	out, _, err = runCLI(hub, "--hub-kubeconfig", env.Hub.KubeconfigPath(), "member", "join", "gke-prod-eu-2", "--member-kubeconfig", kubeconfig, "--update-group", "group-prod-eu",
+		"--agent-kubeconfig-out", filepath.Join(dir, "gke-prod-eu-2.agent-hub.kubeconfig"), "--agent-values-out", filepath.Join(dir, "gke-prod-eu-2.agent-values.yaml"))
+	if err != nil {
+		t.Fatalf("member join: %v\n%s", err, out)
+	}
+	if _, _, err = runCLI(hub, "member", "update", "gke-prod-eu-2", "--provider", "gke", "--project", "my-project", "--location", "europe-west1", "--cluster", "prod-eu-2"); err != nil {
+		t.Fatalf("member update --provider gke: %v", err)
+	}
+	out, _, err = runCLI(hub, "member", "show", "gke-prod-eu-2")
+	if err != nil || !strings.Contains(out, "Access:          Agent") || !strings.Contains(out, "Provider view (GKE):") {
+		t.Errorf("member show of the joined member: %v\n%s", err, out)
 	}
 }
 
