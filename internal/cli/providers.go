@@ -7,6 +7,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/localupgrade"
 	"github.com/flotilla-dev/flotilla/internal/provider/aks"
 	"github.com/flotilla-dev/flotilla/internal/provider/eks"
+	"github.com/flotilla-dev/flotilla/internal/provider/gke"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
@@ -31,4 +32,5 @@ func upgradeProviders(executable string) map[fleetv1.ProviderType]upgrade.Factor
 var cloudFactories = map[fleetv1.ProviderType]upgrade.Factory{
 	fleetv1.ProviderEKS: eks.Factory,
 	fleetv1.ProviderAKS: aks.Factory,
+	fleetv1.ProviderGKE: gke.NewFactory(),
 }
