@@ -23,6 +23,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	controlplanev1 "sigs.k8s.io/cluster-api/api/controlplane/kubeadm/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -272,7 +273,8 @@ func (p *Provider) NodeImages(ctx context.Context, m upgrade.Member, _ string) (
 // Start asks Cluster API for the target: it patches the Cluster when, and
 // only when, the Cluster does not already ask for it (the patch is the
 // upgrade request). The patch carries the resourceVersion it was computed
-// from, so a concurrent change makes it fail and the next call recompute.
+// from, so a concurrent change makes it conflict, and Start decides again
+// on the Cluster as it is then.
 func (p *Provider) Start(ctx context.Context, _ string, m upgrade.Member, t upgrade.Target) error {
 	s, err := settings(m)
 	if err != nil {
@@ -282,18 +284,22 @@ func (p *Provider) Start(ctx context.Context, _ string, m upgrade.Member, t upgr
 	if err != nil {
 		return err
 	}
-	cl, class, err := cluster(ctx, c, s)
-	if err != nil {
-		return err
-	}
-	want, err := desiredCluster(cl, class, s.NodeImageVariable, t)
-	if err != nil || want == nil {
-		return err
-	}
-	if err := c.Patch(ctx, want, client.MergeFromWithOptions(cl, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("setting the topology of Cluster %s/%s: %w", s.Namespace, s.Name, err)
-	}
-	return nil
+	// The controllers write the Cluster's status all along: a conflict
+	// means reading it again and deciding again.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cl, class, err := cluster(ctx, c, s)
+		if err != nil {
+			return err
+		}
+		want, err := desiredCluster(cl, class, s.NodeImageVariable, t)
+		if err != nil || want == nil {
+			return err
+		}
+		if err := c.Patch(ctx, want, client.MergeFromWithOptions(cl, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("setting the topology of Cluster %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		return nil
+	})
 }
 
 func (p *Provider) Progress(ctx context.Context, _ string, m upgrade.Member, t upgrade.Target) (upgrade.Progress, error) {
