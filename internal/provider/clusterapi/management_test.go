@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +19,6 @@ import (
 	controlplanev1 "sigs.k8s.io/cluster-api/api/controlplane/kubeadm/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
@@ -31,64 +27,8 @@ import (
 )
 
 // The management cluster of these tests is a real kube-apiserver
-// (internal/testenv) with Cluster API's own CRDs installed: the YAMLs of
-// config/crd/bases in the sigs.k8s.io/cluster-api module of the same
-// release as the sigs.k8s.io/cluster-api/api module this package builds
-// with. The go command fetches that module into the module cache (CI has
-// the Go module proxy); nothing is copied into this repository.
-
-// capiModule is the module whose API types this package builds with.
-const capiModule = "sigs.k8s.io/cluster-api/api"
-
-// capiCRDFiles are the CRDs the provider touches, by path in the
-// sigs.k8s.io/cluster-api module.
-var capiCRDFiles = []string{
-	"core/config/crd/bases/cluster.x-k8s.io_clusters.yaml",
-	"core/config/crd/bases/cluster.x-k8s.io_clusterclasses.yaml",
-	"core/config/crd/bases/cluster.x-k8s.io_machinedeployments.yaml",
-	"core/config/crd/bases/cluster.x-k8s.io_machinepools.yaml",
-	"controlplane/kubeadm/config/crd/bases/controlplane.cluster.x-k8s.io_kubeadmcontrolplanes.yaml",
-}
-
-// capiCRDs reads Cluster API's CRDs from the module cache, downloading the
-// module of the build's version when it is not there.
-func capiCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command fetches Cluster API's CRDs: %v", err)
-	}
-	// The version go.mod builds this package with.
-	out, err := exec.Command(goBin, "list", "-m", "-f", "{{.Version}}", capiModule).Output()
-	if err != nil {
-		t.Fatalf("go list -m %s: %v", capiModule, err)
-	}
-	version := strings.TrimSpace(string(out))
-	// Outside this module, so that go.mod and go.sum stay as they are.
-	cmd := exec.Command(goBin, "mod", "download", "-json", "sigs.k8s.io/cluster-api@"+version)
-	cmd.Dir = t.TempDir()
-	out, err = cmd.Output()
-	if err != nil {
-		t.Fatalf("go mod download sigs.k8s.io/cluster-api@%s: %v\n%s", version, err, out)
-	}
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		t.Fatalf("go mod download sigs.k8s.io/cluster-api@%s: %s %v", version, mod.Error, err)
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, f := range capiCRDFiles {
-		data, err := os.ReadFile(filepath.Join(mod.Dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, crd); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		crds = append(crds, crd)
-	}
-	return crds
-}
+// (internal/testenv) with Cluster API's own CRDs installed
+// (testenv.ClusterAPICRDs).
 
 // management is a management cluster for the tests: a real API server with
 // Cluster API's CRDs, and a client of it.
@@ -111,7 +51,7 @@ func startManagement(t *testing.T) *management {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := crdinstall.Apply(ctx, c, capiCRDs(t), time.Minute); err != nil {
+	if err := crdinstall.Apply(ctx, c, testenv.ClusterAPICRDs(t), time.Minute); err != nil {
 		t.Fatalf("installing Cluster API's CRDs: %v", err)
 	}
 	kubeconfig, err := env.Hub.Kubeconfig()
