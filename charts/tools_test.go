@@ -5,21 +5,17 @@
 package charts_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"github.com/flotilla-dev/flotilla"
-	"github.com/flotilla-dev/flotilla/internal/toolchain"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
 const (
@@ -28,38 +24,8 @@ const (
 	fleetNS    = "flotilla-system"
 )
 
-// toolVersion reads one KEY=VALUE of hack/versions.env (toolchain parses
-// only the local-fleet tools).
-func toolVersion(t *testing.T, key string) string {
-	t.Helper()
-	sc := bufio.NewScanner(strings.NewReader(flotilla.ToolVersions))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if ok && k == key {
-			return strings.Trim(v, `"'`)
-		}
-	}
-	t.Fatalf("hack/versions.env sets no %s", key)
-	return ""
-}
-
-// tool returns a binary the tool cache holds; without it the test fails
-// (in -short mode it is skipped): a chart test that ran nothing must not
-// pass.
-func tool(t *testing.T, name, versionKey string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("needs %s from the tool cache (not in -short mode)", name)
-	}
-	path := filepath.Join(toolchain.DefaultCacheDir(), "bin", name+"-"+toolVersion(t, versionKey))
-	if info, err := os.Stat(path); err != nil || info.Mode()&0o111 == 0 {
-		t.Fatalf("%s is not built (no executable at %s): run `make tools` (or hack/tools.sh %s)", name, path, name)
-	}
-	return path
-}
-
-func helmBin(t *testing.T) string    { return tool(t, "helm", "HELM_VERSION") }
-func kubectlBin(t *testing.T) string { return tool(t, "kubectl", "KUBECTL_VERSION") }
+func helmBin(t *testing.T) string    { return testenv.CachedTool(t, "helm", "HELM_VERSION") }
+func kubectlBin(t *testing.T) string { return testenv.CachedTool(t, "kubectl", "KUBECTL_VERSION") }
 
 // run runs a command and returns its stdout; stderr goes into the error.
 func run(t *testing.T, stdin []byte, name string, args ...string) (string, error) {

@@ -156,7 +156,24 @@ type UpdateStrategySpec struct {
 	// +kubebuilder:validation:Maximum=604800
 	// +optional
 	MemberUpgradeTimeoutSeconds int32 `json:"memberUpgradeTimeoutSeconds,omitempty"`
+	// Preflight says what happens when a member whose control plane is to
+	// move to a new minor still uses an API that minor removes (found by
+	// `flotilla preflight`'s scan just before its upgrade starts): Block
+	// (the default: the member fails before anything is done to it, with
+	// the list), Warn (a Warning Event, and the upgrade goes on) or Off.
+	// +optional
+	Preflight PreflightPolicy `json:"preflight,omitempty"`
 }
+
+// PreflightPolicy is a strategy's answer to uses of removed APIs.
+// +kubebuilder:validation:Enum=Block;Warn;Off
+type PreflightPolicy string
+
+const (
+	PreflightBlock PreflightPolicy = "Block"
+	PreflightWarn  PreflightPolicy = "Warn"
+	PreflightOff   PreflightPolicy = "Off"
+)
 
 // UpdateStrategy is a reusable staged-upgrade plan.
 //

@@ -51,6 +51,10 @@ type Options struct {
 	NodeLabels map[string]string
 	// Pods is the number of simulated pods, spread over the nodes.
 	Pods int
+	// RuntimeConfig is the API server's --runtime-config (e.g.
+	// "networking.k8s.io/v1beta1=true" turns on a beta API that is off by
+	// default); empty passes none.
+	RuntimeConfig string
 	// Toolchain finds the binaries; nil means toolchain.Default().
 	Toolchain *toolchain.Toolchain
 }
@@ -80,6 +84,8 @@ type State struct {
 	// ControllerManager runs the namespace controller; nil for a cluster
 	// started before it was part of local clusters.
 	ControllerManager *process.Record `json:"controllerManager,omitempty"`
+	// RuntimeConfig is Options.RuntimeConfig, kept for restarts.
+	RuntimeConfig string `json:"runtimeConfig,omitempty"`
 }
 
 // Cluster is a started (or re-attached) local cluster. Its methods are safe
@@ -145,6 +151,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	c := &Cluster{toolchain: tc, state: State{
 		Name: opts.Name, Dir: dir, KubernetesVersion: version, Nodes: opts.Nodes, Pods: opts.Pods,
+		RuntimeConfig: opts.RuntimeConfig,
 	}}
 	defer func() {
 		if err != nil {

@@ -107,7 +107,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin string, fresh bool) er
 func (c *Cluster) apiServerArgs() []string {
 	s := c.State()
 	p := c.pki()
-	return []string{
+	args := []string{
 		"--etcd-servers=" + etcdURL(s.Ports.EtcdClient),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -135,6 +135,10 @@ func (c *Cluster) apiServerArgs() []string {
 		// server waits for them to time out before it exits.
 		"--shutdown-watch-termination-grace-period=2s",
 	}
+	if s.RuntimeConfig != "" {
+		args = append(args, "--runtime-config="+s.RuntimeConfig)
+	}
+	return args
 }
 
 // startControllerManager runs kube-controller-manager with only the

@@ -65,6 +65,9 @@ type Options struct {
 	// MemberVersion is the members' Kubernetes version; empty means the
 	// oldest supported, as local fleets start members.
 	MemberVersion string
+	// MemberRuntimeConfig is the members' --runtime-config (a beta API
+	// turned on); empty passes none.
+	MemberRuntimeConfig string
 }
 
 // Env is what Start started.
@@ -187,7 +190,7 @@ func clusterSpecs(tc toolchain.Toolchain, opts Options) ([]localcluster.Options,
 			return nil, fmt.Errorf("testenv: cluster name %q used twice (the hub is %q)", name, HubName)
 		}
 		seen[name] = true
-		specs = append(specs, localcluster.Options{Name: name, KubernetesVersion: memberVersion})
+		specs = append(specs, localcluster.Options{Name: name, KubernetesVersion: memberVersion, RuntimeConfig: opts.MemberRuntimeConfig})
 	}
 	return specs, nil
 }

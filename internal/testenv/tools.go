@@ -1,12 +1,16 @@
 package testenv
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flotilla-dev/flotilla"
 	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
 )
@@ -80,4 +84,38 @@ func missingFor(tc toolchain.Toolchain, specs []localcluster.Options) []string {
 		note(err)
 	}
 	return missing
+}
+
+// CachedTool returns the path of a tool that hack/tools.sh builds into the
+// tool cache at the version hack/versions.env gives under versionKey
+// (kubectl with KUBECTL_VERSION, helm with HELM_VERSION). Without it the
+// test fails (under -short it is skipped): a test that ran nothing must
+// not pass.
+func CachedTool(t testing.TB, name, versionKey string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s from the tool cache (not in -short mode)", name)
+	}
+	version, ok := toolVersion(flotilla.ToolVersions, versionKey)
+	if !ok {
+		t.Fatalf("hack/versions.env sets no %s", versionKey)
+	}
+	path := filepath.Join(toolchain.DefaultCacheDir(), "bin", name+"-"+version)
+	if info, err := os.Stat(path); err != nil || info.Mode()&0o111 == 0 {
+		t.Fatalf("%s is not built (no executable at %s): run `make tools` (or hack/tools.sh %s)", name, path, name)
+	}
+	return path
+}
+
+// toolVersion reads one KEY=VALUE of hack/versions.env (toolchain parses
+// only the local-fleet tools).
+func toolVersion(versions, key string) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(versions))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if ok && k == key {
+			return strings.Trim(v, `"'`), true
+		}
+	}
+	return "", false
 }

@@ -208,16 +208,23 @@ func nodeImageTarget(req Request) string {
 
 // RerunSafe reports whether a member's provider may start an upgrade again
 // when the hub replica that started it died without a trace of it: the
-// Local provider converges on its target, an Exec command only when its
-// author says so.
+// Local provider converges on its target, the cloud providers set a
+// desired version the cloud converges on, an Exec command is safe only
+// when its author says so.
 func RerunSafe(spec *fleetv1.ProviderSpec) bool {
 	switch {
 	case spec == nil:
 		return false
-	case spec.Type == fleetv1.ProviderLocal:
-		return true
 	case spec.Type == fleetv1.ProviderExec:
 		return spec.Exec != nil && spec.Exec.Idempotent
 	}
-	return false
+	return true
+}
+
+// NeedsMemberCredentials reports whether a member's provider upgrades it
+// with the member's own kubeconfig (a command that gets KUBECONFIG); the
+// cloud providers reach the cloud instead, so a member the hub reaches
+// only through its agent can still be upgraded by them.
+func NeedsMemberCredentials(spec *fleetv1.ProviderSpec) bool {
+	return spec != nil && (spec.Type == fleetv1.ProviderExec || spec.Type == fleetv1.ProviderLocal)
 }

@@ -28,7 +28,7 @@ type MemberView struct {
 	Operation string `json:"operation,omitempty"`
 	// UpgradableVersions are the versions the cloud offers the control
 	// plane, as its upgrade profile says.
-	UpgradableVersions []string `json:"upgradableVersions,omitempty"`
+	UpgradableVersions []string   `json:"upgradableVersions,omitempty"`
 	Pools              []PoolView `json:"pools,omitempty"`
 	// Windows are the cloud's own maintenance windows and exclusions.
 	Windows []MaintenanceWindow `json:"windows,omitempty"`

@@ -138,11 +138,14 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 	if err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: err.Error()}
 	}
+	member := upgrade.Member{Name: m.Name, Provider: *m.Spec.Provider}
 	access, err := r.Members.For(ctx, m)
-	if err != nil {
+	switch {
+	case err == nil:
+		member.Kubeconfig, member.Client = access.Kubeconfig, access.Client
+	case upgrade.NeedsMemberCredentials(m.Spec.Provider):
 		return rollout.UpgradeObservation{State: rollout.UpgradeInProgress, Message: "waiting for the member's credentials: " + err.Error()}
 	}
-	member := upgrade.Member{Name: m.Name, Kubeconfig: access.Kubeconfig, Client: access.Client, Provider: *m.Spec.Provider}
 	id := operationID(run.Name, p)
 	if r.startedElsewhere(p) {
 		// A failover: the attempt was started by a hub that is gone. Where
@@ -156,6 +159,13 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 			return r.interrupted(m, p)
 		}
 		return observation(progress)
+	}
+	inProgress := func() bool {
+		progress, err := provider.Progress(ctx, id, member, t)
+		return err == nil && progress.Phase != upgrade.PhaseNotStarted
+	}
+	if refusal := r.preflightRefusal(ctx, run, m, access, t, id, inProgress); refusal != "" {
+		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: refusal}
 	}
 	if err := provider.Start(ctx, id, member, t); err != nil {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "starting the upgrade: " + err.Error()}

@@ -68,7 +68,8 @@ type Reconciler struct {
 	// dead one started. Empty means the host name and a random suffix.
 	Instance string
 
-	checks *checkRunner
+	checks    *checkRunner
+	preflight preflightPassed
 }
 
 // NewInstanceName names a hub process: unique per process, readable.
