@@ -2,6 +2,7 @@ package clusterapi
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -257,7 +258,7 @@ func newModel(t *testing.T, m *management) *model {
 		md.mu.Lock()
 		defer md.mu.Unlock()
 		if n := len(md.errs); n > 0 {
-			t.Logf("the fake Cluster API controllers met %d errors (conflicts are retried), the last: %v", n, md.errs[n-1])
+			t.Logf("the fake Cluster API controllers met %d errors besides conflicts (retried on the next step), the first: %v", n, md.errs[0])
 		}
 	})
 	return md
@@ -363,7 +364,7 @@ func (md *model) step(ctx context.Context) {
 }
 
 func (md *model) note(err error) {
-	if err == nil || apierrors.IsConflict(err) {
+	if err == nil || apierrors.IsConflict(err) || errors.Is(err, context.Canceled) {
 		return
 	}
 	md.mu.Lock()
@@ -377,7 +378,9 @@ func (md *model) reconcile(ctx context.Context, c *clusterv1.Cluster) error {
 	md.mu.Lock()
 	fail, held, failedGen := md.fail[c.Name], md.held[c.Name], md.failed[c.Name]
 	md.mu.Unlock()
-	if failedGen == c.Generation {
+	// A Cluster the test is still creating is left alone: the last thing
+	// workload does is report it Provisioned.
+	if c.Status.Phase != string(clusterv1.ClusterPhaseProvisioned) || failedGen == c.Generation {
 		return nil
 	}
 	kcp := &controlplanev1.KubeadmControlPlane{}
