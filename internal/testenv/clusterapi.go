@@ -70,4 +70,3 @@ func ClusterAPICRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
 	}
 	return crds
 }
-

@@ -84,10 +84,9 @@ func (p *Provider) management(ctx context.Context, s *fleetv1.ClusterAPIProvider
 	if p.secrets == nil {
 		return nil, errors.New("no hub to read the management cluster's kubeconfig Secret from")
 	}
+	// The ref may be empty: `member create` reads the kubeconfig from its
+	// --management-kubeconfig file before it stores the Secret.
 	ref := s.ManagementKubeconfigSecretRef
-	if ref.Name == "" {
-		return nil, errors.New("spec.provider.clusterAPI.managementKubeconfigSecretRef names no Secret")
-	}
 	data, err := p.secrets(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("the management cluster's kubeconfig: %w", err)

@@ -458,10 +458,21 @@ func workersBehind(kind, name, specVersion string, specReplicas *int32, generati
 	return ""
 }
 
-// viewOf is the member as `flotilla member show` prints it.
+// viewOf is the member as `flotilla member show` prints it: the versions
+// it upgrades to are the class's newer than the Cluster's, the latest image
+// its image variable's last enum value.
 func viewOf(o Observed, imageVariable string) upgrade.MemberView {
 	c := o.Cluster
-	v := upgrade.MemberView{State: c.Status.Phase, UpgradableVersions: availableVersions(o.Class, c.Spec.Topology.Version)}
+	v := upgrade.MemberView{State: c.Status.Phase}
+	for _, av := range availableVersions(o.Class, c.Spec.Topology.Version) {
+		if !rollout.SameVersion(av, c.Spec.Topology.Version) {
+			v.UpgradableVersions = append(v.UpgradableVersions, av)
+		}
+	}
+	latest := ""
+	if images, err := offeredImages(o.Class, imageVariable); err == nil && len(images) > 0 {
+		latest = images[len(images)-1].Version
+	}
 	if o.ControlPlane != nil {
 		v.ControlPlaneVersion = o.ControlPlane.Version
 	}
@@ -483,8 +494,8 @@ func viewOf(o Observed, imageVariable string) upgrade.MemberView {
 		}
 		p := upgrade.PoolView{
 			Name: name, KubernetesVersion: md.Spec.Template.Spec.Version,
-			NodeImageVersion: imageOf(c, imageVariable, topoOverrides["md/"+name]),
-			Count:            deref(md.Status.Replicas), State: md.Status.Phase,
+			NodeImageVersion: imageOf(c, imageVariable, topoOverrides["md/"+name]), LatestNodeImageVersion: latest,
+			Count: deref(md.Status.Replicas), State: md.Status.Phase,
 		}
 		if s := md.Spec.Rollout.Strategy.RollingUpdate.MaxSurge; s != nil {
 			p.MaxSurge = s.String()
@@ -499,8 +510,8 @@ func viewOf(o Observed, imageVariable string) upgrade.MemberView {
 		}
 		v.Pools = append(v.Pools, upgrade.PoolView{
 			Name: name + " (MachinePool)", KubernetesVersion: mp.Spec.Template.Spec.Version,
-			NodeImageVersion: imageOf(c, imageVariable, topoOverrides["mp/"+name]),
-			Count:            deref(mp.Status.Replicas), State: mp.Status.Phase,
+			NodeImageVersion: imageOf(c, imageVariable, topoOverrides["mp/"+name]), LatestNodeImageVersion: latest,
+			Count: deref(mp.Status.Replicas), State: mp.Status.Phase,
 		})
 	}
 	if cond := meta(c.Status.Conditions, clusterv1.ClusterTopologyReconciledCondition); cond != nil && cond.Status != metav1.ConditionTrue {

@@ -146,7 +146,7 @@ func TestDesiredCluster(t *testing.T) {
 			wantErr: `ClusterClass ns/cc defines no variable "image"`},
 		{name: "a class not found is refused", cluster: testCluster("v1.36.3"), variable: "image", target: imageOnly, wantErr: "ClusterClass was not found"},
 		{name: "a variable that is not a string is refused", cluster: testCluster("v1.36.3"), variable: "image", target: imageOnly,
-			class: testClass(clusterv1.ClusterClassVariable{Name: "image", Schema: clusterv1.VariableSchema{OpenAPIV3Schema: clusterv1.JSONSchemaProps{Type: "object"}}}),
+			class:   testClass(clusterv1.ClusterClassVariable{Name: "image", Schema: clusterv1.VariableSchema{OpenAPIV3Schema: clusterv1.JSONSchemaProps{Type: "object"}}}),
 			wantErr: `is of type "object"`},
 		{name: "a Full upgrade without a version is refused", cluster: testCluster("v1.36.3"), target: upgrade.Target{Type: fleetv1.UpgradeFull}, wantErr: "needs a Kubernetes version"},
 	}
@@ -334,18 +334,22 @@ func TestOfferedImagesAreTheVariablesEnum(t *testing.T) {
 
 func TestViewOf(t *testing.T) {
 	o := Observed{
-		Cluster:            testCluster("v1.37.2", withImage("img-2")),
-		Class:              &clusterv1.ClusterClass{Spec: clusterv1.ClusterClassSpec{KubernetesVersions: []string{"v1.36.3", "v1.37.2", "v1.38.0"}}},
+		Cluster: testCluster("v1.37.2", withImage("img-2")),
+		Class: func() *clusterv1.ClusterClass {
+			cc := testClass(stringVariable("image", "img-1", "img-2"))
+			cc.Spec.KubernetesVersions = []string{"v1.36.3", "v1.37.2", "v1.38.0"}
+			return cc
+		}(),
 		ControlPlane:       rolledCP("v1.36.3"),
 		MachineDeployments: []clusterv1.MachineDeployment{rolledMD("c1-md-0", "v1.36.3")},
 	}
 	o.Cluster.Spec.Topology.Workers.MachineDeployments[0].Variables.Overrides = []clusterv1.ClusterVariable{{Name: "image", Value: apiextensionsv1.JSON{Raw: mustJSON("img-gpu")}}}
 	o.MachineDeployments[0].Spec.Rollout.Strategy.RollingUpdate.MaxSurge = ptr.To(intstr.FromString("33%"))
 	v := viewOf(o, "image")
-	if v.ControlPlaneVersion != "v1.36.3" || v.State != "Provisioned" || v.Operation != "upgrading to v1.37.2" || !slices.Equal(v.UpgradableVersions, []string{"v1.37.2", "v1.38.0"}) {
+	if v.ControlPlaneVersion != "v1.36.3" || v.State != "Provisioned" || v.Operation != "upgrading to v1.37.2" || !slices.Equal(v.UpgradableVersions, []string{"v1.38.0"}) {
 		t.Fatalf("view %+v", v)
 	}
-	want := upgrade.PoolView{Name: "md-0", KubernetesVersion: "v1.36.3", NodeImageVersion: "img-gpu", Count: 2, MaxSurge: "33%", State: "Running"}
+	want := upgrade.PoolView{Name: "md-0", KubernetesVersion: "v1.36.3", NodeImageVersion: "img-gpu", LatestNodeImageVersion: "img-2", Count: 2, MaxSurge: "33%", State: "Running"}
 	if len(v.Pools) != 1 || v.Pools[0] != want {
 		t.Fatalf("pools %+v, want %+v", v.Pools, want)
 	}

@@ -2,8 +2,8 @@ package clusterapi
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -120,8 +120,8 @@ func (m *management) workload(t *testing.T, name, class, version, image string, 
 		Spec: clusterv1.ClusterSpec{
 			ControlPlaneRef: clusterv1.ContractVersionedObjectReference{APIGroup: controlplanev1.GroupVersion.Group, Kind: "KubeadmControlPlane", Name: name + "-cp"},
 			Topology: clusterv1.Topology{
-				ClassRef: clusterv1.ClusterClassRef{Name: class},
-				Version:  version,
+				ClassRef:     clusterv1.ClusterClassRef{Name: class},
+				Version:      version,
 				ControlPlane: clusterv1.ControlPlaneTopology{Replicas: ptr.To[int32](3)},
 				Workers: clusterv1.WorkersTopology{MachineDeployments: []clusterv1.MachineDeploymentTopology{
 					{Class: "default-worker", Name: "md-0", Replicas: ptr.To[int32](2)},

@@ -110,7 +110,7 @@ func TestUpgradeOnRealCRDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := upgrade.PoolView{Name: "md-0", KubernetesVersion: toVersion, NodeImageVersion: toImage, Count: 2, State: "Running"}
+		want := upgrade.PoolView{Name: "md-0", KubernetesVersion: toVersion, NodeImageVersion: toImage, LatestNodeImageVersion: toImage, Count: 2, State: "Running"}
 		if view.ControlPlaneVersion != toVersion || view.Operation != "" || len(view.Pools) != 1 || view.Pools[0] != want || view.State != "Provisioned" {
 			t.Fatalf("view after the upgrade = %+v, want control plane %s and pool %+v", view, toVersion, want)
 		}
