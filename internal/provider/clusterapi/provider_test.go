@@ -166,6 +166,8 @@ func TestUpgradeOnRealCRDs(t *testing.T) {
 		}
 	})
 
+	t.Run("the RBAC of docs/clusterapi.md is enough", func(t *testing.T) { testRBAC(t, mgmt, md) })
+
 	t.Run("the workload kubeconfig is read from <cluster>-kubeconfig", func(t *testing.T) {
 		data, err := p.FetchKubeconfig(ctx, alpha, false)
 		if err != nil || string(data) != "workload kubeconfig of alpha" {
