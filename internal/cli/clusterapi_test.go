@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -110,7 +111,7 @@ func capiManagement(t *testing.T, names ...string) string {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-cp"}, kcp); err != nil {
 			t.Fatal(err)
 		}
-		kcp.Status = controlplanev1.KubeadmControlPlaneStatus{Version: version, Replicas: ptr.To[int32](3), ReadyReplicas: ptr.To[int32](3), UpToDateReplicas: ptr.To[int32](3), ObservedGeneration: kcp.Generation}
+		kcp.Status = controlplanev1.KubeadmControlPlaneStatus{Versions: []clusterv1.StatusVersion{{Version: version, Replicas: 3}}, Replicas: ptr.To[int32](3), ReadyReplicas: ptr.To[int32](3), UpToDateReplicas: ptr.To[int32](3), ObservedGeneration: kcp.Generation}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-md-0-x7k2p"}, md); err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +176,7 @@ func TestClusterAPIWorkflow(t *testing.T) {
 			t.Fatalf("the management kubeconfig Secret %s/%s: %v", ref.Namespace, ref.Name, err)
 		}
 		want, _ := os.ReadFile(management)
-		if string(secret.Data[ref.Key]) != string(want) {
+		if !bytes.Equal(secret.Data[ref.Key], want) {
 			t.Fatalf("the stored management kubeconfig differs from --management-kubeconfig")
 		}
 		access := &corev1.Secret{}

@@ -201,7 +201,7 @@ func controlPlane(ctx context.Context, c client.Client, cl *clusterv1.Cluster) (
 func fromKCP(kcp *controlplanev1.KubeadmControlPlane) *ControlPlane {
 	return &ControlPlane{
 		Kind: "KubeadmControlPlane", Name: kcp.Name,
-		SpecVersion: kcp.Spec.Version, Version: kcp.Status.Version,
+		SpecVersion: kcp.Spec.Version, Versions: kcp.Status.Versions,
 		Desired: kcp.Spec.Replicas, Replicas: kcp.Status.Replicas,
 		ReadyReplicas: kcp.Status.ReadyReplicas, UpToDateReplicas: kcp.Status.UpToDateReplicas,
 		Generation: kcp.Generation, ObservedGeneration: kcp.Status.ObservedGeneration,
@@ -221,12 +221,24 @@ func fromContract(u *unstructured.Unstructured) *ControlPlane {
 		if !ok || err != nil {
 			return nil
 		}
-		v := int32(n) //nolint:gosec // replica counts are int32 in every Cluster API contract
+		v := int32(n) // replica counts are int32 in every Cluster API contract
 		return &v
 	}
 	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	var versions []clusterv1.StatusVersion
+	list, _, _ := unstructured.NestedSlice(u.Object, "status", "versions")
+	for _, item := range list {
+		entry, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		v, _, _ := unstructured.NestedString(entry, "version")
+		n, _, _ := unstructured.NestedInt64(entry, "replicas")
+		versions = append(versions, clusterv1.StatusVersion{Version: v, Replicas: int32(n)}) // replica counts are int32 in the contract
+	}
 	return &ControlPlane{
-		Kind: u.GetKind(), Name: u.GetName(),
+		Versions: versions,
+		Kind:     u.GetKind(), Name: u.GetName(),
 		SpecVersion: str("spec", "version"), Version: str("status", "version"),
 		Desired: num("spec", "replicas"), Replicas: num("status", "replicas"),
 		ReadyReplicas: num("status", "readyReplicas"), UpToDateReplicas: num("status", "upToDateReplicas"),

@@ -1,6 +1,7 @@
 package clusterapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,7 +276,7 @@ func availableVersions(class *clusterv1.ClusterClass, current string) []string {
 func equalJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
 	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && string(ja) == string(jb)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 // ControlPlane is what Flotilla reads of a Cluster's control plane, by
@@ -283,8 +284,12 @@ func equalJSON(a, b any) bool {
 // status.version, status.replicas, status.readyReplicas,
 // status.upToDateReplicas), whatever its provider.
 type ControlPlane struct {
-	Kind, Name         string
-	SpecVersion        string
+	Kind, Name  string
+	SpecVersion string
+	// Versions are status.versions: how many machines run each version.
+	Versions []clusterv1.StatusVersion
+	// Version is status.version, which the v1beta2 contract deprecates
+	// for Versions: read only from providers that report no Versions.
 	Version            string
 	Desired            *int32
 	Replicas           *int32
@@ -293,6 +298,36 @@ type ControlPlane struct {
 	Generation         int64
 	ObservedGeneration int64
 	Conditions         []metav1.Condition
+}
+
+// CurrentVersion is the version the control plane runs: the one all its
+// machines run, the oldest while they run several, else status.version.
+func (cp *ControlPlane) CurrentVersion() string {
+	if len(cp.Versions) == 0 {
+		return cp.Version
+	}
+	oldest := cp.Versions[0].Version
+	for _, v := range cp.Versions[1:] {
+		a, errA := version.ParseGeneric(v.Version)
+		b, errB := version.ParseGeneric(oldest)
+		if errA == nil && errB == nil && a.LessThan(b) {
+			oldest = v.Version
+		}
+	}
+	return oldest
+}
+
+// runs reports whether every machine of the control plane runs want.
+func (cp *ControlPlane) runs(want string) bool {
+	if len(cp.Versions) == 0 {
+		return rollout.SameVersion(cp.Version, want)
+	}
+	for _, v := range cp.Versions {
+		if !rollout.SameVersion(v.Version, want) {
+			return false
+		}
+	}
+	return true
 }
 
 // Observed is a Cluster and what it owns, as the management cluster
@@ -371,7 +406,7 @@ func progressOf(o Observed, imageVariable string, t upgrade.Target) upgrade.Prog
 			return running("TopologyReconciled is %s (%s): %s", cond.Status, cond.Reason, cond.Message)
 		}
 	}
-	msg := fmt.Sprintf("control plane %s", rolledSummary(o.ControlPlane.Version, o.ControlPlane.Replicas))
+	msg := fmt.Sprintf("control plane %s", rolledSummary(o.ControlPlane.CurrentVersion(), o.ControlPlane.Replicas))
 	if t.Type != fleetv1.UpgradeControlPlaneOnly {
 		msg += fmt.Sprintf(" and %d MachineDeployments, %d MachinePools rolled out", len(o.MachineDeployments), len(o.MachinePools))
 	}
@@ -387,20 +422,13 @@ func rolledSummary(v string, replicas *int32) string {
 
 // failureOf is the failure Cluster API reports for the Cluster: its
 // TopologyReconciled condition False with reason ReconcileFailed (the
-// topology controller could not apply the Cluster's topology, e.g. a
-// version its webhooks refuse), or a terminal failure of the deprecated
-// v1beta1 status (failureReason/failureMessage). "" when none.
+// topology controller could not apply the Cluster's topology). "" when
+// none. The v1beta1 failureReason/failureMessage are deprecated in v1beta2
+// and not read.
 func failureOf(c *clusterv1.Cluster) string {
 	if cond := meta(c.Status.Conditions, clusterv1.ClusterTopologyReconciledCondition); cond != nil &&
 		cond.Status == metav1.ConditionFalse && cond.Reason == clusterv1.ClusterTopologyReconciledFailedReason {
 		return fmt.Sprintf("Cluster API: %s %s: %s", clusterv1.ClusterTopologyReconciledCondition, cond.Reason, cond.Message)
-	}
-	if d := c.Status.Deprecated; d != nil && d.V1Beta1 != nil && d.V1Beta1.FailureMessage != nil && *d.V1Beta1.FailureMessage != "" {
-		reason := ""
-		if d.V1Beta1.FailureReason != nil {
-			reason = string(*d.V1Beta1.FailureReason) + ": "
-		}
-		return "Cluster API: " + reason + *d.V1Beta1.FailureMessage
 	}
 	return ""
 }
@@ -419,8 +447,8 @@ func controlPlaneBehind(cp *ControlPlane, want string) string {
 	if cp.Desired == nil {
 		desired = deref(cp.Replicas)
 	}
-	if want != "" && !rollout.SameVersion(cp.Version, want) {
-		return fmt.Sprintf("%s rolling out %s: status.version %s, %d/%d replicas up to date, %d ready", name, want, orNone(cp.Version), deref(cp.UpToDateReplicas), desired, deref(cp.ReadyReplicas))
+	if want != "" && !cp.runs(want) {
+		return fmt.Sprintf("%s rolling out %s: runs %s, %d/%d replicas up to date, %d ready", name, want, orNone(cp.CurrentVersion()), deref(cp.UpToDateReplicas), desired, deref(cp.ReadyReplicas))
 	}
 	if deref(cp.Replicas) != desired || deref(cp.UpToDateReplicas) < desired || deref(cp.ReadyReplicas) < desired {
 		return fmt.Sprintf("%s rolling out: %d replicas, %d/%d up to date, %d ready", name, deref(cp.Replicas), deref(cp.UpToDateReplicas), desired, deref(cp.ReadyReplicas))
@@ -474,7 +502,7 @@ func viewOf(o Observed, imageVariable string) upgrade.MemberView {
 		latest = images[len(images)-1].Version
 	}
 	if o.ControlPlane != nil {
-		v.ControlPlaneVersion = o.ControlPlane.Version
+		v.ControlPlaneVersion = o.ControlPlane.CurrentVersion()
 	}
 	if v.ControlPlaneVersion == "" {
 		v.ControlPlaneVersion = c.Spec.Topology.Version
@@ -516,7 +544,7 @@ func viewOf(o Observed, imageVariable string) upgrade.MemberView {
 	}
 	if cond := meta(c.Status.Conditions, clusterv1.ClusterTopologyReconciledCondition); cond != nil && cond.Status != metav1.ConditionTrue {
 		v.Operation = fmt.Sprintf("%s %s (%s): %s", cond.Type, cond.Status, cond.Reason, cond.Message)
-	} else if o.ControlPlane != nil && c.Spec.Topology.Version != "" && !rollout.SameVersion(o.ControlPlane.Version, c.Spec.Topology.Version) {
+	} else if o.ControlPlane != nil && c.Spec.Topology.Version != "" && !o.ControlPlane.runs(c.Spec.Topology.Version) {
 		v.Operation = "upgrading to " + c.Spec.Topology.Version
 	}
 	return v

@@ -185,7 +185,7 @@ func TestDesiredCluster(t *testing.T) {
 }
 
 func rolledCP(version string) *ControlPlane {
-	return &ControlPlane{Kind: "KubeadmControlPlane", Name: "c1-cp", SpecVersion: version, Version: version,
+	return &ControlPlane{Kind: "KubeadmControlPlane", Name: "c1-cp", SpecVersion: version, Versions: []clusterv1.StatusVersion{{Version: version, Replicas: 3}},
 		Desired: ptr.To[int32](3), Replicas: ptr.To[int32](3), ReadyReplicas: ptr.To[int32](3), UpToDateReplicas: ptr.To[int32](3), Generation: 2, ObservedGeneration: 2}
 }
 
@@ -231,8 +231,11 @@ func TestProgressOf(t *testing.T) {
 		{name: "the control plane is not yet asked for the version", observed: at(func(o *Observed) { o.ControlPlane = rolledCP(from) }), target: full,
 			phase: upgrade.PhaseRunning, message: "waiting for the topology controller to set KubeadmControlPlane c1-cp to v1.37.2"},
 		{name: "the control plane is rolling", target: full, phase: upgrade.PhaseRunning,
-			observed: at(func(o *Observed) { o.ControlPlane.Version, o.ControlPlane.UpToDateReplicas = from, ptr.To[int32](1) }),
-			message:  "KubeadmControlPlane c1-cp rolling out v1.37.2: status.version v1.36.3, 1/3 replicas up to date, 3 ready"},
+			observed: at(func(o *Observed) {
+				o.ControlPlane.Versions = []clusterv1.StatusVersion{{Version: to, Replicas: 1}, {Version: from, Replicas: 2}}
+				o.ControlPlane.UpToDateReplicas = ptr.To[int32](1)
+			}),
+			message: "KubeadmControlPlane c1-cp rolling out v1.37.2: runs v1.36.3, 1/3 replicas up to date, 3 ready"},
 		{name: "the control plane is at the version with a replica not ready", target: full, phase: upgrade.PhaseRunning,
 			observed: at(func(o *Observed) { o.ControlPlane.ReadyReplicas = ptr.To[int32](2) }), message: "KubeadmControlPlane c1-cp rolling out: 3 replicas, 3/3 up to date, 2 ready"},
 		{name: "the control plane has not seen its spec", target: full, phase: upgrade.PhaseRunning,
@@ -262,11 +265,6 @@ func TestProgressOf(t *testing.T) {
 		{name: "the topology controller failed", target: full, phase: upgrade.PhaseFailed,
 			observed: at(func(o *Observed) { o.ControlPlane = rolledCP(from) }, topology(metav1.ConditionFalse, clusterv1.ClusterTopologyReconciledFailedReason, "version v1.37.2 is not allowed")),
 			message:  "Cluster API: TopologyReconciled ReconcileFailed: version v1.37.2 is not allowed"},
-		{name: "a terminal failure in the deprecated status", target: full, phase: upgrade.PhaseFailed,
-			observed: at(func(o *Observed) {
-				o.Cluster.Status.Deprecated = &clusterv1.ClusterDeprecatedStatus{V1Beta1: &clusterv1.ClusterV1Beta1DeprecatedStatus{FailureMessage: ptr.To("infrastructure gone")}}
-			}),
-			message: "Cluster API: infrastructure gone"},
 		{name: "ControlPlaneOnly succeeds with the workers held", phase: upgrade.PhaseSucceeded,
 			target: upgrade.Target{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: to},
 			observed: at(func(o *Observed) {
@@ -370,7 +368,11 @@ func TestAnyControlPlaneIsReadByTheContract(t *testing.T) {
 	if got.Kind != "K0smotronControlPlane" || got.SpecVersion != "v1.37.2" || got.Version != "v1.36.3" || deref(got.Desired) != 3 || deref(got.UpToDateReplicas) != 1 || got.ObservedGeneration != 3 {
 		t.Fatalf("control plane %+v", got)
 	}
-	if why := controlPlaneBehind(got, "v1.37.2"); !strings.Contains(why, "1/3 replicas up to date") {
+	if why := controlPlaneBehind(got, "v1.37.2"); !strings.Contains(why, "runs v1.36.3, 1/3 replicas up to date") {
 		t.Fatalf("behind: %q", why)
+	}
+	u.Object["status"].(map[string]any)["versions"] = []any{map[string]any{"version": "v1.37.2", "replicas": int64(3)}}
+	if got := fromContract(u); got.CurrentVersion() != "v1.37.2" || !got.runs("v1.37.2") {
+		t.Fatalf("status.versions not read: %+v", got)
 	}
 }

@@ -169,7 +169,7 @@ func (m *management) workload(t *testing.T, name, class, version, image string, 
 		t.Fatal(err)
 	}
 	kcp.Status = controlplanev1.KubeadmControlPlaneStatus{
-		Version: version, Replicas: ptr.To[int32](3), ReadyReplicas: ptr.To[int32](3), UpToDateReplicas: ptr.To[int32](3), AvailableReplicas: ptr.To[int32](3),
+		Replicas: ptr.To[int32](3), ReadyReplicas: ptr.To[int32](3), UpToDateReplicas: ptr.To[int32](3), AvailableReplicas: ptr.To[int32](3),
 		Versions: []clusterv1.StatusVersion{{Version: version, Replicas: 3}}, ObservedGeneration: kcp.Generation,
 	}
 	if err := m.c.Status().Update(ctx, kcp); err != nil {
@@ -310,7 +310,7 @@ func (md *model) Versions(member string) upgrade.Versions {
 	var v upgrade.Versions
 	kcp := &controlplanev1.KubeadmControlPlane{}
 	if err := md.m.c.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: member + "-cp"}, kcp); err == nil {
-		v.ControlPlane = kcp.Status.Version
+		v.ControlPlane = fromKCP(kcp).CurrentVersion()
 	}
 	mds := &clusterv1.MachineDeploymentList{}
 	if err := md.m.c.List(ctx, mds, client.InNamespace(testNamespace), client.MatchingLabels{clusterv1.ClusterNameLabel: member}); err == nil {
@@ -470,7 +470,7 @@ func (md *model) rollControlPlane(ctx context.Context, kcp *controlplanev1.Kubea
 	}
 	st := kcp.Status
 	replicas := *kcp.Spec.Replicas
-	if st.ObservedGeneration == kcp.Generation && st.Version == want && deref(st.UpToDateReplicas) == replicas {
+	if st.ObservedGeneration == kcp.Generation && fromKCP(kcp).runs(want) && deref(st.UpToDateReplicas) == replicas {
 		return true, nil
 	}
 	before := kcp.DeepCopy()
@@ -481,9 +481,6 @@ func (md *model) rollControlPlane(ctx context.Context, kcp *controlplanev1.Kubea
 	}
 	up := deref(st.UpToDateReplicas)
 	st.Versions = versions(st.Versions, want, up, replicas)
-	if up == replicas {
-		st.Version = want
-	}
 	kcp.Status = st
 	return false, md.m.c.Status().Patch(ctx, kcp, client.MergeFrom(before))
 }
