@@ -207,6 +207,20 @@ func TestClusterAPIWorkflow(t *testing.T) {
 		t.Fatalf("member show -o json: %+v %v", shown, err)
 	}
 
+	// A member's Cluster API settings are changed with member update.
+	must("member", "update", "capi-prod-eu-1", "--provider", "cluster-api", "--management-kubeconfig", management,
+		"--cluster", "prod-eu-1", "--cluster-namespace", "clusters", "--node-image-variable", "imageName")
+	updated := &fleetv1.MemberCluster{}
+	if err := hub.Get(ctx, client.ObjectKey{Name: "capi-prod-eu-1"}, updated); err != nil {
+		t.Fatal(err)
+	}
+	if p := updated.Spec.Provider; p == nil || p.ClusterAPI == nil || p.ClusterAPI.ManagementKubeconfigSecretRef.Name != enrollment.ManagementSecretName("capi-prod-eu-1") || p.ClusterAPI.Name != "prod-eu-1" {
+		t.Fatalf("provider after member update: %+v", p)
+	}
+	if show := must("member", "show", "capi-prod-eu-1"); !strings.Contains(show, "Control plane: v1.36.3 (Provisioned)") {
+		t.Fatalf("member show after update:\n%s", show)
+	}
+
 	// The strategy and the run.
 	must("updatestrategy", "create", "-n", "capi-staged", "--stages", `[
   {"name": "stage-dev", "groups": [{"name": "group-dev"}], "afterGates": [{"type": "Approval", "displayName": "dev looks good"}]},

@@ -527,6 +527,9 @@ func versions(old []clusterv1.StatusVersion, want string, up, replicas int32) []
 			prev = v.Version
 		}
 	}
+	if prev == want {
+		return []clusterv1.StatusVersion{{Version: want, Replicas: replicas}}
+	}
 	var out []clusterv1.StatusVersion
 	if replicas-up > 0 {
 		out = append(out, clusterv1.StatusVersion{Version: prev, Replicas: replicas - up})

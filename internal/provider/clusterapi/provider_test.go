@@ -2,14 +2,17 @@ package clusterapi
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -85,13 +88,16 @@ func TestUpgradeOnRealCRDs(t *testing.T) {
 		if n := md.UpgradeRequests("alpha"); n != 1 {
 			t.Fatalf("%d upgrade requests, want 1", n)
 		}
-		view, err := p.Describe(ctx, alpha)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(view.Operation, "ClusterUpgrading") || view.ControlPlaneVersion != fromVersion {
-			t.Fatalf("view while held = %+v, want the control plane at %s and the topology's ClusterUpgrading", view, fromVersion)
-		}
+		testenv.Eventually(t, 30*time.Second, "the view of the held upgrade", func() error {
+			view, err := p.Describe(ctx, alpha)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(view.Operation, "ClusterUpgrading") || view.ControlPlaneVersion != fromVersion {
+				return fmt.Errorf("view while held = %+v, want the control plane at %s and the topology's ClusterUpgrading", view, fromVersion)
+			}
+			return nil
+		})
 		md.Release("alpha")
 		done := progressUntil(t, p, alpha, full, upgrade.PhaseSucceeded)
 		if !strings.Contains(done.Message, toImage) {
@@ -106,7 +112,7 @@ func TestUpgradeOnRealCRDs(t *testing.T) {
 		if n := md.UpgradeRequests("alpha"); n != 1 {
 			t.Fatalf("%d upgrade requests after Start on a member at the target, want 1", n)
 		}
-		view, err = p.Describe(ctx, alpha)
+		view, err := p.Describe(ctx, alpha)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +158,27 @@ func TestUpgradeOnRealCRDs(t *testing.T) {
 		progressUntil(t, p, gamma, fullNoImage, upgrade.PhaseSucceeded)
 		if v := md.Versions("gamma"); !slices.Equal(v.Kubelets, []string{toVersion}) {
 			t.Fatalf("workers after the Full upgrade = %v, want %s", v.Kubelets, toVersion)
+		}
+	})
+
+	t.Run("NodeImageOnly sets the image variable and rolls the workers on their version", func(t *testing.T) {
+		gamma := member("gamma", imageVariable)
+		imageOnly := upgrade.Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: toImage, NodeImages: []upgrade.NodeImage{{OS: NodeOS, Version: toImage}}}
+		before := md.UpgradeRequests("gamma")
+		if pr, err := p.Progress(ctx, "op", gamma, imageOnly); err != nil || pr.Phase != upgrade.PhaseNotStarted {
+			t.Fatalf("progress before Start = %+v, %v; want NotStarted", pr, err)
+		}
+		for range 2 {
+			if err := p.Start(ctx, "op", gamma, imageOnly); err != nil {
+				t.Fatal(err)
+			}
+		}
+		progressUntil(t, p, gamma, imageOnly, upgrade.PhaseSucceeded)
+		if n := md.UpgradeRequests("gamma") - before; n != 1 {
+			t.Fatalf("%d requests for the image upgrade, want 1", n)
+		}
+		if v := md.Versions("gamma"); !slices.Equal(v.NodeImages, []string{toImage}) || !slices.Equal(v.Kubelets, []string{toVersion}) {
+			t.Fatalf("versions after NodeImageOnly = %+v, want image %s on %s", v, toImage, toVersion)
 		}
 	})
 
