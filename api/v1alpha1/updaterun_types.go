@@ -196,6 +196,25 @@ type MemberProgress struct {
 	// that takes over knows which attempt another one started.
 	// +optional
 	Operation *UpgradeOperation `json:"operation,omitempty"`
+	// PreviousAttempts are the member's earlier failed attempts in this
+	// run, oldest first (the last ten), kept when a resume or
+	// `flotilla updaterun retry` tries it again.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	PreviousAttempts []AttemptRecord `json:"previousAttempts,omitempty"`
+}
+
+// AttemptRecord is how one earlier attempt at a member ended.
+type AttemptRecord struct {
+	// Attempt counts from 1.
+	Attempt int32 `json:"attempt"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletedTime *metav1.Time `json:"completedTime,omitempty"`
+	// Message is why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // UpgradeOperation is one attempt at upgrading a member.
@@ -297,6 +316,11 @@ const (
 // (e.g. a timestamp) on every start, so that starting a Failed run, whose
 // spec.state is already Started, is still a change the controller sees.
 const StartRequestAnnotation = "fleet.flotilla.dev/start-request"
+
+// RetryMembersAnnotation, set by `flotilla updaterun retry --members` with a
+// new start request, limits that resume to the named failed members
+// (comma-separated); without it a resume retries every failed member.
+const RetryMembersAnnotation = "fleet.flotilla.dev/retry-members"
 
 // UpdateRun upgrades the fleet's members stage by stage.
 //

@@ -12,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/preflight"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 	"github.com/flotilla-dev/flotilla/internal/runinput"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
@@ -27,15 +29,16 @@ func assessmentProviders(hub client.Reader) upgrade.Providers {
 }
 
 // makePlan lays out what run will do to the fleet as it is now.
-// It also returns what the run asks of each member, node images included.
-func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, upgrade.Request, error) {
+// It also returns what the run asks of each member, node images included,
+// and notes of the pre-flight scan per member.
+func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (rollout.Plan, upgrade.Request, map[string]string, error) {
 	strategy, err := runinput.Strategy(ctx, hub, run)
 	if err != nil {
-		return rollout.Plan{}, upgrade.Request{}, err
+		return rollout.Plan{}, upgrade.Request{}, nil, err
 	}
 	list := &fleetv1.MemberClusterList{}
 	if err := hub.List(ctx, list); err != nil {
-		return rollout.Plan{}, upgrade.Request{}, fmt.Errorf("listing members: %w", err)
+		return rollout.Plan{}, upgrade.Request{}, nil, fmt.Errorf("listing members: %w", err)
 	}
 	providers := assessmentProviders(hub)
 	req := planRequest(ctx, providers, run, list.Items)
@@ -45,11 +48,53 @@ func makePlan(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) (r
 		_, obs.Members[m.Name] = upgrade.Assess(ctx, providers, req, m)
 	}
 	target := upgrade.RunTarget(ctx, providers, req, list.Items)
+	notes := planPreflight(ctx, hub, run, strategy.Preflight, target, list.Items, obs)
 	plan, err := rollout.MakePlan(rollout.Input{
 		RunName: run.Name, Strategy: *strategy, Target: target, Members: runinput.Members(list.Items),
 		Desired: run.Spec.State, Skip: run.Spec.Skip, Status: run.Status, Observed: obs, Now: time.Now(),
 	})
-	return plan, req, err
+	return plan, req, notes, err
+}
+
+// planPreflight runs the pre-flight scan on each member the run would move
+// to a new minor and has not started on, as the hub will just before it
+// starts them: under Block a member with findings is refused in the plan;
+// under Warn, and where this CLI cannot scan a member, a note says so.
+func planPreflight(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun, policy fleetv1.PreflightPolicy, target string,
+	members []fleetv1.MemberCluster, obs rollout.Observations) map[string]string {
+	notes := map[string]string{}
+	if policy == fleetv1.PreflightOff || run.Spec.ManagedClusterUpdate.Upgrade.Type == fleetv1.UpgradeNodeImageOnly {
+		return notes
+	}
+	started := map[string]bool{}
+	for _, st := range run.Status.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				started[m.Name] = m.State != "" && m.State != fleetv1.StateNotStarted && m.State != fleetv1.StatePending
+			}
+		}
+	}
+	access := &memberaccess.Clients{Hub: hub}
+	for i := range members {
+		m := &members[i]
+		o := obs.Members[m.Name]
+		if o.AtTarget || o.Blocked != "" || started[m.Name] || !preflight.MovesMinor(m.Status.KubernetesVersion, target) {
+			continue
+		}
+		res := scanMember(ctx, access, m, target)
+		switch {
+		case res.Error != "":
+			notes[m.Name] = "pre-flight scan not run from this CLI: " + res.Error
+		case len(res.Findings) > 0 && policy == fleetv1.PreflightWarn:
+			notes[m.Name] = "pre-flight (Warn, upgraded anyway): " + preflight.Summary(res.Findings)
+		case len(res.Findings) > 0:
+			o.Blocked = "refused by the pre-flight scan: " + preflight.Summary(res.Findings)
+			obs.Members[m.Name] = o
+		default:
+			notes[m.Name] = "pre-flight: no use of an API " + target + " removes"
+		}
+	}
+	return notes
 }
 
 // planRequest is what the run asks of its members; for a Consistent run
@@ -63,7 +108,7 @@ func planRequest(ctx context.Context, providers upgrade.Providers, run *fleetv1.
 }
 
 // drawPlan writes a plan as an ordered outline.
-func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan, req upgrade.Request) {
+func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan, req upgrade.Request, notes map[string]string) {
 	up := run.Spec.ManagedClusterUpdate.Upgrade
 	fmt.Fprintf(w, "Plan for update run %s: %s upgrade", run.Name, up.Type)
 	if up.KubernetesVersion != "" {
@@ -98,6 +143,9 @@ func drawPlan(w io.Writer, run *fleetv1.UpdateRun, plan rollout.Plan, req upgrad
 					line += "  (then checks " + strings.Join(m.HealthChecks, ", ") + ")"
 				}
 				fmt.Fprintln(w, line)
+				if note := notes[m.Name]; note != "" {
+					fmt.Fprintf(w, "         %s\n", note)
+				}
 			}
 			if len(g.HealthChecks) > 0 {
 				fmt.Fprintf(w, "     then group checks: %s\n", strings.Join(g.HealthChecks, ", "))
@@ -151,14 +199,14 @@ func newRunPlanCommand(g *globalOptions) *cobra.Command {
 		Short: "Show what an update run will do, member by member, before (or while) it runs",
 	}
 	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
-		plan, req, err := makePlan(cmd.Context(), hub, run)
+		plan, req, notes, err := makePlan(cmd.Context(), hub, run)
 		if err != nil {
 			return err
 		}
 		if g.output != "table" {
 			return render(cmd.OutOrStdout(), g.output, plan, nil)
 		}
-		drawPlan(cmd.OutOrStdout(), run, plan, req)
+		drawPlan(cmd.OutOrStdout(), run, plan, req, notes)
 		return nil
 	})
 }

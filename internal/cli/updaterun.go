@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,7 +26,7 @@ func newUpdateRunCommand(g *globalOptions) *cobra.Command {
 		Short:   "Staged upgrades of the fleet: create, start, stop, skip, watch",
 	}
 	cmd.AddCommand(
-		newRunCreateCommand(g), newRunStartCommand(g), newRunStopCommand(g), newRunSkipCommand(g),
+		newRunCreateCommand(g), newRunStartCommand(g), newRunRetryCommand(g), newRunStopCommand(g), newRunSkipCommand(g),
 		newRunListCommand(g), newRunShowCommand(g), newRunDeleteCommand(g), newRunWaitCommand(g),
 		newRunWatchCommand(g), newRunPlanCommand(g),
 	)
@@ -98,7 +101,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 			}
 		}
 		run := &fleetv1.UpdateRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *spec.DeepCopy()}
-		plan, req, err := makePlan(cmd.Context(), hub, run)
+		plan, req, notes, err := makePlan(cmd.Context(), hub, run)
 		if err != nil {
 			return fmt.Errorf("the run cannot be planned: %w", err)
 		}
@@ -107,7 +110,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		}
 		if refused := refusals(plan); len(refused) > 0 && !force {
 			if g.output == "table" {
-				drawPlan(cmd.ErrOrStderr(), run, plan, req)
+				drawPlan(cmd.ErrOrStderr(), run, plan, req, notes)
 			}
 			return fmt.Errorf("refusing to create the run: %s (pass --force to create it anyway; refused members fail when reached)", strings.Join(refused, "; "))
 		}
@@ -123,7 +126,7 @@ func newRunCreateCommand(g *globalOptions) *cobra.Command {
 		if g.output != "table" {
 			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 		}
-		drawPlan(cmd.OutOrStdout(), run, plan, req)
+		drawPlan(cmd.OutOrStdout(), run, plan, req, notes)
 		fmt.Fprintf(cmd.OutOrStdout(), "update run %q created", name)
 		if !start {
 			fmt.Fprintf(cmd.OutOrStdout(), "; start it with: flotilla updaterun start -n %s", name)
@@ -166,6 +169,9 @@ func newRunStartCommand(g *globalOptions) *cobra.Command {
 			run.Annotations = map[string]string{}
 		}
 		run.Annotations[fleetv1.StartRequestAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
+		// A plain start retries every failed member, whatever an earlier
+		// retry named.
+		delete(run.Annotations, fleetv1.RetryMembersAnnotation)
 		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
 			return fmt.Errorf("starting run %q: %w", run.Name, err)
 		}
@@ -382,13 +388,56 @@ func newRunShowCommand(g *globalOptions) *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show an update run as a tree: stages, groups, members, gates and waits",
 	}
-	return runKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, run *fleetv1.UpdateRun) error {
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
 		if g.output != "table" {
 			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 		}
 		drawRun(cmd.OutOrStdout(), run, time.Now())
+		joined, err := joinedAfterStart(cmd.Context(), hub, run)
+		if err != nil {
+			return err
+		}
+		if len(joined) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "Joined after start (the run keeps the members it started with; not upgraded by it): %s\n", strings.Join(joined, ", "))
+		}
 		return nil
 	})
+}
+
+// joinedAfterStart lists the members the run's strategy would pick now but
+// the run did not start with: a run's members are fixed when it starts.
+func joinedAfterStart(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) ([]string, error) {
+	if len(run.Status.Stages) == 0 || run.Status.StrategySnapshot == nil {
+		return nil, nil
+	}
+	list := &fleetv1.MemberClusterList{}
+	if err := hub.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	res, err := rollout.Resolve(*run.Status.StrategySnapshot, runinput.Members(list.Items))
+	if err != nil {
+		return nil, nil //nolint:nilerr // a strategy that no longer resolves has no newcomers to show; the run's own status says the rest
+	}
+	inRun := map[string]bool{}
+	for _, st := range run.Status.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				inRun[m.Name] = true
+			}
+		}
+	}
+	var out []string
+	for _, st := range res.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				if !inRun[m] {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func newRunDeleteCommand(g *globalOptions) *cobra.Command {
@@ -456,4 +505,64 @@ func newRunWatchCommand(g *globalOptions) *cobra.Command {
 	})
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop watching after this long; 0 watches until the run ends")
 	return cmd
+}
+
+func newRunRetryCommand(g *globalOptions) *cobra.Command {
+	var only []string
+	cmd := &cobra.Command{
+		Use:   "retry NAME [--members a,b]",
+		Short: "Try the failed members of a Failed or Stopped run again, with the same settings",
+		Long: `Try the failed members of a Failed or Stopped update run again, with the
+run's own strategy, target and node images; completed and skipped members are
+not touched. --members retries only the named failed members: the others stay
+Failed and count against the budget once those are done, so a fail-fast group
+still fails if any of them is left. Each member keeps its earlier attempts in
+status.stages[].groups[].members[].previousAttempts.`,
+		Example: `  flotilla updaterun retry -n upgrade-1-37
+  flotilla updaterun retry -n upgrade-1-37 --members aks-eus-2,aks-weu-1`,
+	}
+	cmd.Flags().StringSliceVar(&only, "members", nil, "retry only these failed members (comma-separated)")
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
+		if run.Status.State != fleetv1.StateFailed && run.Status.State != fleetv1.StateStopped {
+			return fmt.Errorf("update run %q is %s: only a Failed or Stopped run has members to retry", run.Name, runState(run))
+		}
+		failed := map[string]bool{}
+		for _, st := range run.Status.Stages {
+			for _, gr := range st.Groups {
+				for _, m := range gr.Members {
+					if m.State == fleetv1.StateFailed {
+						failed[m.Name] = true
+					}
+				}
+			}
+		}
+		if len(failed) == 0 && run.Status.State == fleetv1.StateFailed {
+			return fmt.Errorf("update run %q has no failed member to retry (it failed on a gate or check: start it again with flotilla updaterun start)", run.Name)
+		}
+		for _, name := range only {
+			if !failed[name] {
+				return fmt.Errorf("member %q has not failed in update run %q: retry takes failed members (%s)", name, run.Name, orDash(strings.Join(slices.Sorted(maps.Keys(failed)), ", ")))
+			}
+		}
+		patch := client.MergeFrom(run.DeepCopy())
+		run.Spec.State = fleetv1.RunStarted
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[fleetv1.StartRequestAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
+		if len(only) > 0 {
+			run.Annotations[fleetv1.RetryMembersAnnotation] = strings.Join(only, ",")
+		} else {
+			delete(run.Annotations, fleetv1.RetryMembersAnnotation)
+		}
+		if err := hub.Patch(cmd.Context(), run, patch); err != nil {
+			return fmt.Errorf("retrying run %q: %w", run.Name, err)
+		}
+		what := "every failed member"
+		if len(only) > 0 {
+			what = strings.Join(only, ", ")
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "update run %q: retrying %s; follow it with: flotilla updaterun watch -n %s\n", run.Name, what, run.Name)
+		return nil
+	})
 }

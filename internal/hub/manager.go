@@ -34,6 +34,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/notify"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -165,6 +166,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 		Instance:  instance,
 		Programs:  programs,
+		Notifier:  notify.New(ctrl.Log.WithName("notify")),
+		Secrets:   mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}

@@ -45,6 +45,18 @@ func ParseRelease(v string) (Release, error) {
 	return Release{Major: major, Minor: minor}, nil
 }
 
+// MovesMinor reports whether an upgrade from version from to version to
+// changes the minor release: the only upgrades that can remove APIs.
+// Versions that cannot be read move nothing.
+func MovesMinor(from, to string) bool {
+	f, err := ParseRelease(from)
+	if err != nil {
+		return false
+	}
+	t, err := ParseRelease(to)
+	return err == nil && f != t
+}
+
 // RemovedAPI is a kind in a group/version that a release stops serving.
 type RemovedAPI struct {
 	schema.GroupVersionKind

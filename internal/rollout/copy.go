@@ -30,6 +30,9 @@ func copyStatus(in *fleetv1.UpdateRunStatus) fleetv1.UpdateRunStatus {
 			g.Members = slices.Clone(g.Members)
 			for k := range g.Members {
 				g.Members[k].HealthChecks = cloneProgress(g.Members[k].HealthChecks)
+				// Appended to, never written through: clipped, an append
+				// copies instead of writing into the caller's array.
+				g.Members[k].PreviousAttempts = slices.Clip(g.Members[k].PreviousAttempts)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
@@ -13,6 +14,7 @@ func (s *stepper) absorbStage(n *stageNode) {
 	for _, g := range n.groups {
 		g.inFlight, g.failed, g.done, g.waiting = 0, 0, 0, 0
 		g.candidates = g.candidates[:0]
+		retrying := s.retryingIn(g)
 		for i := range g.p.Members {
 			m := &g.p.Members[i]
 			if m.State == fleetv1.StateRunning {
@@ -25,6 +27,12 @@ func (s *stepper) absorbStage(n *stageNode) {
 			case fleetv1.StateRunning:
 				g.inFlight++
 			case fleetv1.StateFailed:
+				if retrying && !slices.Contains(s.in.RetryMembers, m.Name) {
+					// Left failed by a retry of other members: counted
+					// against the budget once those are done, so that they
+					// get their chance first.
+					continue
+				}
 				g.failed++
 			case fleetv1.StateCompleted, fleetv1.StateSkipped:
 				g.done++
@@ -34,6 +42,21 @@ func (s *stepper) absorbStage(n *stageNode) {
 		}
 		n.inFlight += g.inFlight
 	}
+}
+
+// retryingIn reports whether a retry of named members (RetryMembers) has
+// any of them still to finish in the group.
+func (s *stepper) retryingIn(g *groupNode) bool {
+	if len(s.in.RetryMembers) == 0 {
+		return false
+	}
+	for i := range g.p.Members {
+		m := &g.p.Members[i]
+		if slices.Contains(s.in.RetryMembers, m.Name) && !finished(m.State) {
+			return true
+		}
+	}
+	return false
 }
 
 // openGroup passes a group's before gates and sorts its members that have
@@ -73,6 +96,16 @@ func (s *stepper) openGroup(g *groupNode) {
 		case obs.Blocked != "":
 			m.FromVersion = obs.Version
 			s.set(memberRef(g, m), &m.Progress, fleetv1.StateFailed, "refused: "+obs.Blocked)
+			g.failed++
+			continue
+		case obs.Unreachable != "" && s.in.Strategy.OnUnreachableMember == fleetv1.UnreachableSkip:
+			m.FromVersion = obs.Version
+			s.set(memberRef(g, m), &m.Progress, fleetv1.StateSkipped, "skipped, unreachable at its turn (onUnreachableMember: Skip): "+obs.Unreachable)
+			g.done++
+			continue
+		case obs.Unreachable != "":
+			m.FromVersion = obs.Version
+			s.set(memberRef(g, m), &m.Progress, fleetv1.StateFailed, "unreachable at its turn: "+obs.Unreachable+" (onUnreachableMember: Skip would skip it)")
 			g.failed++
 			continue
 		case obs.HeldBy != "":

@@ -163,6 +163,16 @@ func (s *stepper) planMember(g *groupNode, m *fleetv1.MemberProgress) MemberPlan
 		mp.Action, mp.Reason = PlanSkip, "already at the target "+s.in.Target
 	case obs.Blocked != "":
 		mp.Action, mp.Reason = PlanRefuse, obs.Blocked
+	case obs.Unreachable != "":
+		// Plans describe the fleet as it is now; the member may be back by
+		// its turn.
+		mp.Reason = "unreachable now (at its turn it would be "
+		if s.in.Strategy.OnUnreachableMember == fleetv1.UnreachableSkip {
+			mp.Reason += "skipped"
+		} else {
+			mp.Reason += "failed"
+		}
+		mp.Reason += "): " + obs.Unreachable
 	case obs.HeldBy != "":
 		mp.Reason = fmt.Sprintf("waits for update run %s, which is upgrading it", obs.HeldBy)
 	case !s.windows.empty():

@@ -25,6 +25,7 @@ type fakeMember struct {
 	failChecks   string // non-empty: after-member checks fail with this
 	blocked      string
 	heldBy       string
+	unreachable  string
 
 	upgrading bool
 	startedAt time.Time
@@ -113,7 +114,7 @@ func (s *sim) observe() Observations {
 				m.version = s.in.Target
 			}
 		}
-		o := MemberObservation{Version: m.version, AtTarget: m.version == s.in.Target && m.outcome == UpgradeUnknown, Blocked: m.blocked, HeldBy: m.heldBy}
+		o := MemberObservation{Version: m.version, AtTarget: m.version == s.in.Target && m.outcome == UpgradeUnknown, Blocked: m.blocked, HeldBy: m.heldBy, Unreachable: m.unreachable}
 		switch {
 		case m.upgrading:
 			o.Upgrade = UpgradeObservation{State: UpgradeInProgress, StartedAt: m.startedAt}

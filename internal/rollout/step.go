@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -320,7 +321,7 @@ func (s *stepper) resume() {
 			}
 			for i := range g.p.Members {
 				m := &g.p.Members[i]
-				if m.State != fleetv1.StateFailed {
+				if m.State != fleetv1.StateFailed || (len(s.in.RetryMembers) > 0 && !slices.Contains(s.in.RetryMembers, m.Name)) {
 					continue
 				}
 				if m.HealthChecks != nil {
@@ -337,10 +338,29 @@ func (s *stepper) resume() {
 					continue
 				}
 				previous := m.Message
+				keepAttempt(m)
 				m.StartTime, m.CompletedTime = nil, nil
 				s.set(memberRef(g, m), &m.Progress, fleetv1.StateNotStarted, "to be retried; the last attempt failed: "+previous)
 			}
 		}
+	}
+}
+
+// keptAttempts bounds a member's PreviousAttempts.
+const keptAttempts = 10
+
+// keepAttempt records how a failed member's attempt ended before it is
+// tried again.
+func keepAttempt(m *fleetv1.MemberProgress) {
+	rec := fleetv1.AttemptRecord{Attempt: 1, StartTime: m.StartTime, CompletedTime: m.CompletedTime, Message: m.Message}
+	if m.Operation != nil {
+		rec.Attempt = m.Operation.Attempt
+	} else if n := len(m.PreviousAttempts); n > 0 {
+		rec.Attempt = m.PreviousAttempts[n-1].Attempt + 1
+	}
+	m.PreviousAttempts = append(m.PreviousAttempts, rec)
+	if extra := len(m.PreviousAttempts) - keptAttempts; extra > 0 {
+		m.PreviousAttempts = slices.Delete(m.PreviousAttempts, 0, extra)
 	}
 }
 

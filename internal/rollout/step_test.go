@@ -484,3 +484,64 @@ func TestAStartingRunRecordsTheStrategyItFollows(t *testing.T) {
 		t.Fatalf("snapshot = %+v, want %+v", got, strategy)
 	}
 }
+
+func TestAMemberUnreachableAtItsTurnFailsOrIsSkipped(t *testing.T) {
+	for _, tc := range []struct {
+		policy    fleetv1.UnreachablePolicy
+		wantState fleetv1.State
+		wantRun   fleetv1.State
+		wantText  string
+	}{
+		{"", fleetv1.StateFailed, fleetv1.StateFailed, "unreachable at its turn: probe timed out"},
+		{fleetv1.UnreachableFail, fleetv1.StateFailed, fleetv1.StateFailed, "unreachable at its turn: probe timed out"},
+		{fleetv1.UnreachableSkip, fleetv1.StateSkipped, fleetv1.StateCompleted, "skipped, unreachable at its turn (onUnreachableMember: Skip): probe timed out"},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			spec := strategyOf(stage("s", group("a")))
+			spec.OnUnreachableMember = tc.policy
+			members := fleetOf("a", 2)
+			members[0].unreachable = "probe timed out"
+			s := newSim(t, spec, members...)
+			if got := s.runToEnd(10); got != tc.wantRun {
+				t.Fatalf("run %s, want %s\n%s", got, tc.wantRun, describe(s.in.Status))
+			}
+			m := memberState(s.in.Status, "a-00")
+			if m.State != tc.wantState || !strings.Contains(m.Message, tc.wantText) {
+				t.Errorf("a-00: %s %q, want %s %q", m.State, m.Message, tc.wantState, tc.wantText)
+			}
+			if members[0].upgrades != 0 {
+				t.Errorf("the unreachable member was upgraded %d times", members[0].upgrades)
+			}
+		})
+	}
+}
+
+func TestARetryOfNamedMembersRetriesOnlyThemAndKeepsEachAttempt(t *testing.T) {
+	spec := strategyOf(stage("s", fleetv1.UpdateGroup{Name: "a", MaxConcurrency: count(3), MaxAllowedFailures: count(0)}))
+	members := fleetOf("a", 3)
+	members[0].failUpgrade = "disk full"
+	members[1].failUpgrade = "quota"
+	s := newSim(t, spec, members...)
+	if got := s.runToEnd(10); got != fleetv1.StateFailed {
+		t.Fatalf("run %s\n%s", got, describe(s.in.Status))
+	}
+	members[0].failUpgrade = ""
+	s.in.StartRequest, s.in.RetryMembers = "retry-1", []string{"a-00"}
+	if got := s.runToEnd(10); got != fleetv1.StateFailed {
+		t.Fatalf("after retrying a-00 only: run %s, want Failed (a-01 still failed)\n%s", got, describe(s.in.Status))
+	}
+	if m := memberState(s.in.Status, "a-00"); m.State != fleetv1.StateCompleted || len(m.PreviousAttempts) != 1 || m.PreviousAttempts[0].Message == "" {
+		t.Errorf("a-00: %s, previous attempts %+v; want Completed with the failed attempt kept", m.State, m.PreviousAttempts)
+	}
+	if m := memberState(s.in.Status, "a-01"); m.State != fleetv1.StateFailed || len(m.PreviousAttempts) != 0 || members[1].upgrades != 1 {
+		t.Errorf("a-01 was touched: %s, %d upgrades, previous %+v", m.State, members[1].upgrades, m.PreviousAttempts)
+	}
+	members[1].failUpgrade = ""
+	s.in.StartRequest, s.in.RetryMembers = "retry-2", nil
+	if got := s.runToEnd(10); got != fleetv1.StateCompleted {
+		t.Fatalf("after retrying every failed member: run %s\n%s", got, describe(s.in.Status))
+	}
+	if members[0].upgrades != 2 || members[2].upgrades != 1 {
+		t.Errorf("upgrades: a-00 %d (want 2), a-02 %d (want 1: completed members are not touched)", members[0].upgrades, members[2].upgrades)
+	}
+}

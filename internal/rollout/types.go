@@ -33,6 +33,9 @@ type Input struct {
 	// StartRequest is the run's fleetv1.StartRequestAnnotation. A Failed run
 	// resumes only when it differs from Status.LastStartRequest.
 	StartRequest string
+	// RetryMembers, when not empty, limits the resume a new start request
+	// asks for to these failed members (fleetv1.RetryMembersAnnotation).
+	RetryMembers []string
 	// Skip lists what the operator asked to skip.
 	Skip []fleetv1.SkipTarget
 	// Status is the status recorded by the previous step (empty at first).
@@ -73,6 +76,10 @@ type MemberObservation struct {
 	// HeldBy names another update run that is upgrading the member; the
 	// member waits (Pending) until it is released.
 	HeldBy string
+	// Unreachable, when set, says why the hub cannot reach the member now;
+	// at its turn the member fails or is skipped, as the strategy's
+	// onUnreachableMember says.
+	Unreachable string
 	// Upgrade is the provider's report on the member's upgrade.
 	Upgrade UpgradeObservation
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -44,6 +46,9 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		m := &members[i]
 		target, mo := upgrade.Assess(ctx, r.Providers, req, m)
 		mo.HeldBy = held[m.Name]
+		if c := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable); c != nil && c.Status == metav1.ConditionFalse {
+			mo.Unreachable = c.Reason + ": " + c.Message
+		}
 		if p, ok := inRun[m.Name]; ok && resuming && p.State == fleetv1.StateFailed && !mo.AtTarget && mo.Blocked == "" {
 			mo.AtTarget = r.liveAtTarget(ctx, m, target)
 		}
@@ -51,6 +56,19 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 			mo.Upgrade = r.pollUpgrade(ctx, run, m, p, target)
 		}
 		obs.Members[m.Name] = mo
+	}
+	for name, p := range inRun {
+		if _, ok := obs.Members[name]; ok {
+			continue
+		}
+		// Removed from the fleet after the run started: not reachable at
+		// its turn (onUnreachableMember decides), and an upgrade in flight
+		// can no longer be followed.
+		mo := rollout.MemberObservation{Unreachable: "MemberClusterDeleted: the member was removed from the fleet after the run started"}
+		if p.State == fleetv1.StateRunning {
+			mo.Upgrade = rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "the member was removed from the fleet during its upgrade"}
+		}
+		obs.Members[name] = mo
 	}
 	return obs, nil
 }

@@ -37,17 +37,9 @@ func preflightPolicy(run *fleetv1.UpdateRun) fleetv1.PreflightPolicy {
 }
 
 // movesMinor reports whether t moves the member's control plane to
-// another minor: the only upgrades that can remove APIs.
+// another minor.
 func movesMinor(m *fleetv1.MemberCluster, t upgrade.Target) bool {
-	if t.Type == fleetv1.UpgradeNodeImageOnly || t.KubernetesVersion == "" || m.Status.KubernetesVersion == "" {
-		return false
-	}
-	from, err := preflight.ParseRelease(m.Status.KubernetesVersion)
-	if err != nil {
-		return false
-	}
-	to, err := preflight.ParseRelease(t.KubernetesVersion)
-	return err == nil && from != to
+	return t.Type != fleetv1.UpgradeNodeImageOnly && preflight.MovesMinor(m.Status.KubernetesVersion, t.KubernetesVersion)
 }
 
 // preflightRefusal scans a member whose upgrade is about to start and

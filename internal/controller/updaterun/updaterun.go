@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/healthcheck"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/notify"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 	"github.com/flotilla-dev/flotilla/internal/runinput"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
@@ -67,6 +69,13 @@ type Reconciler struct {
 	// that a replica taking over after a failover knows which attempts a
 	// dead one started. Empty means the host name and a random suffix.
 	Instance string
+
+	// Notifier delivers transitions to the strategy's webhooks; nil sends
+	// none.
+	Notifier *notify.Notifier
+	// Secrets reads the webhooks' signing Secrets (the manager's cache
+	// holds only member Secrets); nil means Client.
+	Secrets client.Reader
 
 	checks    *checkRunner
 	preflight preflightPassed
@@ -210,6 +219,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		Members:      runinput.Members(memberList.Items),
 		Desired:      run.Spec.State,
 		StartRequest: startRequest,
+		RetryMembers: retryMembers(run),
 		Skip:         run.Spec.Skip,
 		Status:       *run.Status.DeepCopy(),
 		Observed:     obs,
@@ -229,6 +239,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	for _, t := range res.Transitions {
 		r.event(run, t)
 	}
+	r.notify(ctx, run, strategy.Notifications, res.Transitions)
 	if err := r.act(ctx, run, memberList.Items, res.Actions); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -361,4 +372,16 @@ func (r *Reconciler) checkTargetFor(members map[string]*fleetv1.MemberCluster) c
 		}
 		return healthcheck.Target{Member: name, Client: access.Client, Kubeconfig: access.Kubeconfig, WorkDir: r.WorkDir, Programs: r.Programs}, nil
 	}
+}
+
+// retryMembers are the members `flotilla updaterun retry --members` named
+// for the run's latest start request.
+func retryMembers(run *fleetv1.UpdateRun) []string {
+	var out []string
+	for _, name := range strings.Split(run.Annotations[fleetv1.RetryMembersAnnotation], ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
