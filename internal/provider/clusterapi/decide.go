@@ -387,6 +387,9 @@ func progressOf(o Observed, imageVariable string, t upgrade.Target) upgrade.Prog
 		}
 		for i := range o.MachineDeployments {
 			md := &o.MachineDeployments[i]
+			if !topologyOwned(md.Labels) {
+				continue
+			}
 			if why := workersBehind("MachineDeployment", md.Name, md.Spec.Template.Spec.Version, md.Spec.Replicas, md.Generation, md.Status.ObservedGeneration,
 				md.Status.Replicas, md.Status.ReadyReplicas, md.Status.UpToDateReplicas, md.Status.Versions, wantWorkers); why != "" {
 				return running("%s", why)
@@ -394,6 +397,9 @@ func progressOf(o Observed, imageVariable string, t upgrade.Target) upgrade.Prog
 		}
 		for i := range o.MachinePools {
 			mp := &o.MachinePools[i]
+			if !topologyOwned(mp.Labels) {
+				continue
+			}
 			if why := workersBehind("MachinePool", mp.Name, mp.Spec.Template.Spec.Version, mp.Spec.Replicas, mp.Generation, mp.Status.ObservedGeneration,
 				mp.Status.Replicas, mp.Status.ReadyReplicas, mp.Status.UpToDateReplicas, mp.Status.Versions, wantWorkers); why != "" {
 				return running("%s", why)
@@ -414,6 +420,13 @@ func progressOf(o Observed, imageVariable string, t upgrade.Target) upgrade.Prog
 		msg += ", node image " + image
 	}
 	return upgrade.Progress{Phase: upgrade.PhaseSucceeded, Message: msg}
+}
+
+// topologyOwned reports an object the Cluster's topology manages: only
+// those does a topology upgrade roll, so only those are waited for.
+func topologyOwned(labels map[string]string) bool {
+	_, ok := labels[clusterv1.ClusterTopologyOwnedLabel]
+	return ok
 }
 
 func rolledSummary(v string, replicas *int32) string {

@@ -190,7 +190,8 @@ func rolledCP(version string) *ControlPlane {
 }
 
 func rolledMD(name, version string) clusterv1.MachineDeployment {
-	md := clusterv1.MachineDeployment{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 3, Labels: map[string]string{clusterv1.ClusterTopologyMachineDeploymentNameLabel: strings.TrimPrefix(name, "c1-")}}}
+	md := clusterv1.MachineDeployment{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 3, Labels: map[string]string{
+		clusterv1.ClusterTopologyOwnedLabel: "", clusterv1.ClusterTopologyMachineDeploymentNameLabel: strings.TrimPrefix(name, "c1-")}}}
 	md.Spec.Replicas = ptr.To[int32](2)
 	md.Spec.Template.Spec.Version = version
 	md.Status = clusterv1.MachineDeploymentStatus{ObservedGeneration: 3, Replicas: ptr.To[int32](2), ReadyReplicas: ptr.To[int32](2), UpToDateReplicas: ptr.To[int32](2),
@@ -253,7 +254,7 @@ func TestProgressOf(t *testing.T) {
 			observed: at(func(o *Observed) { o.MachineDeployments[0].Status.Replicas = ptr.To[int32](3) }), message: "3 replicas, 2/2 up to date"},
 		{name: "a MachinePool is rolling", target: full, phase: upgrade.PhaseRunning,
 			observed: at(func(o *Observed) {
-				mp := clusterv1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: "c1-mp-0", Generation: 1}}
+				mp := clusterv1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: "c1-mp-0", Generation: 1, Labels: map[string]string{clusterv1.ClusterTopologyOwnedLabel: ""}}}
 				mp.Spec.Replicas, mp.Spec.Template.Spec.Version = ptr.To[int32](2), to
 				mp.Status = clusterv1.MachinePoolStatus{ObservedGeneration: 1, Replicas: ptr.To[int32](2), ReadyReplicas: ptr.To[int32](2), UpToDateReplicas: ptr.To[int32](0)}
 				o.MachinePools = []clusterv1.MachinePool{mp}
@@ -277,6 +278,13 @@ func TestProgressOf(t *testing.T) {
 		{name: "NodeImageOnly succeeds on any version once rolled", phase: upgrade.PhaseSucceeded, variable: "image",
 			target: upgrade.Target{Type: fleetv1.UpgradeNodeImageOnly, NodeImage: "img-2"}, observed: at(func(o *Observed) { withImage("img-2")(o.Cluster) }),
 			message: "node image img-2"},
+		{name: "a MachineDeployment outside the topology is not waited for", target: full, phase: upgrade.PhaseSucceeded,
+			observed: at(func(o *Observed) {
+				md := rolledMD("c1-legacy", from)
+				delete(md.Labels, clusterv1.ClusterTopologyOwnedLabel)
+				o.MachineDeployments = append(o.MachineDeployments, md)
+			}),
+			message: "rolled out"},
 		{name: "no control plane yet", target: full, phase: upgrade.PhaseRunning, observed: at(func(o *Observed) { o.ControlPlane = nil }), message: "no control plane yet"},
 	}
 	for _, tc := range tests {
