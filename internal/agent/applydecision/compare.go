@@ -24,15 +24,11 @@ func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
 	return compareFields(manifest, live, false)
 }
 
-// compareAll is the full comparison (comparisonOption FullComparison):
-// besides what compareManifest finds, every field the live object has and
-// the manifest does not (defaulted by the member's API server, or set by
-// another owner) is a difference, with no value in the hub.
-func compareAll(manifest, live map[string]any) []placementv1.PatchDetail {
-	return compareFields(manifest, live, true)
-}
-
-// compare compares as the strategy's comparisonOption says.
+// compare compares as the strategy's comparisonOption says. The full
+// comparison (FullComparison) finds, besides what compareManifest finds,
+// every field the live object has and the manifest does not (defaulted by
+// the member's API server, or set by another owner), with no value in the
+// hub.
 func compare(option placementv1.ComparisonOptionType, manifest, live map[string]any) []placementv1.PatchDetail {
 	return compareFields(manifest, live, option == placementv1.ComparisonOptionTypeFullComparison)
 }
