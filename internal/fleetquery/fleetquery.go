@@ -134,7 +134,7 @@ func ask(ctx context.Context, m *fleetv1.MemberCluster, connect Connect, want Wa
 	go func() { done <- read(ctx, m, connect, want) }()
 	select {
 	case a := <-done:
-		if a.Source == SourceError && ctx.Err() != nil {
+		if a.Source == SourceNoAnswer || (a.Source == SourceError && ctx.Err() != nil) {
 			return noAnswer(m.Name, timeout, a.Err)
 		}
 		return a
@@ -158,7 +158,6 @@ func read(ctx context.Context, m *fleetv1.MemberCluster, connect Connect, want W
 		a.Err = what + err.Error()
 		if isUnanswered(err) {
 			a.Source = SourceNoAnswer
-			a.Err = "did not answer: " + a.Err
 		}
 		return a
 	}

@@ -173,7 +173,7 @@ func PodRows(answers []Answer, phases []corev1.PodPhase) []PodRow {
 			}
 			failed := a.Status.FailedPods
 			rows = append(rows, PodRow{Member: a.Member, Source: SourceAgent, FailedPods: &failed,
-				Note: agentNote(a, fmt.Sprintf("%d pods Failed or Unknown in all namespaces", failed))})
+				Note: agentNote(a, fmt.Sprintf("%d Failed or Unknown pods in all namespaces", failed))})
 		default:
 			rows = append(rows, PodRow{Member: a.Member, Source: a.Source, Note: a.Err})
 		}
@@ -205,7 +205,7 @@ func Summary(answers []Answer) []SummaryRow {
 		case SourceAgent:
 			ready, total, failed := a.Status.Nodes.Ready, a.Status.Nodes.Total, a.Status.FailedPods
 			row.NodeCount, row.TotalNodes, row.FailedPodCount = &ready, &total, &failed
-			row.Note = agentNote(a, fmt.Sprintf("%d of %d nodes Ready, %d pods Failed or Unknown", ready, total, failed))
+			row.Note = agentNote(a, fmt.Sprintf("%d of %d nodes Ready, %d Failed or Unknown pods", ready, total, failed))
 		default:
 			row.Note = a.Err
 		}
