@@ -102,7 +102,10 @@ func ParseModel(data []byte) (Model, error) {
 	if err := yaml.UnmarshalStrict(data, &m); err != nil {
 		return Model{}, fmt.Errorf("reading the cost model: %w", err)
 	}
-	return m, m.Validate()
+	if err := m.Validate(); err != nil {
+		return Model{}, err
+	}
+	return m, nil
 }
 
 // Validate refuses negative prices and a month without hours.

@@ -3,6 +3,7 @@ package fleetquery
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +148,7 @@ func count(n *int32) string {
 	if n == nil {
 		return "nil"
 	}
-	return string(rune('0' + *n))
+	return strconv.Itoa(int(*n))
 }
 
 // TestGatherBoundsEveryMember: a member whose client hangs (ignoring its
