@@ -3,8 +3,10 @@ package fleetquery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,5 +202,36 @@ func TestGatherBoundsEveryMember(t *testing.T) {
 	}
 	if answers[0].Member != "agent" || answers[4].Member != "refuses" {
 		t.Errorf("answers not in name order: %v", answers)
+	}
+}
+
+// TestGatherAsksAtMostConcurrencyMembersAtOnce: ten slow members, a bound of
+// three at a time.
+func TestGatherAsksAtMostConcurrencyMembersAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	connect := func(ctx context.Context, m *fleetv1.MemberCluster) (kubernetes.Interface, error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return fake.NewClientset(), nil
+	}
+	var members []fleetv1.MemberCluster
+	for i := range 10 {
+		members = append(members, direct(fmt.Sprintf("m-%d", i)))
+	}
+	answers := Gather(context.Background(), members, connect, Want{Nodes: true}, Options{Timeout: time.Second, Concurrency: 3})
+	if most > 3 || most < 2 {
+		t.Errorf("%d members asked at once, want at most 3 (and more than 1)", most)
+	}
+	for _, a := range answers {
+		if a.Source != SourceLive {
+			t.Errorf("%s: %+v", a.Member, a)
+		}
 	}
 }
