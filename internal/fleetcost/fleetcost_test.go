@@ -3,6 +3,8 @@ package fleetcost
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -171,5 +173,23 @@ func TestMemberFrom(t *testing.T) {
 	bare := MemberFrom(&fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, DefaultModel())
 	if bare.Provider != ProviderNone || bare.Tier != "" || bare.Price != nil {
 		t.Errorf("bare = %+v", bare)
+	}
+}
+
+// TestTheExampleModelIsTheDefaults: examples/cost.yaml (also in
+// docs/cost.md) parses, and is the defaults plus one region.
+func TestTheExampleModelIsTheDefaults(t *testing.T) {
+	data, err := os.ReadFile("../../examples/cost.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseModel(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultModel()
+	want.Compute.Regions = map[string]Price{"westeurope": {VCPUHour: 0.045, GiBHour: 0.006}}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("examples/cost.yaml = %+v, want the defaults plus westeurope: %+v", m, want)
 	}
 }
