@@ -361,3 +361,28 @@ func placeWeb(t *testing.T, hub client.Client, members ...string) {
 		}
 	}
 }
+
+// TestQueryAndCostRefuseBadFlags before asking anything.
+func TestQueryAndCostRefuseBadFlags(t *testing.T) {
+	hub := fakeHub()
+	for args, want := range map[string]string{
+		"query pods -A -n x":                                       "-A and -n cannot be used together",
+		"query pods --phase Crashing":                              `invalid --phase: unknown pod phase "Crashing"`,
+		"query nodes -l a=b=c":                                     "invalid --selector",
+		"query nodes --member-timeout 0s":                          "--member-timeout must be positive",
+		"query pods --concurrency 0":                               "--concurrency must be at least 1",
+		"cost --outage-cost-per-hour 5":                            "--outage-cost-per-hour and --expected-outage-hours go together",
+		"cost --model /nonexistent/cost.yaml":                      "no such file",
+		"cost --expected-outage-hours -1 --outage-cost-per-hour 1": "cannot be negative",
+	} {
+		_, _, err := runCLI(hub, strings.Fields(args)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+	}
+	// An empty fleet answers with no rows and exit 0.
+	out, _, err := runCLI(hub, "query", "nodes", "--summary")
+	if err != nil || strings.TrimSpace(out) != "ClusterName   NodeCount   FailedPodCount" {
+		t.Errorf("empty fleet: %v\n%s", err, out)
+	}
+}
