@@ -2,7 +2,8 @@
 // generates: from the profile's channel, the versions the members run (as
 // the hub last observed them) and what their providers offer, which target
 // is due, which members it moves and which it leaves alone, or why no run
-// is due. It does no I/O; the controller and the CLI gather its input.
+// is due. Decide and Run do no I/O; Gather reads their input from the hub
+// and the providers for the controller and the CLI alike.
 package autoupgrade
 
 import (
@@ -22,6 +23,9 @@ import (
 // Member is what the decision knows of one member the run would cover.
 type Member struct {
 	Name string
+	// Excluded, when set, is why the run leaves the member alone (it has
+	// no upgrade provider): it is skipped and plays no part in the choice.
+	Excluded string
 	// Version is the member's control-plane version as the hub last
 	// observed it; empty when it was never observed.
 	Version string
@@ -70,6 +74,9 @@ type Decision struct {
 	Status fleetv1.TriggerStatus
 	// Reason says why there is no run, or sums up the run.
 	Reason string
+	// Waiting names the profile's unfinished run that holds back the run
+	// that is due.
+	Waiting string
 	// Notes are what the plan says besides: members held back a minor,
 	// members skipped and why.
 	Notes []string
@@ -88,6 +95,20 @@ func Decide(in Input) Decision {
 	if in.Spec.Disabled && !in.Forced {
 		return skipped("the profile is disabled")
 	}
+	var excluded, notes []string
+	considered := make([]Member, 0, len(in.Members))
+	for _, m := range in.Members {
+		if m.Excluded != "" {
+			excluded = append(excluded, m.Name)
+			notes = append(notes, fmt.Sprintf("%s: skipped, %s", m.Name, m.Excluded))
+			continue
+		}
+		considered = append(considered, m)
+	}
+	if len(considered) == 0 {
+		return skipped("no member to upgrade (%d left out)", len(excluded))
+	}
+	in.Members = considered
 	var d Decision
 	if in.Spec.Channel == fleetv1.ChannelNodeImage {
 		d = decideNodeImage(in)
@@ -97,12 +118,15 @@ func Decide(in Input) Decision {
 	if !d.Generate {
 		return d
 	}
+	d.Skip = append(d.Skip, excluded...)
+	sort.Strings(d.Skip)
+	d.Notes = append(notes, d.Notes...)
 	if in.RunExists != nil && in.RunExists(d.RunName) {
 		return Decision{Status: fleetv1.TriggerSkipped, RunName: d.RunName, Versions: d.Versions,
 			Reason: fmt.Sprintf("update run %s for %s exists already: a profile generates one run per target", d.RunName, strings.Join(d.Versions, ", "))}
 	}
 	if in.Unfinished != "" {
-		return Decision{Status: fleetv1.TriggerSkipped, Versions: d.Versions,
+		return Decision{Status: fleetv1.TriggerSkipped, Versions: d.Versions, Waiting: in.Unfinished,
 			Reason: fmt.Sprintf("update run %s, generated earlier, has not finished: the run for %s waits until it has", in.Unfinished, strings.Join(d.Versions, ", "))}
 	}
 	d.Status = fleetv1.TriggerSucceeded

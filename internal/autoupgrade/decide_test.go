@@ -98,6 +98,12 @@ func TestDecideKubernetes(t *testing.T) {
 		{name: "unobserved member is skipped", spec: target("1.37"),
 			members: []Member{member("a", "v1.36.4", catalogue...), member("new", "", catalogue...)},
 			want:    "v1.37.2", status: fleetv1.TriggerSucceeded, skip: []string{"new"}, noteHas: "not been observed"},
+		{name: "a member without a provider is skipped", spec: target("1.37"),
+			members: []Member{member("a", "v1.36.4", catalogue...), {Name: "plain", Excluded: "it has no upgrade provider"}},
+			want:    "v1.37.2", status: fleetv1.TriggerSucceeded, skip: []string{"plain"}, noteHas: "plain: skipped, it has no upgrade provider"},
+		{name: "only members without a provider", spec: target("1.37"),
+			members: []Member{{Name: "plain", Excluded: "it has no upgrade provider"}},
+			status:  fleetv1.TriggerSkipped, reasonHas: "no member to upgrade"},
 		{name: "no member observed", spec: target("1.37"),
 			members: []Member{member("new", "", catalogue...)},
 			status:  fleetv1.TriggerSkipped, reasonHas: "no member's version"},
@@ -162,7 +168,7 @@ func TestDecideOneRunPerTarget(t *testing.T) {
 	in.RunExists = func(string) bool { return false }
 	in.Unfinished = "p-1-37-0"
 	waiting := Decide(in)
-	if waiting.Generate || waiting.Status != fleetv1.TriggerSkipped || !strings.Contains(waiting.Reason, "p-1-37-0") {
+	if waiting.Generate || waiting.Status != fleetv1.TriggerSkipped || waiting.Waiting != "p-1-37-0" || !strings.Contains(waiting.Reason, "p-1-37-0") {
 		t.Fatalf("decision beside an unfinished run = %+v", waiting)
 	}
 }
