@@ -207,7 +207,7 @@ func orDefault(s, def string) string {
 func newProfileDeleteCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete an auto-upgrade profile (the hub's garbage collector deletes the runs it generated)",
+		Short: "Delete an auto-upgrade profile (its runs are owned by it: a hub with a garbage collector deletes them; local hubs keep them)",
 	}
 	return profileKind.onName(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, name string) error {
 		p := &fleetv1.AutoUpgradeProfile{ObjectMeta: metav1.ObjectMeta{Name: name}}

@@ -39,6 +39,9 @@ import (
 // a provider that starts offering a new version is noticed within it.
 const DefaultInterval = 10 * time.Minute
 
+// conflictRetry is how soon a status write that lost a race is redone.
+const conflictRetry = 50 * time.Millisecond
+
 // failedRetry is how soon a profile whose evaluation failed is tried again.
 const failedRetry = time.Minute
 
@@ -164,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if err := patch.Patch(ctx, p); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("writing the status of auto-upgrade profile %s: %w", p.Name, err))
 	}
