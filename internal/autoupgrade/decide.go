@@ -122,7 +122,7 @@ func Decide(in Input) Decision {
 	sort.Strings(d.Skip)
 	d.Notes = append(notes, d.Notes...)
 	if in.RunExists != nil && in.RunExists(d.RunName) {
-		return Decision{Status: fleetv1.TriggerSkipped, RunName: d.RunName, Versions: d.Versions,
+		return Decision{Status: fleetv1.TriggerSkipped, RunName: d.RunName, Versions: d.Versions, Notes: d.Notes,
 			Reason: fmt.Sprintf("update run %s for %s exists already: a profile generates one run per target", d.RunName, strings.Join(d.Versions, ", "))}
 	}
 	if in.Unfinished != "" {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // TestAutoUpgradeProfiles: on a local fleet of v1.36 members (the local
 // provider offers v1.36.3 and v1.37.2), a TargetKubernetesVersion 1.37
 // profile with autoStart generates a run to v1.37.2 that starts by itself
-// and completes; a Stable profile (N-1 = 1.36) finds nothing to do; a
+// and completes; a NodeImage profile generates a NodeImageOnly run to the
+// newer local image; a Stable profile (N-1 = 1.36) finds nothing to do; a
 // disabled profile generates nothing; generate-update-run refuses a second
 // run for the same target.
 func TestAutoUpgradeProfiles(t *testing.T) {
@@ -27,13 +29,27 @@ members:
 
 	f.must("autoupgradeprofile", "create", "-n", "off", "--channel", "Rapid", "--disabled")
 	f.must("autoupgradeprofile", "create", "-n", "stable", "--channel", "Stable")
-	f.must("autoupgradeprofile", "create", "-n", "to-1-37", "--channel", "TargetKubernetesVersion", "--target-kubernetes-version", "1.37", "--auto-start")
-
 	profile := func(name string) fleetv1.AutoUpgradeProfile {
 		var p fleetv1.AutoUpgradeProfile
 		f.json(&p, "autoupgradeprofile", "show", "-n", name)
 		return p
 	}
+	// Fresh local nodes run the older of the catalogue's two images.
+	f.must("autoupgradeprofile", "create", "-n", "images", "--channel", "NodeImage", "--node-image-selection", "Consistent")
+	var imagesRun string
+	f.eventually(60*time.Second, "images generates a NodeImageOnly run", func() (bool, string) {
+		p := profile("images")
+		imagesRun = p.Status.GeneratedUpdateRun
+		return strings.HasPrefix(imagesRun, "images-nodeimage-"), fmt.Sprintf("%+v", p.Status)
+	})
+	if p := profile("images"); strings.Join(p.Status.LastTriggerUpgradeVersions, ",") != "flotilla-node-v1.36.3-202612.1" {
+		t.Errorf("images targets %v, want the newer v1.36.3 image", p.Status.LastTriggerUpgradeVersions)
+	}
+	if r := f.getRun(imagesRun); r.Spec.ManagedClusterUpdate.Upgrade.Type != fleetv1.UpgradeNodeImageOnly || r.Spec.State != fleetv1.RunNotStarted {
+		t.Errorf("images run spec = %+v", r.Spec)
+	}
+	f.must("autoupgradeprofile", "create", "-n", "to-1-37", "--channel", "TargetKubernetesVersion", "--target-kubernetes-version", "1.37", "--auto-start")
+
 	f.eventually(60*time.Second, "to-1-37 generates its run", func() (bool, string) {
 		p := profile("to-1-37")
 		return p.Status.GeneratedUpdateRun == "to-1-37-1-37-2", p.Status.GeneratedUpdateRun + " " + p.Status.LastTriggerError
@@ -66,8 +82,8 @@ members:
 	}
 	var runs []fleetv1.UpdateRun
 	f.json(&runs, "updaterun", "list")
-	if len(runs) != 1 {
-		t.Errorf("%d runs, want only to-1-37-1-37-2", len(runs))
+	if len(runs) != 2 {
+		t.Errorf("%d runs, want to-1-37-1-37-2 and %s (which waits NotStarted)", len(runs), imagesRun)
 	}
 	if out := f.mustFail("autoupgradeprofile", "generate-update-run", "-n", "to-1-37"); !strings.Contains(out, "up to date") {
 		t.Errorf("generate-update-run after the upgrade: %s", out)

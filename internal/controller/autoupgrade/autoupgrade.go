@@ -232,7 +232,7 @@ func (r *Reconciler) record(p *fleetv1.AutoUpgradeProfile, d decide.Decision, no
 		} else if sameRun || waiting {
 			reason = "Generated"
 		}
-		conditions.Set(&st.Conditions, conditions.True(fleetv1.ProfileReady, reason, d.Reason), p.Generation, now)
+		conditions.Set(&st.Conditions, conditions.True(fleetv1.ProfileReady, reason, d.Reason+notes(d)), p.Generation, now)
 	}
 	if p.Spec.LongTermSupport {
 		conditions.Set(&st.Conditions, conditions.False(fleetv1.ProfileLongTermSupport, "NoCatalogue",

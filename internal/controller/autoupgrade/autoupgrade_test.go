@@ -222,3 +222,79 @@ func TestProfileValidation(t *testing.T) {
 		t.Errorf("a valid profile is refused: %v", err)
 	}
 }
+
+// TestAProfileMovesTheFleetOneMinorAtATime: members two minors behind a
+// TargetKubernetesVersion profile get a run to the next minor first; once
+// that run has finished and the members report the new minor, the profile
+// generates the run to the target.
+func TestAProfileMovesTheFleetOneMinorAtATime(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs})
+	c := env.Hub.Client
+	ctx := t.Context()
+	catalogue := []string{"v1.35.4", "v1.36.2", "v1.36.5", "v1.37.1"}
+	setVersion := func(m *fleetv1.MemberCluster, v string) {
+		t.Helper()
+		m.Status.KubernetesVersion = v
+		if err := c.Status().Update(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &fleetv1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "old"},
+		Spec: fleetv1.MemberClusterSpec{Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderExec, Exec: &fleetv1.ExecProvider{Command: []string{"false"}, AvailableVersions: catalogue}}},
+	}
+	if err := c.Create(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	setVersion(m, "v1.35.4")
+	providers := upgrade.NewProviders(t.TempDir(), map[fleetv1.ProviderType]upgrade.Factory{fleetv1.ProviderExec: upgrade.Exec})
+	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
+		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("autoupgrade-test"), Providers: providers}).SetupWithManager(mgr)
+	})
+	if err := c.Create(ctx, &fleetv1.AutoUpgradeProfile{ObjectMeta: metav1.ObjectMeta{Name: "hop"},
+		Spec: fleetv1.AutoUpgradeProfileSpec{Channel: fleetv1.ChannelTargetKubernetesVersion, TargetKubernetesVersion: "1.37"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitRun := func(name string) *fleetv1.UpdateRun {
+		t.Helper()
+		r := &fleetv1.UpdateRun{}
+		testenv.Eventually(t, waitFor, "run "+name, func() error { return c.Get(ctx, client.ObjectKey{Name: name}, r) })
+		return r
+	}
+	first := waitRun("hop-1-36-5")
+	testenv.Eventually(t, waitFor, "the profile says why it stopped at 1.36", func() error {
+		cond := meta.FindStatusCondition(profileNamed(t, c, "hop").Status.Conditions, fleetv1.ProfileReady)
+		if cond == nil || !strings.Contains(cond.Message, "old on 1.35, more than one minor behind 1.37: this run moves them to 1.36 first") {
+			return fmt.Errorf("Ready = %+v", cond)
+		}
+		return nil
+	})
+
+	// The first run finishes (as the update-run controller would record it)
+	// and the member reports 1.36.5: the next run goes to 1.37.
+	first.Status.State = fleetv1.StateCompleted
+	if err := c.Status().Update(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: "old"}, m); err != nil {
+		t.Fatal(err)
+	}
+	setVersion(m, "v1.36.5")
+	second := waitRun("hop-1-37-1")
+	if second.Spec.ManagedClusterUpdate.Upgrade.KubernetesVersion != "v1.37.1" {
+		t.Errorf("second run = %+v", second.Spec.ManagedClusterUpdate)
+	}
+	if p := profileNamed(t, c, "hop"); p.Status.GeneratedUpdateRun != "hop-1-37-1" || strings.Join(p.Status.LastTriggerUpgradeVersions, ",") != "v1.37.1" {
+		t.Errorf("status = %+v", p.Status)
+	}
+}
+
+func profileNamed(t *testing.T, c client.Client, name string) *fleetv1.AutoUpgradeProfile {
+	t.Helper()
+	p := &fleetv1.AutoUpgradeProfile{}
+	if err := c.Get(t.Context(), client.ObjectKey{Name: name}, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
