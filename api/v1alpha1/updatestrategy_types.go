@@ -169,6 +169,42 @@ type UpdateStrategySpec struct {
 	// allows it) or Skip (Skipped, with the reason).
 	// +optional
 	OnUnreachableMember UnreachablePolicy `json:"onUnreachableMember,omitempty"`
+	// Notifications are webhooks told of the run's transitions.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Notifications []Notification `json:"notifications,omitempty"`
+}
+
+// Notification is a webhook that receives a JSON event, POSTed, for each
+// transition of a run it asks for. Delivery is retried with backoff and
+// never holds the run up.
+type Notification struct {
+	// URL receives the events.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url"`
+	// Events are the transitions to send, named as the run's Kubernetes
+	// Events are: a kind (Run, Stage, Group, Member, Gate, AfterStageWait,
+	// HealthChecks) and the state it moved to (RunFailed, StageCompleted,
+	// GatePending, MemberFailed, ...). Empty sends all of them.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:Pattern=`^(Run|Stage|Group|Member|Gate|AfterStageWait|HealthChecks)(NotStarted|Running|Pending|Stopping|Stopped|Skipped|Failed|Completed)$`
+	// +optional
+	Events []string `json:"events,omitempty"`
+	// SecretRef names a key of a Secret in flotilla-system whose value
+	// signs each event: the X-Flotilla-Signature-256 header is
+	// "sha256=" and the hex HMAC-SHA256 of the body.
+	// +optional
+	SecretRef *NotificationSecretRef `json:"secretRef,omitempty"`
+}
+
+// NotificationSecretRef is a key of a Secret in the hub's namespace.
+type NotificationSecretRef struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +kubebuilder:default=secret
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // UnreachablePolicy is a strategy's answer to a member it cannot reach.

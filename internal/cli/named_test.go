@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -23,13 +22,7 @@ func fakeHub(objs ...client.Object) client.WithWatch {
 
 // runCLI runs flotilla with args against hub.
 func runCLI(hub client.WithWatch, args ...string) (stdout, stderr string, err error) {
-	root := newRootCommand(&globalOptions{connect: func(*globalOptions) (client.WithWatch, error) { return hub, nil }})
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
+	return runCLIContext(context.Background(), hub, args...)
 }
 
 func member(name, group string) *fleetv1.MemberCluster {

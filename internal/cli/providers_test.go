@@ -8,9 +8,9 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
-func TestTheHubOffersTheExecAndLocalProviders(t *testing.T) {
+func TestTheHubOffersTheExecLocalAndCloudProviders(t *testing.T) {
 	got := upgrade.NewProviders("", upgradeProviders("/opt/flotilla")).Types()
-	if want := []fleetv1.ProviderType{fleetv1.ProviderExec, fleetv1.ProviderLocal}; !slices.Equal(got, want) {
+	if want := []fleetv1.ProviderType{fleetv1.ProviderAKS, fleetv1.ProviderEKS, fleetv1.ProviderExec, fleetv1.ProviderGKE, fleetv1.ProviderLocal}; !slices.Equal(got, want) {
 		t.Fatalf("provider types = %v, want %v", got, want)
 	}
 }

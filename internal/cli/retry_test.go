@@ -64,3 +64,16 @@ func TestRetryNamesTheFailedMembersOrSaysWhyNot(t *testing.T) {
 		})
 	}
 }
+
+func TestShowListsMembersThatJoinedAfterTheRunStarted(t *testing.T) {
+	run := failedRun(fleetv1.StateRunning, map[string]fleetv1.State{"a": fleetv1.StateRunning})
+	run.Status.StrategySnapshot = &fleetv1.UpdateStrategySpec{Stages: []fleetv1.UpdateStage{{Name: "prod", Groups: []fleetv1.UpdateGroup{{Name: "prod"}}}}}
+	hub := fakeHub(run, member("a", "prod"), member("b", "prod"), member("c", "dev"))
+	out, _, err := runCLI(hub, "updaterun", "show", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Joined after start (the run keeps the members it started with; not upgraded by it): b\n") {
+		t.Errorf("show does not list b as joined after start:\n%s", out)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -387,13 +388,56 @@ func newRunShowCommand(g *globalOptions) *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show an update run as a tree: stages, groups, members, gates and waits",
 	}
-	return runKind.onObject(g, cmd, func(cmd *cobra.Command, _ client.WithWatch, run *fleetv1.UpdateRun) error {
+	return runKind.onObject(g, cmd, func(cmd *cobra.Command, hub client.WithWatch, run *fleetv1.UpdateRun) error {
 		if g.output != "table" {
 			return renderRuns(cmd, g.output, []fleetv1.UpdateRun{*run})
 		}
 		drawRun(cmd.OutOrStdout(), run, time.Now())
+		joined, err := joinedAfterStart(cmd.Context(), hub, run)
+		if err != nil {
+			return err
+		}
+		if len(joined) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "Joined after start (the run keeps the members it started with; not upgraded by it): %s\n", strings.Join(joined, ", "))
+		}
 		return nil
 	})
+}
+
+// joinedAfterStart lists the members the run's strategy would pick now but
+// the run did not start with: a run's members are fixed when it starts.
+func joinedAfterStart(ctx context.Context, hub client.Client, run *fleetv1.UpdateRun) ([]string, error) {
+	if len(run.Status.Stages) == 0 || run.Status.StrategySnapshot == nil {
+		return nil, nil
+	}
+	list := &fleetv1.MemberClusterList{}
+	if err := hub.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing members: %w", err)
+	}
+	res, err := rollout.Resolve(*run.Status.StrategySnapshot, runinput.Members(list.Items))
+	if err != nil {
+		return nil, nil //nolint:nilerr // a strategy that no longer resolves has no newcomers to show; the run's own status says the rest
+	}
+	inRun := map[string]bool{}
+	for _, st := range run.Status.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				inRun[m.Name] = true
+			}
+		}
+	}
+	var out []string
+	for _, st := range res.Stages {
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				if !inRun[m] {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func newRunDeleteCommand(g *globalOptions) *cobra.Command {

@@ -16,9 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/notify"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
@@ -122,6 +125,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		// controller-runtime refuses a second controller of the same name in
+		// a process, for its metrics' sake. A hub process runs one manager;
+		// a test process runs hubs one after another, and must not be
+		// refused the second.
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddress},
 		HealthProbeBindAddress:  opts.HealthAddress,
@@ -170,6 +178,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 		Instance:  instance,
 		Programs:  programs,
+		Notifier:  notify.New(ctrl.Log.WithName("notify")),
+		Secrets:   mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
 	}

@@ -172,8 +172,8 @@ func LastAppliedFinding(annotations map[string]string, namespace, name string, a
 	return indexOf(apis).finding(SourceLastApplied, schema.FromAPIVersionAndKind(head.APIVersion, head.Kind), namespace, name, "")
 }
 
-// helmRelease is what Helm v3 keeps of a release, as far as the scan needs.
-type helmRelease struct {
+// HelmRelease is what Helm v3 keeps of a release, as far as the scan needs.
+type HelmRelease struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
 	Version   int    `json:"version"`
@@ -185,27 +185,27 @@ type helmRelease struct {
 
 // DecodeHelmRelease reads the "release" key of a Helm v3 release Secret:
 // base64 (beside the Secret's own encoding) of gzipped JSON.
-func DecodeHelmRelease(data []byte) (name, namespace, status string, version int, manifest string, err error) {
+func DecodeHelmRelease(data []byte) (HelmRelease, error) {
+	var r HelmRelease
 	raw, err := base64.StdEncoding.DecodeString(string(data))
 	if err != nil {
-		return "", "", "", 0, "", fmt.Errorf("the release is not base64: %w", err)
+		return r, fmt.Errorf("the release is not base64: %w", err)
 	}
 	if len(raw) > 2 && raw[0] == 0x1f && raw[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(raw))
 		if err != nil {
-			return "", "", "", 0, "", fmt.Errorf("the release is not gzip: %w", err)
+			return r, fmt.Errorf("the release is not gzip: %w", err)
 		}
 		// A release manifest is a few MB at most; bound what a hostile
 		// Secret can make the scan allocate.
 		if raw, err = io.ReadAll(io.LimitReader(zr, 64<<20)); err != nil {
-			return "", "", "", 0, "", fmt.Errorf("the release is not gzip: %w", err)
+			return r, fmt.Errorf("the release is not gzip: %w", err)
 		}
 	}
-	var r helmRelease
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return "", "", "", 0, "", fmt.Errorf("the release is not JSON: %w", err)
+		return r, fmt.Errorf("the release is not JSON: %w", err)
 	}
-	return r.Name, r.Namespace, r.Info.Status, r.Version, r.Manifest, nil
+	return r, nil
 }
 
 // ManifestFindings reports the objects of a Helm release manifest (YAML

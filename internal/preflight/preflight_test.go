@@ -189,9 +189,10 @@ metadata:
 `
 
 func TestHelmReleasesAreDecodedAndTheirManifestsRead(t *testing.T) {
-	name, ns, status, version, manifest, err := DecodeHelmRelease(helmSecretData(t, "net", "apps", "deployed", helmManifest))
-	if err != nil || name != "net" || ns != "apps" || status != "deployed" || version != 1 || manifest != helmManifest {
-		t.Fatalf("decoded %q %q %q %d %v", name, ns, status, version, err)
+	rel, err := DecodeHelmRelease(helmSecretData(t, "net", "apps", "deployed", helmManifest))
+	name, ns, manifest := rel.Name, rel.Namespace, rel.Manifest
+	if err != nil || name != "net" || ns != "apps" || rel.Info.Status != "deployed" || rel.Version != 1 || manifest != helmManifest {
+		t.Fatalf("decoded %+v %v", rel, err)
 	}
 	clusterScoped := func(gvk schema.GroupVersionKind) bool { return gvk.Kind != "ServiceCIDR" }
 	got := ManifestFindings(name, ns, manifest, removedIn137(t), clusterScoped)
@@ -201,7 +202,7 @@ func TestHelmReleasesAreDecodedAndTheirManifestsRead(t *testing.T) {
 		t.Fatalf("findings\n%+v\nwant\n%+v", got, want)
 	}
 	for _, bad := range [][]byte{[]byte("%%%"), []byte(base64.StdEncoding.EncodeToString([]byte{0x1f, 0x8b, 0})), []byte(base64.StdEncoding.EncodeToString([]byte("{")))} {
-		if _, _, _, _, _, err := DecodeHelmRelease(bad); err == nil {
+		if _, err := DecodeHelmRelease(bad); err == nil {
 			t.Errorf("DecodeHelmRelease(%q) succeeded", bad)
 		}
 	}
@@ -222,9 +223,9 @@ func FuzzDecodeHelmRelease(f *testing.F) {
 	f.Add(helmSecretData(f, "net", "apps", "deployed", helmManifest))
 	f.Add([]byte("e30="))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _, _, _, manifest, err := DecodeHelmRelease(data)
+		rel, err := DecodeHelmRelease(data)
 		if err == nil {
-			ManifestFindings("r", "ns", manifest, BuiltinRemovedAPIs(), func(schema.GroupVersionKind) bool { return true })
+			ManifestFindings("r", "ns", rel.Manifest, BuiltinRemovedAPIs(), func(schema.GroupVersionKind) bool { return true })
 		}
 	})
 }

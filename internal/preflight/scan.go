@@ -162,14 +162,15 @@ func helmFindings(ctx context.Context, cs kubernetes.Interface, served map[schem
 			return nil, fmt.Errorf("listing Helm release Secrets: %w", err)
 		}
 		for _, s := range secrets.Items {
-			name, ns, status, _, manifest, err := DecodeHelmRelease(s.Data["release"])
-			if err != nil || status != "deployed" {
+			rel, err := DecodeHelmRelease(s.Data["release"])
+			if err != nil || rel.Info.Status != "deployed" {
 				continue
 			}
+			ns := rel.Namespace
 			if ns == "" {
 				ns = s.Namespace
 			}
-			out = append(out, ManifestFindings(name, ns, manifest, apis, namespaced)...)
+			out = append(out, ManifestFindings(rel.Name, ns, rel.Manifest, apis, namespaced)...)
 		}
 		if opts.Continue = secrets.Continue; opts.Continue == "" {
 			break

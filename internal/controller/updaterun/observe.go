@@ -57,6 +57,19 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		}
 		obs.Members[m.Name] = mo
 	}
+	for name, p := range inRun {
+		if _, ok := obs.Members[name]; ok {
+			continue
+		}
+		// Removed from the fleet after the run started: not reachable at
+		// its turn (onUnreachableMember decides), and an upgrade in flight
+		// can no longer be followed.
+		mo := rollout.MemberObservation{Unreachable: "MemberClusterDeleted: the member was removed from the fleet after the run started"}
+		if p.State == fleetv1.StateRunning {
+			mo.Upgrade = rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: "the member was removed from the fleet during its upgrade"}
+		}
+		obs.Members[name] = mo
+	}
 	return obs, nil
 }
 

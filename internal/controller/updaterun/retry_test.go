@@ -161,3 +161,71 @@ func TestRetryTriesTheNamedFailedMembersAgainAndKeepsTheirAttempts(t *testing.T)
 		t.Errorf("upgrades started: %v, want a once, b and c twice", cloud.starts)
 	}
 }
+
+// A member deleted from the fleet after the run started is not waited for:
+// at its turn it is skipped under onUnreachableMember: Skip.
+func TestAMemberDeletedAfterTheRunStartedIsSkippedAtItsTurn(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs})
+	hub := env.Hub.Client
+	ctx := t.Context()
+	for _, name := range []string{"first", "gone"} {
+		m := &fleetv1.MemberCluster{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"wave": name}},
+			Spec: fleetv1.MemberClusterSpec{Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
+				Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderAKS, AKS: &fleetv1.AKSProvider{
+					ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/" + name}}},
+		}
+		if err := hub.Create(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := fleetv1.GateConfig{Type: fleetv1.GateApproval}
+	run := &fleetv1.UpdateRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "shrinking"},
+		Spec: fleetv1.UpdateRunSpec{
+			Strategy: &fleetv1.UpdateStrategySpec{OnUnreachableMember: fleetv1.UnreachableSkip, Stages: []fleetv1.UpdateStage{
+				{Name: "one", MemberSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"wave": "first"}}},
+				{Name: "two", MemberSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"wave": "gone"}}, BeforeGates: []fleetv1.GateConfig{gate}},
+			}},
+			ManagedClusterUpdate: fleetv1.ManagedClusterUpdate{Upgrade: fleetv1.UpgradeSpec{Type: fleetv1.UpgradeControlPlaneOnly, KubernetesVersion: "v1.37.2"}},
+			State:                fleetv1.RunStarted,
+		},
+	}
+	cloud := &flakyCloud{failing: map[string]bool{}, ops: map[string]string{}, starts: map[string]int{}}
+	stateDir := t.TempDir()
+	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
+		return (&Reconciler{
+			Client:   mgr.GetClient(),
+			Recorder: mgr.GetEventRecorder("updaterun-test"),
+			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
+			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
+				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return cloud, nil },
+			}),
+			WorkDir: filepath.Join(stateDir, "checks"),
+		}).SetupWithManager(mgr)
+	})
+	if err := hub.Create(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	h := &testHub{c: hub, cluster: env.Hub}
+	g := h.pendingGate(t, "shrinking")
+	if err := hub.Delete(ctx, &fleetv1.MemberCluster{ObjectMeta: metav1.ObjectMeta{Name: "gone"}}); err != nil {
+		t.Fatal(err)
+	}
+	g.Spec.State = fleetv1.GateCompleted
+	if err := hub.Update(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitFor, "the run completes without the deleted member", func() error {
+		if r := h.run(t, "shrinking"); r.Status.State != fleetv1.StateCompleted {
+			return fmt.Errorf("run %s: %s", r.Status.State, r.Status.Message)
+		}
+		return nil
+	})
+	if p := h.memberState(t, "shrinking", "gone"); p.State != fleetv1.StateSkipped || !strings.Contains(p.Message, "removed from the fleet") {
+		t.Errorf("gone: %s %q", p.State, p.Message)
+	}
+	if n := cloud.starts["gone"]; n != 0 {
+		t.Errorf("the deleted member's upgrade was started %d times", n)
+	}
+}

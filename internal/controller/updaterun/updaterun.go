@@ -35,6 +35,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/healthcheck"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
+	"github.com/flotilla-dev/flotilla/internal/notify"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 	"github.com/flotilla-dev/flotilla/internal/runinput"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
@@ -68,6 +69,13 @@ type Reconciler struct {
 	// that a replica taking over after a failover knows which attempts a
 	// dead one started. Empty means the host name and a random suffix.
 	Instance string
+
+	// Notifier delivers transitions to the strategy's webhooks; nil sends
+	// none.
+	Notifier *notify.Notifier
+	// Secrets reads the webhooks' signing Secrets (the manager's cache
+	// holds only member Secrets); nil means Client.
+	Secrets client.Reader
 
 	checks    *checkRunner
 	preflight preflightPassed
@@ -231,6 +239,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	for _, t := range res.Transitions {
 		r.event(run, t)
 	}
+	r.notify(ctx, run, strategy.Notifications, res.Transitions)
 	if err := r.act(ctx, run, memberList.Items, res.Actions); err != nil {
 		return reconcile.Result{}, err
 	}
