@@ -82,6 +82,7 @@ The config file declares the members:
     nodes: 3
     pods: 5
     nodeImage: flotilla-node-v1.36.3-202612.1   # default: the older local image
+    runtimeConfig: networking.k8s.io/v1beta1=true   # the API server's --runtime-config (default none)
 
 Local nodes start on the older of the two node images the local catalogue has
 for their Kubernetes version (flotilla-node-VERSION-202611.1, then -202612.1),

@@ -50,6 +50,11 @@ type MemberConfig struct {
 	// (localcluster.InitialNodeImage), so that a node image upgrade has
 	// somewhere to go.
 	NodeImage string `json:"nodeImage,omitempty"`
+	// RuntimeConfig is the member API server's --runtime-config, e.g.
+	// "networking.k8s.io/v1beta1=true" to turn on a beta API that is off by
+	// default (to rehearse flotilla preflight). An API the member's next
+	// version removes makes that version's API server refuse to start.
+	RuntimeConfig string `json:"runtimeConfig,omitempty"`
 }
 
 // LoadConfig reads a fleet declaration from a YAML file.

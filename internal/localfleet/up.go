@@ -312,7 +312,7 @@ func (u *upRun) startMember(ctx context.Context, m MemberConfig) error {
 	}
 	c, err := localcluster.Start(ctx, localcluster.Options{
 		Name: m.Name, Dir: u.layout.MemberDir(m.Name), KubernetesVersion: m.KubernetesVersion,
-		Nodes: *m.Nodes, Pods: m.Pods, NodeImage: m.NodeImage, NodeLabels: nodeLabels, Toolchain: &u.tc,
+		Nodes: *m.Nodes, Pods: m.Pods, NodeImage: m.NodeImage, NodeLabels: nodeLabels, RuntimeConfig: m.RuntimeConfig, Toolchain: &u.tc,
 	})
 	if err != nil {
 		return err // it names the cluster, which is named after the member
