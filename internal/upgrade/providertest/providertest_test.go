@@ -84,7 +84,7 @@ func (p toyProvider) Start(_ context.Context, _ string, m upgrade.Member, t upgr
 	p.cloud.mu.Lock()
 	defer p.cloud.mu.Unlock()
 	c := p.cloud.cluster(m.Name)
-	if c.version == t.KubernetesVersion || c.failed != "" {
+	if c.version == t.KubernetesVersion || c.upgradingTo == t.KubernetesVersion || c.failed != "" {
 		return nil
 	}
 	c.requests++
