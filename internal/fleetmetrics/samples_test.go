@@ -149,3 +149,20 @@ func TestSamples(t *testing.T) {
 		})
 	}
 }
+
+// TestNames checks that Names lists every metric the package defines.
+func TestNames(t *testing.T) {
+	defined := []string{MemberUpgradeDuration, StageDuration, GateWait, HealthChecks, PlacementLatency}
+	for name := range gauges {
+		defined = append(defined, name)
+	}
+	for _, n := range defined {
+		found := false
+		for _, m := range Names {
+			found = found || m == n
+		}
+		if !found {
+			t.Errorf("%s is not in Names", n)
+		}
+	}
+}
