@@ -92,7 +92,7 @@ func TestRunObservations(t *testing.T) {
 
 func TestPlacementObservations(t *testing.T) {
 	snap := &fleetv1.ResourceSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "web-0", CreationTimestamp: *at(0)}}
-	work := func(snapshot string, gen int64, conds ...metav1.Condition) *fleetv1.Work {
+	work := func(snapshot string, conds ...metav1.Condition) *fleetv1.Work {
 		return &fleetv1.Work{
 			ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "u1", Generation: 2},
 			Spec:       fleetv1.WorkSpec{ResourceSnapshotName: snapshot},
@@ -108,15 +108,15 @@ func TestPlacementObservations(t *testing.T) {
 		want []Observation
 	}{
 		{name: "no Work", work: nil},
-		{name: "a Work of another snapshot", work: work("web-1", 2, c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, time.Second))},
+		{name: "a Work of another snapshot", work: work("web-1", c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, time.Second))},
 		{
 			name: "applied, not available yet",
-			work: work("web-0", 2, c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, 3*time.Second), c(fleetv1.WorkAvailable, metav1.ConditionFalse, 2, 3*time.Second)),
+			work: work("web-0", c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, 3*time.Second), c(fleetv1.WorkAvailable, metav1.ConditionFalse, 2, 3*time.Second)),
 			want: []Observation{{PlacementLatency, []string{"m", "Applied"}, 3}},
 		},
 		{
 			name: "both, one of an older generation",
-			work: work("web-0", 2, c(fleetv1.WorkApplied, metav1.ConditionTrue, 1, time.Second), c(fleetv1.WorkAvailable, metav1.ConditionTrue, 2, 8*time.Second)),
+			work: work("web-0", c(fleetv1.WorkApplied, metav1.ConditionTrue, 1, time.Second), c(fleetv1.WorkAvailable, metav1.ConditionTrue, 2, 8*time.Second)),
 			want: []Observation{{PlacementLatency, []string{"m", "Available"}, 8}},
 		},
 	}
@@ -132,7 +132,7 @@ func TestPlacementObservations(t *testing.T) {
 	// it was made.
 	p := NewPlacementObserver(t0.Add(2 * time.Second))
 	member := "observer-test"
-	w := work("web-0", 2, c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, time.Second), c(fleetv1.WorkAvailable, metav1.ConditionTrue, 2, 5*time.Second))
+	w := work("web-0", c(fleetv1.WorkApplied, metav1.ConditionTrue, 2, time.Second), c(fleetv1.WorkAvailable, metav1.ConditionTrue, 2, 5*time.Second))
 	for range 3 {
 		p.Observe(member, snap, w)
 	}
