@@ -29,6 +29,7 @@ $(GOLANGCI_LINT):
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crdversions config/crd/bases
 	rm -f charts/flotilla-hub/crds/*.yaml && cp config/crd/bases/*.yaml charts/flotilla-hub/crds/
 	cp config/admission/exec-policy.yaml charts/flotilla-hub/templates/exec-policy.yaml
 

@@ -169,7 +169,7 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName st
 
 	onMember := live
 	if d.Action.Writes() {
-		applied, err := a.apply(ctx, client, d.Object)
+		applied, err := a.apply(ctx, client, d.Object, d.ForceConflicts)
 		if err != nil {
 			return failApply(fmt.Errorf("applying %s: %w", describe(id), err))
 		}
@@ -264,16 +264,16 @@ func (a *Agent) placing(name string) bool {
 	return e != nil && e.work.DeletionTimestamp.IsZero()
 }
 
-// apply server-side applies obj with force: the hub's manifest wins over
-// other field managers for the fields it sets.
+// apply server-side applies obj; with force the hub's manifest wins over
+// other field managers for the fields it sets, without it a field another
+// manager owns is a conflict the API server refuses.
 func (a *Agent) apply(ctx context.Context, client interface {
 	Patch(context.Context, string, types.PatchType, []byte, metav1.PatchOptions, ...string) (*unstructured.Unstructured, error)
-}, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+}, obj *unstructured.Unstructured, force bool) (*unstructured.Unstructured, error) {
 	data, err := json.Marshal(obj.Object)
 	if err != nil {
 		return nil, err
 	}
-	force := true
 	return client.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
 }
 

@@ -73,6 +73,7 @@ election, serving /metrics and /healthz, /readyz.`,
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "directory for upgrade operations and check files (default $HOME/.flotilla/hub)")
 	cmd.Flags().BoolVar(&opts.EnablePlacement, "enable-placement", true, "run the ClusterResourcePlacement controller (hubful fleets)")
 	cmd.Flags().DurationVar(&opts.UnreachableGracePeriod, "unreachable-grace-period", 5*time.Minute, "how long a PickN placement keeps an unreachable member before picking another")
+	cmd.Flags().DurationVar(&opts.AutoUpgradeInterval, "auto-upgrade-interval", 10*time.Minute, "how often auto-upgrade profiles are evaluated when nothing changes (they are also evaluated when they, a member's version or one of their runs change)")
 	cmd.Flags().BoolVar(&opts.AllowExec, "allow-exec", false, "run the programs operators write into fleet objects: Exec upgrade providers, Command health checks and exec credential plugins of stored kubeconfigs (only while the hub's admission policy is in force; local fleets turn it on; see docs/upgrades.md)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	cmd.AddCommand(newHubBackupCommand(global), newHubRestoreCommand(global))

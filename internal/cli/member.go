@@ -90,7 +90,8 @@ management cluster) does so when --kubeconfig is not given.`,
 		Example: `  flotilla member create -n dev-1 --kubeconfig ~/.kube/dev-1 --update-group group-dev-clusters --labels env=dev,region=westeurope
   flotilla member create -n aks-eus-1 --provider aks --resource-id /subscriptions/SUB/resourceGroups/rg-fleet/providers/Microsoft.ContainerService/managedClusters/aks-eus-1
   flotilla member create -n eks-1 --provider eks --cluster prod-1 --region us-east-1 --kubeconfig ~/.kube/eks-1
-  flotilla member create -n gke-1 --provider gke --project my-project --location europe-west1 --cluster prod-1 --kubeconfig ~/.kube/gke-1`,
+  flotilla member create -n gke-1 --provider gke --project my-project --location europe-west1 --cluster prod-1 --kubeconfig ~/.kube/gke-1
+  flotilla member create -n capi-dev-1 --provider cluster-api --management-kubeconfig ~/.kube/management --cluster dev-1 --cluster-namespace clusters --node-image-variable imageName`,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if provider, err = pf.spec(cmd.Flags()); err != nil {

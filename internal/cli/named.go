@@ -26,12 +26,17 @@ type objectKind[T client.Object] struct {
 	// maxNameLength, when set, is shorter than a DNS label may be: a
 	// member's name is also part of its hub namespace's name.
 	maxNameLength int
+	// whyMaxLength says why, for a name that is longer.
+	whyMaxLength func(name string) string
 }
 
 var (
 	memberKind = objectKind[*fleetv1.MemberCluster]{
 		noun: "member", newObject: func() *fleetv1.MemberCluster { return &fleetv1.MemberCluster{} }, dnsLabel: true,
 		maxNameLength: validation.DNS1123LabelMaxLength - len(fleetv1.MemberNamespacePrefix),
+		whyMaxLength: func(name string) string {
+			return fmt.Sprintf("so that its hub namespace %s fits in a namespace name", fleetv1.MemberNamespace(name))
+		},
 	}
 	strategyKind = objectKind[*fleetv1.UpdateStrategy]{
 		noun: "update strategy", newObject: func() *fleetv1.UpdateStrategy { return &fleetv1.UpdateStrategy{} }, dnsLabel: true,
@@ -58,8 +63,7 @@ func (k objectKind[T]) checkName(cmd *cobra.Command, name string) error {
 		}
 	}
 	if k.maxNameLength > 0 && len(name) > k.maxNameLength {
-		return fmt.Errorf("invalid %s name %q: at most %d characters, so that its hub namespace %s fits in a namespace name",
-			k.noun, name, k.maxNameLength, fleetv1.MemberNamespace(name))
+		return fmt.Errorf("invalid %s name %q: at most %d characters, %s", k.noun, name, k.maxNameLength, k.whyMaxLength(name))
 	}
 	return nil
 }

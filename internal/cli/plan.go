@@ -204,7 +204,7 @@ func newRunPlanCommand(g *globalOptions) *cobra.Command {
 			return err
 		}
 		if g.output != "table" {
-			return render(cmd.OutOrStdout(), g.output, plan, nil)
+			return render(cmd.OutOrStdout(), g.output, planOutput{Plan: plan, NodeImageSelection: req.Selection, NodeImages: req.Chosen, Preflight: notes}, nil)
 		}
 		drawPlan(cmd.OutOrStdout(), run, plan, req, notes)
 		return nil
@@ -260,4 +260,14 @@ func drawNodeImageSelection(w io.Writer, req upgrade.Request, recorded bool) {
 	default:
 		fmt.Fprintln(w, "node images: Latest (each member's newest when its nodes upgrade)")
 	}
+}
+
+// planOutput is `updaterun plan -o json|yaml`: the plan, the node images
+// the run asks for (a Consistent run's chosen images, as of now if it has
+// not started) and the pre-flight notes per member.
+type planOutput struct {
+	rollout.Plan
+	NodeImageSelection fleetv1.NodeImageSelection `json:"nodeImageSelection"`
+	NodeImages         []fleetv1.ChosenNodeImage  `json:"nodeImages,omitempty"`
+	Preflight          map[string]string          `json:"preflight,omitempty"`
 }

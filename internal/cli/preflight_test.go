@@ -98,4 +98,17 @@ func TestPreflightAndThePlanFindAMembersUseOfARemovedAPI(t *testing.T) {
 			t.Errorf("the plan has no %q:\n%s", want, out)
 		}
 	}
+	out, _, err = runCLI(hub, "updaterun", "plan", "to-137", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan struct {
+		Stages             []json.RawMessage
+		NodeImageSelection fleetv1.NodeImageSelection `json:"nodeImageSelection"`
+		Preflight          map[string]string          `json:"preflight"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan.Stages) != 1 || plan.NodeImageSelection.Type != fleetv1.NodeImageLatest ||
+		plan.Preflight["clean"] != "pre-flight: no use of an API v1.37.2 removes" {
+		t.Errorf("plan -o json: %v\n%s", err, out)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/localupgrade"
 	"github.com/flotilla-dev/flotilla/internal/provider/aks"
+	"github.com/flotilla-dev/flotilla/internal/provider/clusterapi"
 	"github.com/flotilla-dev/flotilla/internal/provider/eks"
 	"github.com/flotilla-dev/flotilla/internal/provider/gke"
 	"github.com/flotilla-dev/flotilla/internal/toolchain"
@@ -30,7 +31,8 @@ func upgradeProviders(executable string) map[fleetv1.ProviderType]upgrade.Factor
 // process that runs it: the hub's for upgrades, the CLI user's for plans
 // and `member create|show`. Tests of the CLI point them at fake clouds.
 var cloudFactories = map[fleetv1.ProviderType]upgrade.Factory{
-	fleetv1.ProviderEKS: eks.Factory,
-	fleetv1.ProviderAKS: aks.Factory,
-	fleetv1.ProviderGKE: gke.NewFactory(),
+	fleetv1.ProviderAKS:        aks.Factory,
+	fleetv1.ProviderClusterAPI: clusterapi.Factory,
+	fleetv1.ProviderEKS:        eks.Factory,
+	fleetv1.ProviderGKE:        gke.NewFactory(),
 }

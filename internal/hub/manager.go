@@ -28,6 +28,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/config/admission"
 	"github.com/flotilla-dev/flotilla/config/crd"
+	"github.com/flotilla-dev/flotilla/internal/controller/autoupgrade"
 	"github.com/flotilla-dev/flotilla/internal/controller/membership"
 	"github.com/flotilla-dev/flotilla/internal/controller/placement"
 	"github.com/flotilla-dev/flotilla/internal/controller/updaterun"
@@ -80,6 +81,9 @@ type Options struct {
 	// stored kubeconfigs), while the admission policy of config/admission
 	// is in force (docs/upgrades.md, "Who may make the hub run a program").
 	AllowExec bool
+	// AutoUpgradeInterval is how often auto-upgrade profiles are evaluated
+	// when nothing changes; 0 means every 10 minutes.
+	AutoUpgradeInterval time.Duration
 }
 
 // Run installs the CRDs, then runs the controllers until ctx ends.
@@ -172,11 +176,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			return fmt.Errorf("setting up the membership controller: %w", err)
 		}
 	}
+	providers := upgrade.NewProviders(opts.StateDir, guardExec(opts.UpgradeProviders, programs)).WithSecrets(upgrade.SecretsFrom(mgr.GetAPIReader()))
 	if err := (&updaterun.Reconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  eventnote.Bounded(mgr.GetEventRecorder("flotilla-updaterun")),
 		Members:   members,
-		Providers: upgrade.NewProviders(opts.StateDir, guardExec(opts.UpgradeProviders, programs)).WithSecrets(upgrade.SecretsFrom(mgr.GetAPIReader())),
+		Providers: providers,
 		WorkDir:   filepath.Join(opts.StateDir, "checks"),
 		Instance:  instance,
 		Programs:  programs,
@@ -184,6 +189,14 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		Secrets:   mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the update-run controller: %w", err)
+	}
+	if err := (&autoupgrade.Reconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  eventnote.Bounded(mgr.GetEventRecorder("flotilla-autoupgrade")),
+		Providers: providers,
+		Interval:  opts.AutoUpgradeInterval,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the auto-upgrade-profile controller: %w", err)
 	}
 	if opts.EnablePlacement {
 		if err := (&placement.Reconciler{

@@ -37,6 +37,12 @@ const (
 // the member the resource goes to.
 const OverrideClusterNameVariable = "${MEMBER-CLUSTER-NAME}"
 
+// OverrideClusterLabelKeyVariablePrefix, followed by a label key and "}",
+// in a patch value is replaced by the value of that label of the member
+// the resource goes to (${MEMBER-CLUSTER-LABEL-KEY-region}). A member
+// without the label fails the override, naming it.
+const OverrideClusterLabelKeyVariablePrefix = "${MEMBER-CLUSTER-LABEL-KEY-"
+
 // JSONPatchOverride is one JSON patch operation. Whether add and replace
 // carry a value is checked by the placement controller, not by CEL: CEL
 // cannot see into a schemaless field, and the API server refuses a CRD

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
+	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 )
 
 // compareManifest compares the fields a manifest sets with the live object
@@ -19,8 +21,25 @@ import (
 // annotations count: the rest is the server's (uid, resourceVersion,
 // managedFields, ...) or the object's identity. Status is never compared.
 func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
+	return compareFields(manifest, live, false)
+}
+
+// compare compares as the strategy's comparisonOption says. The full
+// comparison (FullComparison) finds, besides what compareManifest finds,
+// every field the live object has and the manifest does not (defaulted by
+// the member's API server, or set by another owner), with no value in the
+// hub.
+func compare(option placementv1.ComparisonOptionType, manifest, live map[string]any) []placementv1.PatchDetail {
+	return compareFields(manifest, live, option == placementv1.ComparisonOptionTypeFullComparison)
+}
+
+func compareFields(manifest, live map[string]any, full bool) []placementv1.PatchDetail {
 	var out []placementv1.PatchDetail
-	for _, key := range sortedKeys(manifest) {
+	keys := sortedKeys(manifest)
+	if full {
+		keys = sortedKeys(union(manifest, live))
+	}
+	for _, key := range keys {
 		switch key {
 		case "status", "apiVersion", "kind":
 			continue
@@ -28,14 +47,41 @@ func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
 			want, _ := manifest[key].(map[string]any)
 			got, _ := live[key].(map[string]any)
 			for _, field := range []string{"labels", "annotations"} {
-				if w, ok := want[field]; ok {
-					out = compareValue(out, fieldPath{"metadata", field}, w, got[field], true)
+				w, ok := want[field]
+				g := got[field]
+				if full {
+					// The agent's own marks are not the object's fields.
+					g = withoutFleetMarks(g)
+					if !ok && g != nil {
+						w, ok = map[string]any{}, true
+					}
+					w = withoutFleetMarks(w)
+				}
+				if ok {
+					out = compareValue(out, fieldPath{"metadata", field}, w, g, true, full)
 				}
 			}
 			continue
 		}
+		want, inManifest := manifest[key]
 		got, present := live[key]
-		out = compareValue(out, fieldPath{key}, manifest[key], got, present)
+		if !inManifest {
+			out = append(out, placementv1.PatchDetail{Path: fieldPath{key}.pointer(), ValueInMember: render(got)})
+			continue
+		}
+		out = compareValue(out, fieldPath{key}, want, got, present, full)
+	}
+	return out
+}
+
+// union is a map with the keys of a and b (a's values).
+func union(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range b {
+		out[k] = v
+	}
+	for k, v := range a {
+		out[k] = v
 	}
 	return out
 }
@@ -44,7 +90,9 @@ func compareManifest(manifest, live map[string]any) []placementv1.PatchDetail {
 // Maps compare only the keys want has, so that fields the server defaults
 // or other owners set do not count; lists of the same length compare element
 // by element for the same reason; anything else must be equal.
-func compareValue(out []placementv1.PatchDetail, path fieldPath, want, got any, present bool) []placementv1.PatchDetail {
+//
+// Under a full comparison, keys got has and want has not count too.
+func compareValue(out []placementv1.PatchDetail, path fieldPath, want, got any, present, full bool) []placementv1.PatchDetail {
 	if !present {
 		return append(out, placementv1.PatchDetail{Path: path.pointer(), ValueInHub: render(want)})
 	}
@@ -56,7 +104,14 @@ func compareValue(out []placementv1.PatchDetail, path fieldPath, want, got any, 
 		}
 		for _, key := range sortedKeys(w) {
 			v, present := g[key]
-			out = compareValue(out, path.child(key), w[key], v, present)
+			out = compareValue(out, path.child(key), w[key], v, present, full)
+		}
+		if full {
+			for _, key := range sortedKeys(g) {
+				if _, ok := w[key]; !ok {
+					out = append(out, placementv1.PatchDetail{Path: path.child(key).pointer(), ValueInMember: render(g[key])})
+				}
+			}
 		}
 		return out
 	case []any:
@@ -65,7 +120,7 @@ func compareValue(out []placementv1.PatchDetail, path fieldPath, want, got any, 
 			break
 		}
 		for i := range w {
-			out = compareValue(out, path.child(strconv.Itoa(i)), w[i], g[i], true)
+			out = compareValue(out, path.child(strconv.Itoa(i)), w[i], g[i], true, full)
 		}
 		return out
 	default:
@@ -221,4 +276,27 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// fleetMarks are the labels and annotations the agent puts on what it
+// places (Desired).
+var fleetMarks = []string{fleetv1.ManagedByLabel, fleetv1.PlacementLabel, fleetv1.WorkAnnotation}
+
+// withoutFleetMarks is a labels or annotations map without the agent's
+// marks; nil when nothing else is left.
+func withoutFleetMarks(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	out := map[string]any{}
+	for k, val := range m {
+		if !slices.Contains(fleetMarks, k) {
+			out[k] = val
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

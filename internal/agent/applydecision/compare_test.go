@@ -102,3 +102,26 @@ func TestCompareManifest(t *testing.T) {
 		})
 	}
 }
+
+func TestAFullComparisonFindsWhatTheMemberAddedBesideTheManifest(t *testing.T) {
+	manifest := map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "c", "labels": map[string]any{"app": "web"}},
+		"data":     map[string]any{"a": "1"}}
+	live := map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata":  map[string]any{"name": "c", "uid": "u", "labels": map[string]any{"app": "web", "fleet.flotilla.dev/managed-by": "flotilla-agent", "team": "x"}},
+		"data":      map[string]any{"a": "1", "b": "2"},
+		"immutable": false,
+		"status":    map[string]any{"phase": "x"}}
+	if got := compare(placementv1.ComparisonOptionTypePartialComparison, manifest, live); len(got) != 0 {
+		t.Errorf("partial: %+v", got)
+	}
+	got := compare(placementv1.ComparisonOptionTypeFullComparison, manifest, live)
+	want := []placementv1.PatchDetail{
+		{Path: "/data/b", ValueInMember: "2"},
+		{Path: "/immutable", ValueInMember: "false"},
+		{Path: "/metadata/labels/team", ValueInMember: "x"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("full:\n%+v\nwant\n%+v", got, want)
+	}
+}

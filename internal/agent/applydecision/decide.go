@@ -103,6 +103,11 @@ type Decision struct {
 	// manifest, to be removed with it; an action that writes makes it so
 	// when the write succeeds.
 	Placed bool
+	// ForceConflicts says whether the write takes fields over from other
+	// field managers: always under ClientSideApply (which the agent does as
+	// a forced server-side apply, as a three-way merge would overwrite),
+	// under ServerSideApply only with serverSideApplyConfig.force.
+	ForceConflicts bool
 }
 
 // WithDefaults is the strategy with its unset fields defaulted.
@@ -131,10 +136,22 @@ func WithDefaults(s *placementv1.ApplyStrategy) placementv1.ApplyStrategy {
 // ClientSideApply and ServerSideApply decide alike: the agent does both
 // with a forced server-side apply, which, like ClientSideApply's three-way
 // merge, leaves the fields the manifest does not set to their other owners.
-// Comparisons are partial under either comparisonOption: only the fields
-// the manifest sets count, since under a full comparison every field the
-// member's API server defaults would count as a drift.
+// Under comparisonOption PartialComparison only the fields the manifest sets
+// count; under FullComparison every field of the member's object does,
+// those the member's API server defaults included. Fields the manifest does
+// not set are reported, and (whenToApply IfNotDrifted) stop the apply, but
+// are never "reverted": no apply would change them.
 func Decide(in Input) Decision {
+	d := decide(in)
+	strategy := WithDefaults(&in.Strategy)
+	if d.Action.Writes() {
+		d.ForceConflicts = strategy.Type != placementv1.ApplyStrategyTypeServerSideApply ||
+			strategy.ServerSideApplyConfig != nil && strategy.ServerSideApplyConfig.ForceConflicts
+	}
+	return d
+}
+
+func decide(in Input) Decision {
 	strategy := WithDefaults(&in.Strategy)
 	owner, ours := Owner(in.Live)
 	if strategy.Type == placementv1.ApplyStrategyTypeReportDiff {
@@ -143,13 +160,19 @@ func Decide(in Input) Decision {
 	applied := conditions.True(fleetv1.WorkApplied, fleetv1.WorkReasonApplied, "applied")
 	desired := Desired(in.Manifest, in.Work, in.Placement)
 
+	if in.Live != nil && !strategy.AllowCoOwnership {
+		if owners := in.Live.GetOwnerReferences(); len(owners) > 0 {
+			return Decision{Action: RefuseTakeOver, Placed: ours, Condition: conditions.False(fleetv1.WorkApplied, fleetv1.WorkReasonNotTakenOver,
+				fmt.Sprintf("%s on the member is also owned by %s %s (ownerReferences); allowCoOwnership is false, so the fleet does not apply it", in.Subject, owners[0].Kind, owners[0].Name))}
+		}
+	}
 	if in.Live != nil && !ours {
 		switch strategy.WhenToTakeOver {
 		case placementv1.WhenToTakeOverTypeNever:
 			return Decision{Action: RefuseTakeOver, Condition: conditions.False(fleetv1.WorkApplied, fleetv1.WorkReasonNotTakenOver,
 				in.Subject+" exists on the member and was not placed by the fleet; whenToTakeOver is Never")}
 		case placementv1.WhenToTakeOverTypeIfNoDiff:
-			if diffs := compareManifest(in.Manifest.Object, in.Live.Object); len(diffs) > 0 {
+			if diffs := compare(strategy.ComparisonOption, in.Manifest.Object, in.Live.Object); len(diffs) > 0 {
 				return Decision{Action: RefuseTakeOver, Diffs: diffs, Condition: conditions.False(fleetv1.WorkApplied, fleetv1.WorkReasonNotTakenOver,
 					fmt.Sprintf("%s exists on the member with %d fields that differ from the manifest; whenToTakeOver is IfNoDiff", in.Subject, len(diffs)))}
 			}
@@ -165,7 +188,9 @@ func Decide(in Input) Decision {
 		return Decision{Action: ReportConflict, Condition: conditions.False(fleetv1.WorkApplied, fleetv1.WorkReasonConflict,
 			fmt.Sprintf("%s is placed by Work %s", in.Subject, owner))}
 	}
-	drifts := compareManifest(desired.Object, in.Live.Object)
+	// What an apply can put back: the fields the manifest sets.
+	revertable := compareManifest(desired.Object, in.Live.Object)
+	drifts := compare(strategy.ComparisonOption, desired.Object, in.Live.Object)
 	switch {
 	case len(drifts) == 0:
 		return Decision{Action: LeaveAlone, Condition: applied, Placed: true}
@@ -175,6 +200,10 @@ func Decide(in Input) Decision {
 	case strategy.WhenToApply == placementv1.WhenToApplyTypeIfNotDrifted:
 		return Decision{Action: ReportDrift, Drifts: drifts, Placed: true, Condition: conditions.False(fleetv1.WorkApplied, fleetv1.WorkReasonDrifted,
 			fmt.Sprintf("%d fields were changed on the member; whenToApply is IfNotDrifted, so they are not overwritten", len(drifts)))}
+	case len(revertable) == 0:
+		// Under a full comparison: only fields the manifest does not set
+		// differ, which no apply changes. Reported, not fought over.
+		return Decision{Action: LeaveAlone, Drifts: drifts, Condition: applied, Placed: true}
 	}
 	return Decision{Action: RevertDrift, Object: desired, Condition: applied, Placed: true}
 }
@@ -186,7 +215,7 @@ func reportDiff(in Input, ours bool) Decision {
 	if in.Live == nil {
 		diffs = []placementv1.PatchDetail{{Path: "", ValueInMember: NotFoundOnMember, ValueInHub: in.Subject}}
 	} else {
-		diffs = compareManifest(in.Manifest.Object, in.Live.Object)
+		diffs = compare(WithDefaults(&in.Strategy).ComparisonOption, in.Manifest.Object, in.Live.Object)
 	}
 	c := conditions.True(fleetv1.WorkDiffReported, fleetv1.WorkReasonNoDiffFound, "the member's object matches the hub's manifest")
 	if len(diffs) > 0 {

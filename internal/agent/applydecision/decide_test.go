@@ -3,6 +3,7 @@ package applydecision
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,7 +146,10 @@ type rule struct {
 	takeOver    placementv1.WhenToTakeOverType
 	lastApplied bool // the last record shows the manifest applied (or drifted) at this generation
 	ifNotDrift  bool
-	want        Action
+	// full: only under comparisonOption FullComparison, where the field
+	// the member's API server defaults (onMember) is a difference too.
+	full bool
+	want Action
 }
 
 // rules are the apply rules written as a table; the agent's documentation
@@ -155,8 +159,12 @@ var rules = []rule{
 	{live: []liveState{absent}, want: Create},
 	{live: []liveState{unownedSame, unownedDifferent}, takeOver: placementv1.WhenToTakeOverTypeNever, want: RefuseTakeOver},
 	{live: []liveState{unownedDifferent}, takeOver: placementv1.WhenToTakeOverTypeIfNoDiff, want: RefuseTakeOver},
+	{live: []liveState{unownedSame}, takeOver: placementv1.WhenToTakeOverTypeIfNoDiff, full: true, want: RefuseTakeOver},
 	{live: []liveState{unownedSame, unownedDifferent}, want: TakeOver},
 	{live: []liveState{oursOtherHeld}, want: ReportConflict},
+	{live: []liveState{oursInSync}, full: true, lastApplied: true, ifNotDrift: true, want: ReportDrift},
+	{live: []liveState{oursInSync}, full: true, lastApplied: true, want: LeaveAlone},
+	{live: []liveState{oursInSync}, full: true, want: Apply},
 	{live: []liveState{oursInSync}, want: LeaveAlone},
 	{live: []liveState{oursDrifted, oursOtherGone}, lastApplied: true, ifNotDrift: true, want: ReportDrift},
 	{live: []liveState{oursDrifted, oursOtherGone}, lastApplied: true, want: RevertDrift},
@@ -191,6 +199,9 @@ func (r rule) matches(c testCase) bool {
 		return false
 	}
 	if r.takeOver != "" && r.takeOver != s.WhenToTakeOver {
+		return false
+	}
+	if r.full && s.ComparisonOption != placementv1.ComparisonOptionTypeFullComparison {
 		return false
 	}
 	if r.lastApplied && c.last != appliedNow && c.last != driftedNow {
@@ -279,12 +290,15 @@ func checkShape(t *testing.T, c testCase, d Decision) {
 	}
 	// ReportDiff compares the manifest as the hub has it, without the
 	// agent's marks: only a missing object or other data differ.
-	wantDiffs := d.Action == ReportDiff && contains([]liveState{absent, unownedDifferent, oursDrifted}, c.live) ||
+	// Under a full comparison the field the member defaults differs too.
+	full := WithDefaults(&c.strategy).ComparisonOption == placementv1.ComparisonOptionTypeFullComparison
+	wantDiffs := d.Action == ReportDiff && (contains([]liveState{absent, unownedDifferent, oursDrifted}, c.live) || full) ||
 		d.Action == RefuseTakeOver && c.strategy.WhenToTakeOver == placementv1.WhenToTakeOverTypeIfNoDiff
 	if (len(d.Diffs) > 0) != wantDiffs {
 		t.Errorf("%s: %s with diffs %+v", c, d.Action, d.Diffs)
 	}
-	if (len(d.Drifts) > 0) != (d.Action == ReportDrift) {
+	// A full comparison reports what no apply changes beside leaving it.
+	if (len(d.Drifts) > 0) != (d.Action == ReportDrift || full && d.Action == LeaveAlone) {
 		t.Errorf("%s: %s with drifts %+v", c, d.Action, d.Drifts)
 	}
 }
@@ -407,5 +421,34 @@ func TestWithDefaults(t *testing.T) {
 	}
 	if got := WithDefaults(&set); got != set {
 		t.Errorf("set fields changed: %+v", got)
+	}
+}
+
+func TestCoOwnedObjectsAndForcedApplies(t *testing.T) {
+	coOwned := onMember(configMap("1", map[string]any{"app": "web"}, nil))
+	coOwned.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u"}})
+	in := func(s placementv1.ApplyStrategy, live *unstructured.Unstructured) Input {
+		return Input{Work: workName, Placement: placement, Generation: gen, Strategy: s, Manifest: hubManifest(), Subject: subject, Live: live}
+	}
+	d := Decide(in(placementv1.ApplyStrategy{}, coOwned))
+	if d.Action != RefuseTakeOver || !strings.Contains(d.Condition.Message, "also owned by Deployment web") || d.Action.Writes() {
+		t.Errorf("co-owned without allowCoOwnership: %s %q", d.Action, d.Condition.Message)
+	}
+	if d := Decide(in(placementv1.ApplyStrategy{AllowCoOwnership: true}, coOwned)); d.Action != TakeOver {
+		t.Errorf("co-owned with allowCoOwnership: %s %q", d.Action, d.Condition.Message)
+	}
+	for _, tc := range []struct {
+		strategy placementv1.ApplyStrategy
+		force    bool
+	}{
+		{placementv1.ApplyStrategy{}, true},
+		{placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeClientSideApply}, true},
+		{placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeServerSideApply}, false},
+		{placementv1.ApplyStrategy{Type: placementv1.ApplyStrategyTypeServerSideApply, ServerSideApplyConfig: &placementv1.ServerSideApplyConfig{ForceConflicts: true}}, true},
+	} {
+		d := Decide(in(tc.strategy, nil))
+		if d.Action != Create || d.ForceConflicts != tc.force {
+			t.Errorf("%+v: %s, force %v; want Create, force %v", tc.strategy, d.Action, d.ForceConflicts, tc.force)
+		}
 	}
 }

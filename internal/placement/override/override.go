@@ -6,6 +6,7 @@ package override
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -253,7 +254,7 @@ func applyPolicy(obj *unstructured.Unstructured, policy *placementv1.OverridePol
 		if rule.OverrideType == placementv1.DeleteOverrideType {
 			return nil, true, true, nil
 		}
-		obj, err = patch(obj, rule.JSONPatchOverrides, member)
+		obj, err = patch(obj, rule.JSONPatchOverrides, member, cluster.Labels)
 		if err != nil {
 			return nil, false, false, fmt.Errorf("spec.policy.overrideRules[%d].jsonPatchOverrides: %w", i, err)
 		}
@@ -263,8 +264,9 @@ func applyPolicy(obj *unstructured.Unstructured, policy *placementv1.OverridePol
 }
 
 // patch applies JSON patch operations, which ValidatePolicy has checked,
-// putting the member's name in for ${MEMBER-CLUSTER-NAME}.
-func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, member string) (*unstructured.Unstructured, error) {
+// putting the member's name in for ${MEMBER-CLUSTER-NAME} and its labels'
+// values for ${MEMBER-CLUSTER-LABEL-KEY-<key>}.
+func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, member string, labels map[string]string) (*unstructured.Unstructured, error) {
 	type op struct {
 		Op    string `json:"op"`
 		Path  string `json:"path"`
@@ -275,10 +277,13 @@ func patch(obj *unstructured.Unstructured, ops []placementv1.JSONPatchOverride, 
 		p := op{Op: string(o.Op), Path: o.Path}
 		if o.Op != placementv1.JSONPatchOverrideOpRemove {
 			var v any
-			if err := json.Unmarshal(o.Value.Raw, &v); err != nil {
+			err := json.Unmarshal(o.Value.Raw, &v)
+			if err != nil {
 				return nil, fmt.Errorf("%s %s: value is not JSON: %w", o.Op, o.Path, err)
 			}
-			p.Value = substitute(v, member)
+			if p.Value, err = substitute(v, member, labels); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", o.Op, o.Path, err)
+			}
 		}
 		patchOps = append(patchOps, p)
 	}
@@ -334,21 +339,44 @@ func CheckPath(path string) error {
 	return nil
 }
 
-// substitute replaces the member-name variable in every string in v.
-func substitute(v any, member string) any {
+// labelVariable finds ${MEMBER-CLUSTER-LABEL-KEY-<key>}; a label key is
+// an optional DNS prefix and a name, never "}".
+var labelVariable = regexp.MustCompile(regexp.QuoteMeta(placementv1.OverrideClusterLabelKeyVariablePrefix) + `([^}]+)\}`)
+
+// substitute replaces the member's variables in every string in v.
+func substitute(v any, member string, labels map[string]string) (any, error) {
 	switch t := v.(type) {
 	case string:
-		return strings.ReplaceAll(t, placementv1.OverrideClusterNameVariable, member)
+		s := strings.ReplaceAll(t, placementv1.OverrideClusterNameVariable, member)
+		var missing []string
+		s = labelVariable.ReplaceAllStringFunc(s, func(m string) string {
+			key := labelVariable.FindStringSubmatch(m)[1]
+			value, ok := labels[key]
+			if !ok {
+				missing = append(missing, key)
+			}
+			return value
+		})
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("member %s has no label %s, which ${MEMBER-CLUSTER-LABEL-KEY-...} names", member, strings.Join(missing, ", "))
+		}
+		return s, nil
 	case []any:
 		for i := range t {
-			t[i] = substitute(t[i], member)
+			var err error
+			if t[i], err = substitute(t[i], member, labels); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	case map[string]any:
 		for k := range t {
-			t[k] = substitute(t[k], member)
+			var err error
+			if t[k], err = substitute(t[k], member, labels); err != nil {
+				return nil, err
+			}
 		}
-		return t
+		return t, nil
 	}
-	return v
+	return v, nil
 }

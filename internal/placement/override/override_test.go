@@ -114,6 +114,25 @@ func TestApply(t *testing.T) {
 			wantApplied: Applied{ClusterResourceOverrides: []string{"c1"}},
 		},
 		{
+			name: "a member label's value for ${MEMBER-CLUSTER-LABEL-KEY-<key>}",
+			obj:  clusterRole(),
+			set: Set{ClusterResourceOverrides: []placementv1.ClusterResourceOverride{cro("c1", nil,
+				patchRule(jp("add", "/metadata/annotations/where", `"${MEMBER-CLUSTER-NAME} in ${MEMBER-CLUSTER-LABEL-KEY-region}"`)))}},
+			check: func(t *testing.T, out *unstructured.Unstructured) {
+				if got := out.GetAnnotations()["where"]; got != "member-eu in eu" {
+					t.Errorf("annotation where = %q", got)
+				}
+			},
+			wantApplied: Applied{ClusterResourceOverrides: []string{"c1"}},
+		},
+		{
+			name: "a label the member does not have fails the override, naming it",
+			obj:  clusterRole(),
+			set: Set{ClusterResourceOverrides: []placementv1.ClusterResourceOverride{cro("c1", nil,
+				patchRule(jp("add", "/metadata/labels/zone", `"${MEMBER-CLUSTER-LABEL-KEY-topology.kubernetes.io/zone}"`)))}},
+			wantErr: "member member-eu has no label topology.kubernetes.io/zone",
+		},
+		{
 			name: "rule for another region does not apply",
 			obj:  clusterRole(),
 			set:  Set{ClusterResourceOverrides: []placementv1.ClusterResourceOverride{cro("c1", regionSel("us"), patchRule(jp("add", "/metadata/labels/x", `"y"`)))}},
