@@ -27,13 +27,16 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	placementv1 "github.com/flotilla-dev/flotilla/api/placement/v1"
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/eventnote"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/placement/secretdata"
 )
@@ -89,6 +92,11 @@ type Agent struct {
 	log     logr.Logger
 	watches *watches
 	ready   atomic.Bool
+	metrics *metrics
+	// events records Events on the member (drift corrected, apply
+	// failed); broadcaster sends them once Run starts it.
+	events      events.EventRecorder
+	broadcaster events.EventBroadcaster
 
 	mu    sync.Mutex
 	works map[string]*entry
@@ -198,7 +206,8 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: memberKube.EventsV1()})
+	a := &Agent{
 		opts:        opts,
 		namespace:   fleetv1.MemberNamespace(opts.MemberName),
 		hub:         hub,
@@ -210,7 +219,11 @@ func New(opts Options) (*Agent, error) {
 		queue:       newQueue("works"),
 		statusQueue: newQueue("work-status"),
 		works:       map[string]*entry{},
-	}, nil
+		broadcaster: broadcaster,
+		events:      eventnote.Bounded(broadcaster.NewRecorder(scheme.Scheme, "flotilla-agent")),
+	}
+	a.metrics = newMetrics(a)
+	return a, nil
 }
 
 // newQueue retries failures from 200ms up to every 5s: a hub or member
@@ -259,6 +272,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.startHealth(ctx, &wg); err != nil {
 		return err
 	}
+	if err := a.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("recording Events on the member: %w", err)
+	}
+	defer a.broadcaster.Shutdown()
 	a.watches = newWatches(a.member.dynamic, a.queue.Add)
 	a.loadState()
 

@@ -34,7 +34,9 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/agent"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
+	"github.com/flotilla-dev/flotilla/internal/localcluster"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
@@ -48,6 +50,8 @@ type env struct {
 	hub, member *testenv.Cluster
 	// agentHub is the agent's restricted hub identity.
 	agentHub *rest.Config
+	// metricsURL is the /metrics of the agent started last.
+	metricsURL string
 }
 
 func startEnv(t *testing.T) *env {
@@ -92,13 +96,19 @@ func startEnv(t *testing.T) *env {
 // (or the test ends).
 func (e *env) startAgent(t *testing.T, name, stateDir string) (stop func()) {
 	t.Helper()
+	ports, err := localcluster.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthAddress := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	e.metricsURL = "http://" + healthAddress + "/metrics"
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = logr.NewContext(ctx, testr.NewWithOptions(t, testr.Options{LogTimestamp: true}).WithName(name))
 	done := make(chan error, 1)
 	go func() {
 		done <- agent.Run(ctx, agent.Options{
 			MemberName: memberName, Hub: e.agentHub, Member: e.member.Config, StateDir: stateDir,
-			HeartbeatPeriod: time.Second, HealthAddress: "127.0.0.1:0",
+			HeartbeatPeriod: time.Second, HealthAddress: healthAddress,
 		})
 	}()
 	stopped := false
@@ -327,6 +337,58 @@ func TestAgent(t *testing.T) {
 		})
 	})
 
+	t.Run("serves metrics and records Events on the member", func(t *testing.T) {
+		// A manifest of a kind the member does not serve fails to apply.
+		unknown := &unstructured.Unstructured{}
+		unknown.SetGroupVersionKind(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Nope"})
+		unknown.SetName("nope")
+		unknown.SetNamespace("fintech")
+		e.createWork(t, "unservable", nil, "", unknown)
+		e.waitCondition(t, "unservable", fleetv1.WorkApplied, metav1.ConditionFalse, fleetv1.WorkReasonApplyFailed)
+		testenv.Eventually(t, 10*time.Second, "the agent's metrics", func() error {
+			families, err := testenv.Scrape(e.metricsURL)
+			if err != nil {
+				return err
+			}
+			want := []struct {
+				name   string
+				labels map[string]string
+				ok     func(float64) bool
+			}{
+				{fleetmetrics.AgentWorks, nil, func(v float64) bool { return v == 2 }},
+				// The quota drift reverted above.
+				{fleetmetrics.AgentDriftCorrections, map[string]string{"kind": "ResourceQuota"}, func(v float64) bool { return v >= 1 }},
+				{fleetmetrics.AgentHubReachable, nil, func(v float64) bool { return v == 1 }},
+				{fleetmetrics.AgentHubSyncAge, nil, func(v float64) bool { return v < 5 }},
+				{fleetmetrics.AgentApplyDuration, map[string]string{"result": "Succeeded"}, func(v float64) bool { return v >= 1 }},
+				{fleetmetrics.AgentApplyDuration, map[string]string{"result": "Failed"}, func(v float64) bool { return v >= 1 }},
+			}
+			for _, w := range want {
+				if v, ok := testenv.MetricValue(t, families, w.name, w.labels); !ok || !w.ok(v) {
+					return fmt.Errorf("%s%v = %v (present %v)", w.name, w.labels, v, ok)
+				}
+			}
+			return nil
+		})
+		testenv.Eventually(t, 10*time.Second, "Events on the member", func() error {
+			list, err := e.member.Kube.EventsV1().Events("fintech").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			seen := map[string]string{}
+			for _, ev := range list.Items {
+				seen[ev.Reason] = ev.Regarding.Kind + "/" + ev.Regarding.Name
+			}
+			if seen["DriftCorrected"] != "ResourceQuota/platform-quota" || seen["ApplyFailed"] != "Nope/nope" {
+				return fmt.Errorf("events by reason: %v", seen)
+			}
+			return nil
+		})
+		if err := e.hub.Client.Delete(ctx, &fleetv1.Work{ObjectMeta: metav1.ObjectMeta{Name: "unservable", Namespace: workNamespace}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("IfNotDrifted reports drift instead of reverting", func(t *testing.T) {
 		e.createWork(t, "drifty", &placementv1.ApplyStrategy{WhenToApply: placementv1.WhenToApplyTypeIfNotDrifted}, "",
 			configMap("drift-cm", map[string]string{"a": "1"}))
@@ -503,6 +565,16 @@ func TestAgent(t *testing.T) {
 		}
 		took := e.driftQuota(t, "500")
 		t.Logf("hub down: drift reverted in %s", took.Round(time.Millisecond))
+		testenv.Eventually(t, 10*time.Second, "the agent's metrics say the hub is unreachable", func() error {
+			families, err := testenv.Scrape(e.metricsURL)
+			if err != nil {
+				return err
+			}
+			if v, _ := testenv.MetricValue(t, families, fleetmetrics.AgentHubReachable, nil); v != 0 {
+				return fmt.Errorf("%s = %v", fleetmetrics.AgentHubReachable, v)
+			}
+			return nil
+		})
 
 		stopAgent()
 		// A Work saved by the agent but deleted from the hub (finalizer

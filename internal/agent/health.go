@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// startHealth serves /healthz (the process runs) and /readyz (the agent's
-// loops are started) until ctx ends. Readiness does not depend on the hub:
+// startHealth serves /healthz (the process runs), /readyz (the agent's
+// loops are started) and /metrics until ctx ends. Readiness does not depend on the hub:
 // an agent enforcing its saved Works while the hub is down is doing its job.
 func (a *Agent) startHealth(ctx context.Context, wg *sync.WaitGroup) error {
 	addr := a.opts.HealthAddress
@@ -25,6 +26,7 @@ func (a *Agent) startHealth(ctx context.Context, wg *sync.WaitGroup) error {
 		return fmt.Errorf("health address %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {

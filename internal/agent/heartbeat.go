@@ -33,6 +33,8 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	for {
 		specPeriod, err := a.heartbeat(ctx)
 		conflict := apierrors.IsConflict(err)
+		// A conflict is an answer too: the hub is there.
+		a.metrics.hubAnswered(err == nil || conflict, err == nil, a.now())
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,11 +110,17 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName st
 			return r
 		}
 	}
+	// An apply that fails is also an Event on the member, regarding the
+	// object it was for.
+	failApply := func(err error) manifestResult {
+		a.events.Eventf(manifest, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "Work %s: %v", work.Name, err)
+		return fail(fleetv1.WorkReasonApplyFailed, err)
+	}
 	id := identifierOf(manifest)
 	mapping, err := a.member.mapping(manifest.GroupVersionKind())
 	if err != nil {
 		status.Identifier = id
-		return fail(fleetv1.WorkReasonApplyFailed, err)
+		return failApply(err)
 	}
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 		if id.Namespace == "" {
@@ -137,7 +144,7 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName st
 	case apierrors.IsNotFound(err):
 		live = nil
 	case err != nil:
-		return fail(fleetv1.WorkReasonApplyFailed, fmt.Errorf("reading %s: %w", describe(id), err))
+		return failApply(fmt.Errorf("reading %s: %w", describe(id), err))
 	}
 	owner, _ := applydecision.Owner(live)
 	d := applydecision.Decide(applydecision.Input{
@@ -164,7 +171,7 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName st
 	if d.Action.Writes() {
 		applied, err := a.apply(ctx, client, d.Object, d.ForceConflicts)
 		if err != nil {
-			return fail(fleetv1.WorkReasonApplyFailed, fmt.Errorf("applying %s: %w", describe(id), err))
+			return failApply(fmt.Errorf("applying %s: %w", describe(id), err))
 		}
 		res.placed, onMember = true, applied
 		log := logr.FromContextOrDiscard(ctx)
@@ -173,6 +180,9 @@ func (a *Agent) syncManifest(ctx context.Context, work *fleetv1.Work, setName st
 			log.Info("took over an object that existed on the member", "work", work.Name, "object", describe(id))
 		case applydecision.RevertDrift:
 			log.V(1).Info("reverted a change made on the member", "work", work.Name, "object", describe(id))
+			a.metrics.driftCorrections.WithLabelValues(id.Kind).Inc()
+			a.events.Eventf(applied, nil, corev1.EventTypeNormal, "DriftCorrected", "Revert",
+				"reverted a change made on the member to what Work %s places", work.Name)
 		}
 	}
 	set(d.Condition)

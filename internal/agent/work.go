@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -30,7 +31,7 @@ import (
 // named after part 0. Objects are placed under the set's name, so one
 // moving between parts stays placed, and what no part holds any more is
 // removed only once every part of the set is the one part 0 counts.
-func (a *Agent) reconcile(ctx context.Context, set string) error {
+func (a *Agent) reconcile(ctx context.Context, set string) (err error) {
 	head, applied, parts := a.snapshot(set)
 	if head == nil {
 		return nil
@@ -38,6 +39,9 @@ func (a *Agent) reconcile(ctx context.Context, set string) error {
 	if !head.DeletionTimestamp.IsZero() {
 		return a.finalize(ctx, head, applied, parts)
 	}
+	defer func(start time.Time) {
+		a.metrics.applyDuration.WithLabelValues(result(err)).Observe(time.Since(start).Seconds())
+	}(time.Now())
 	headRV := head.ResourceVersion
 	if !hasFinalizer(head) {
 		// Before anything is placed, so that a deleted Work always gets
@@ -207,6 +211,7 @@ func (a *Agent) processStatus(ctx context.Context) bool {
 		return true
 	}
 	a.statusQueue.Forget(name)
+	a.metrics.synced(a.now())
 	a.statusWritten(name, written)
 	return true
 }

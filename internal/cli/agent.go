@@ -82,7 +82,7 @@ syncing on its own when the hub returns.`,
 	f.StringVar(&memberContext, "member-context", "", "context of --member-kubeconfig (default: its current context)")
 	f.StringVar(&opts.StateDir, "state-dir", "", "directory keeping the Works last seen (default $HOME/.flotilla/agent/<member-name>)")
 	f.DurationVar(&opts.HeartbeatPeriod, "heartbeat-period", agent.DefaultHeartbeatPeriod, "how often the member is probed and its MemberCluster status written (a shorter spec.heartbeatPeriodSeconds wins)")
-	f.StringVar(&opts.HealthAddress, "health-address", "127.0.0.1:0", `address for /healthz and /readyz ("0" turns it off)`)
+	f.StringVar(&opts.HealthAddress, "health-address", "127.0.0.1:0", `address for /healthz, /readyz and /metrics ("0" turns it off)`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
@@ -34,6 +35,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/crdinstall"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
 	"github.com/flotilla-dev/flotilla/internal/eventnote"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/fleetscheme"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
@@ -158,6 +160,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	collector := fleetmetrics.NewCollector(mgr.GetClient(), ctrl.Log.WithName("metrics"))
+	if err := fleetmetrics.Register(metrics.Registry, collector); err != nil {
+		return fmt.Errorf("registering the fleet metrics: %w", err)
+	}
+	defer metrics.Registry.Unregister(collector)
 	members := &memberaccess.Clients{Hub: mgr.GetClient(), Programs: programs}
 	if !opts.DisableMembership {
 		if err := (&membership.Reconciler{
@@ -196,6 +203,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			Client:           mgr.GetClient(),
 			Recorder:         eventnote.Bounded(mgr.GetEventRecorder("flotilla-placement")),
 			UnreachableGrace: opts.UnreachableGracePeriod,
+			Latency:          fleetmetrics.NewPlacementObserver(time.Now()),
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the placement controller: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -37,6 +38,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/agent"
 	"github.com/flotilla-dev/flotilla/internal/controller/placement"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
 )
 
@@ -53,7 +55,7 @@ func startAgentFleet(t *testing.T) *agentFleet {
 	env := testenv.Start(t, testenv.Options{CRDs: testenv.AllCRDs, Members: []string{"m1"}})
 	f := &agentFleet{hub: env.Hub, member: env.Member("m1")}
 	f.hub.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&placement.Reconciler{Client: mgr.GetClient(), Resync: 5 * time.Second}).SetupWithManager(mgr)
+		return (&placement.Reconciler{Client: mgr.GetClient(), Resync: 5 * time.Second, Latency: fleetmetrics.NewPlacementObserver(time.Now())}).SetupWithManager(mgr)
 	})
 	memberKubeconfig, err := f.member.Kubeconfig()
 	if err != nil {
@@ -150,6 +152,32 @@ func TestPlacementWithARealAgent(t *testing.T) {
 	})
 	t.Run("a snapshot holding Secret data, as older hubs wrote them, is replaced and deleted", func(t *testing.T) {
 		testLegacySnapshot(t, f)
+	})
+	t.Run("the time from snapshot to Applied and Available on m1 is observed", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		must(t, fleetmetrics.Register(reg, nil))
+		families, err := reg.Gather()
+		must(t, err)
+		observed := map[string]uint64{}
+		for _, mf := range families {
+			if mf.GetName() != fleetmetrics.PlacementLatency {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["member"] == "m1" {
+					observed[labels["condition"]] += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		// The placements above each reached Available on m1.
+		t.Logf("placement latencies observed on m1: %v", observed)
+		if observed[fleetv1.WorkApplied] < 3 || observed[fleetv1.WorkAvailable] < 3 {
+			t.Errorf("placement latencies observed on m1: %v, want at least 3 of each", observed)
+		}
 	})
 }
 

@@ -31,6 +31,7 @@ import (
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/placement/scheduling"
 	"github.com/flotilla-dev/flotilla/internal/placement/selection"
 	"github.com/flotilla-dev/flotilla/internal/statuspatch"
@@ -56,6 +57,9 @@ type Reconciler struct {
 	Resync           time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Latency records the time from snapshot to Applied / Available per
+	// member; nil records none.
+	Latency *fleetmetrics.PlacementObserver
 	// APIReader reads what the manager's cache does not hold: Secret data
 	// and objects just written. Nil means the manager's API reader.
 	APIReader client.Reader

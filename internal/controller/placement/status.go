@@ -83,7 +83,9 @@ func (r *Reconciler) buildStatus(crp *placementv1.ClusterResourcePlacement, sel 
 	status.PlacementStatuses = nil
 	for _, d := range decision.Picked {
 		ps := old[d.Member]
-		memberStatus(&ps, ro.members[d.Member], latest, reportDiff, gen, now)
+		st := ro.members[d.Member]
+		memberStatus(&ps, st, latest, reportDiff, gen, now)
+		r.Latency.Observe(d.Member, st.snapshot, st.work)
 		status.PlacementStatuses = append(status.PlacementStatuses, ps)
 	}
 

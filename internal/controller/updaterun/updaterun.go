@@ -32,6 +32,7 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/conditions"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/healthcheck"
 	"github.com/flotilla-dev/flotilla/internal/hubexec"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
@@ -236,6 +237,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, fmt.Errorf("writing the status of update run %s: %w", run.Name, err)
 	}
+	fleetmetrics.Observe(fleetmetrics.RunObservations(&in.Status, &run.Status))
 	for _, t := range res.Transitions {
 		r.event(run, t)
 	}

@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
+	"github.com/flotilla-dev/flotilla/internal/fleetmetrics"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/rollout"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
@@ -141,6 +144,9 @@ func TestARecreatedRunDoesNotInheritAnApprovalAndADeletedRunLosesItsGates(t *tes
 	h := startHub(t)
 	ctx := t.Context()
 	h.memberAt(t, "prod-1", "prod", "v1.37.2")
+	// The member is at the target already: no upgrade to time.
+	histograms := []string{fleetmetrics.GateWait, fleetmetrics.StageDuration}
+	before := observations(t, histograms)
 
 	if err := h.c.Create(ctx, gatedRun("monthly", "1.37")); err != nil {
 		t.Fatal(err)
@@ -157,6 +163,13 @@ func TestARecreatedRunDoesNotInheritAnApprovalAndADeletedRunLosesItsGates(t *tes
 		}
 		return nil
 	})
+	// The gate's wait and the stage's duration are observed once.
+	after := observations(t, histograms)
+	for _, name := range histograms {
+		if after[name] != before[name]+1 {
+			t.Errorf("%s: %d observations after the run, %d before; want one more", name, after[name], before[name])
+		}
+	}
 
 	if err := h.c.Delete(ctx, h.run(t, "monthly")); err != nil {
 		t.Fatal(err)
@@ -556,4 +569,26 @@ func TestAResumedRunAsksAFailedMemberForItsOwnVersions(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// observations counts the values the hub's histograms named hold.
+func observations(t *testing.T, names []string) map[string]uint64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := fleetmetrics.Register(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, mf := range families {
+		if slices.Contains(names, mf.GetName()) {
+			for _, m := range mf.GetMetric() {
+				out[mf.GetName()] += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return out
 }
