@@ -50,12 +50,12 @@ func compareFields(manifest, live map[string]any, full bool) []placementv1.Patch
 				w, ok := want[field]
 				g := got[field]
 				if full {
-					// The agent's own marks are not the object's fields.
-					g = withoutFleetMarks(g)
+					// The agent's own marks on the member's object are not
+					// its fields, unless the manifest sets them (Desired).
+					g = withoutFleetMarks(g, w)
 					if !ok && g != nil {
 						w, ok = map[string]any{}, true
 					}
-					w = withoutFleetMarks(w)
 				}
 				if ok {
 					out = compareValue(out, fieldPath{"metadata", field}, w, g, true, full)
@@ -283,15 +283,17 @@ func sortedKeys(m map[string]any) []string {
 var fleetMarks = []string{fleetv1.ManagedByLabel, fleetv1.PlacementLabel, fleetv1.WorkAnnotation}
 
 // withoutFleetMarks is a labels or annotations map without the agent's
-// marks; nil when nothing else is left.
-func withoutFleetMarks(v any) any {
+// marks that want (the manifest's map) does not set; nil when nothing is
+// left.
+func withoutFleetMarks(v, want any) any {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return v
 	}
+	w, _ := want.(map[string]any)
 	out := map[string]any{}
 	for k, val := range m {
-		if !slices.Contains(fleetMarks, k) {
+		if _, wanted := w[k]; wanted || !slices.Contains(fleetMarks, k) {
 			out[k] = val
 		}
 	}
