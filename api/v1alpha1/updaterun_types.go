@@ -225,6 +225,10 @@ type UpgradeOperation struct {
 	HubInstance string `json:"hubInstance,omitempty"`
 	// StartedAt is when the attempt started.
 	StartedAt metav1.Time `json:"startedAt"`
+	// RerunsInterrupted says the attempt re-runs one that a failed-over hub
+	// instance started (and so had already passed the pre-flight scan).
+	// +optional
+	RerunsInterrupted bool `json:"rerunsInterrupted,omitempty"`
 }
 
 // GroupProgress is the state of one group in the run.

@@ -42,6 +42,7 @@ func (s *stepper) advanceMember(g *groupNode, m *fleetv1.MemberProgress) {
 			now := s.timestamp()
 			m.StartTime = now
 			s.beginAttempt(g, m)
+			m.Operation.RerunsInterrupted = true
 			m.Message = fmt.Sprintf("re-running the upgrade to %s: the hub that ran it failed over%s", m.TargetVersion, from)
 			return
 		default:

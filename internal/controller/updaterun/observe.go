@@ -48,6 +48,11 @@ func (r *Reconciler) observe(ctx context.Context, run *fleetv1.UpdateRun, member
 		mo.HeldBy = held[m.Name]
 		if c := meta.FindStatusCondition(m.Status.Conditions, fleetv1.MemberReachable); c != nil && c.Status == metav1.ConditionFalse {
 			mo.Unreachable = c.Reason + ": " + c.Message
+			// An operator who resumes a run has usually just brought the
+			// member back; the last probe can predate that.
+			if _, ok := inRun[m.Name]; ok && resuming && r.liveReachable(ctx, m) {
+				mo.Unreachable = ""
+			}
 		}
 		if p, ok := inRun[m.Name]; ok && resuming && p.State == fleetv1.StateFailed && !mo.AtTarget && mo.Blocked == "" {
 			mo.AtTarget = r.liveAtTarget(ctx, m, target)
@@ -90,6 +95,18 @@ func (r *Reconciler) liveAtTarget(ctx context.Context, m *fleetv1.MemberCluster,
 	}
 	at, _ := upgrade.AtTarget(v, t)
 	return at
+}
+
+// liveReachable asks a member's API server itself whether it answers.
+func (r *Reconciler) liveReachable(ctx context.Context, m *fleetv1.MemberCluster) bool {
+	ctx, cancel := context.WithTimeout(ctx, liveVersionsTimeout)
+	defer cancel()
+	access, err := r.Members.For(ctx, m)
+	if err != nil {
+		return false
+	}
+	_, err = access.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err == nil
 }
 
 // liveVersionsTimeout bounds asking a member for its versions on resume: an
@@ -182,7 +199,7 @@ func (r *Reconciler) pollUpgrade(ctx context.Context, run *fleetv1.UpdateRun, m 
 		progress, err := provider.Progress(ctx, id, member, t)
 		return err == nil && progress.Phase != upgrade.PhaseNotStarted
 	}
-	if refusal := r.preflightRefusal(ctx, run, m, access, t, id, inProgress); refusal != "" {
+	if refusal := r.preflightRefusal(ctx, run, m, p, access, t, id, inProgress); refusal != "" {
 		return rollout.UpgradeObservation{State: rollout.UpgradeFailed, Message: refusal}
 	}
 	if err := provider.Start(ctx, id, member, t); err != nil {

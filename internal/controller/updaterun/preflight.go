@@ -45,10 +45,15 @@ func movesMinor(m *fleetv1.MemberCluster, t upgrade.Target) bool {
 // preflightRefusal scans a member whose upgrade is about to start and
 // returns why it must not, under the run's policy; "" lets it start. An
 // attempt already under way in the provider is never scanned (a hub
-// restarting mid-upgrade must not fail what it cannot stop).
-func (r *Reconciler) preflightRefusal(ctx context.Context, run *fleetv1.UpdateRun, m *fleetv1.MemberCluster, access *memberaccess.Member, t upgrade.Target, id string, inProgress func() bool) string {
+// restarting mid-upgrade must not fail what it cannot stop), nor one that
+// re-runs an interrupted attempt.
+func (r *Reconciler) preflightRefusal(ctx context.Context, run *fleetv1.UpdateRun, m *fleetv1.MemberCluster, p fleetv1.MemberProgress, access *memberaccess.Member, t upgrade.Target, id string, inProgress func() bool) string {
 	policy := preflightPolicy(run)
-	if policy == fleetv1.PreflightOff || !movesMinor(m, t) || r.preflight.passed(id) || inProgress() {
+	// A re-run of an attempt a failed-over hub started passed the scan
+	// before that attempt, and its member may be mid-upgrade, its API
+	// server down until the re-run brings it back.
+	rerun := p.Operation != nil && p.Operation.RerunsInterrupted
+	if policy == fleetv1.PreflightOff || rerun || !movesMinor(m, t) || r.preflight.passed(id) || inProgress() {
 		return ""
 	}
 	findings, err := r.scanMember(ctx, m, access, t)
