@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -18,10 +17,8 @@ import (
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/notify"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
-	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
 
 // A strategy's webhook gets the transitions it asked for, signed with its
@@ -56,29 +53,10 @@ func TestAStrategysWebhookGetsTheTransitionsItAskedForSigned(t *testing.T) {
 		Data: map[string][]byte{"secret": []byte("hook-key")}}); err != nil {
 		t.Fatal(err)
 	}
-	m := &fleetv1.MemberCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: "a"},
-		Spec: fleetv1.MemberClusterSpec{UpdateGroup: "prod", Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
-			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderAKS, AKS: &fleetv1.AKSProvider{
-				ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/a"}}},
-	}
-	if err := hub.Create(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	createCloudMember(t, hub, "a", "prod", nil)
 	cloud := &flakyCloud{failing: map[string]bool{}, ops: map[string]string{}, starts: map[string]int{}}
-	stateDir := t.TempDir()
-	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&Reconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("updaterun-test"),
-			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
-				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return cloud, nil },
-			}),
-			WorkDir:  filepath.Join(stateDir, "checks"),
-			Notifier: notify.New(logr.Discard()),
-			Secrets:  mgr.GetAPIReader(),
-		}).SetupWithManager(mgr)
+	runWithProvider(t, env.Hub, cloud, func(r *Reconciler, mgr ctrl.Manager) {
+		r.Notifier, r.Secrets = notify.New(logr.Discard()), mgr.GetAPIReader()
 	})
 	run := &fleetv1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: "notifying"},

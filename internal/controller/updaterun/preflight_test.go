@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/enrollment"
-	"github.com/flotilla-dev/flotilla/internal/memberaccess"
 	"github.com/flotilla-dev/flotilla/internal/testenv"
 	"github.com/flotilla-dev/flotilla/internal/upgrade"
 )
@@ -113,18 +110,7 @@ func TestThePreflightScanBlocksAMemberThatUsesAnAPITheTargetRemoves(t *testing.T
 		}
 	}
 	recorder := &startRecorder{started: map[string]map[string]bool{}}
-	stateDir := t.TempDir()
-	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&Reconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("updaterun-test"),
-			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
-				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return recorder, nil },
-			}),
-			WorkDir: filepath.Join(stateDir, "checks"),
-		}).SetupWithManager(mgr)
-	})
+	runWithProvider(t, env.Hub, recorder, nil)
 
 	runTo137 := func(name string, policy fleetv1.PreflightPolicy) {
 		t.Helper()

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/flotilla-dev/flotilla/api/v1alpha1"
 	"github.com/flotilla-dev/flotilla/internal/memberaccess"
@@ -79,28 +80,9 @@ func TestRetryTriesTheNamedFailedMembersAgainAndKeepsTheirAttempts(t *testing.T)
 	ctx := t.Context()
 	cloud := &flakyCloud{failing: map[string]bool{"b": true, "c": true}, ops: map[string]string{}, starts: map[string]int{}}
 	for _, name := range []string{"a", "b", "c"} {
-		m := &fleetv1.MemberCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: fleetv1.MemberClusterSpec{UpdateGroup: "prod", Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
-				Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderAKS, AKS: &fleetv1.AKSProvider{
-					ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/" + name}}},
-		}
-		if err := hub.Create(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		createCloudMember(t, hub, name, "prod", nil)
 	}
-	stateDir := t.TempDir()
-	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&Reconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("updaterun-test"),
-			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
-				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return cloud, nil },
-			}),
-			WorkDir: filepath.Join(stateDir, "checks"),
-		}).SetupWithManager(mgr)
-	})
+	runWithProvider(t, env.Hub, cloud, nil)
 	three := intstr.FromInt32(3)
 	run := &fleetv1.UpdateRun{
 		ObjectMeta: metav1.ObjectMeta{Name: "flaky"},
@@ -169,15 +151,7 @@ func TestAMemberDeletedAfterTheRunStartedIsSkippedAtItsTurn(t *testing.T) {
 	hub := env.Hub.Client
 	ctx := t.Context()
 	for _, name := range []string{"first", "gone"} {
-		m := &fleetv1.MemberCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"wave": name}},
-			Spec: fleetv1.MemberClusterSpec{Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
-				Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderAKS, AKS: &fleetv1.AKSProvider{
-					ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/" + name}}},
-		}
-		if err := hub.Create(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		createCloudMember(t, hub, name, "", map[string]string{"wave": name})
 	}
 	gate := fleetv1.GateConfig{Type: fleetv1.GateApproval}
 	run := &fleetv1.UpdateRun{
@@ -192,18 +166,7 @@ func TestAMemberDeletedAfterTheRunStartedIsSkippedAtItsTurn(t *testing.T) {
 		},
 	}
 	cloud := &flakyCloud{failing: map[string]bool{}, ops: map[string]string{}, starts: map[string]int{}}
-	stateDir := t.TempDir()
-	env.Hub.RunManager(t, func(mgr ctrl.Manager) error {
-		return (&Reconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("updaterun-test"),
-			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
-			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
-				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return cloud, nil },
-			}),
-			WorkDir: filepath.Join(stateDir, "checks"),
-		}).SetupWithManager(mgr)
-	})
+	runWithProvider(t, env.Hub, cloud, nil)
 	if err := hub.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
@@ -227,5 +190,45 @@ func TestAMemberDeletedAfterTheRunStartedIsSkippedAtItsTurn(t *testing.T) {
 	}
 	if n := cloud.starts["gone"]; n != 0 {
 		t.Errorf("the deleted member's upgrade was started %d times", n)
+	}
+}
+
+// runWithProvider runs the update-run controller against hub with p as
+// every member's provider, set up further by more (nil: nothing more),
+// until the test ends.
+func runWithProvider(t *testing.T, hub *testenv.Cluster, p upgrade.Provider, more func(*Reconciler, ctrl.Manager)) {
+	t.Helper()
+	stateDir := t.TempDir()
+	hub.RunManager(t, func(mgr ctrl.Manager) error {
+		r := &Reconciler{
+			Client:   mgr.GetClient(),
+			Recorder: mgr.GetEventRecorder("updaterun-test"),
+			Members:  &memberaccess.Clients{Hub: mgr.GetClient()},
+			// The API accepts only provider types it knows: the test's
+			// provider stands in for AKS.
+			Providers: upgrade.NewProviders(stateDir, map[fleetv1.ProviderType]upgrade.Factory{
+				fleetv1.ProviderAKS: func(*fleetv1.ProviderSpec, upgrade.FactoryEnv) (upgrade.Provider, error) { return p, nil },
+			}),
+			WorkDir: filepath.Join(stateDir, "checks"),
+		}
+		if more != nil {
+			more(r, mgr)
+		}
+		return r.SetupWithManager(mgr)
+	})
+}
+
+// createCloudMember creates a member the hub reaches only through its
+// agent, upgraded by the (stand-in) AKS provider.
+func createCloudMember(t *testing.T, hub client.Client, name, group string, labels map[string]string) {
+	t.Helper()
+	m := &fleetv1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: fleetv1.MemberClusterSpec{UpdateGroup: group, Access: fleetv1.MemberAccess{Mode: fleetv1.AccessAgent},
+			Provider: &fleetv1.ProviderSpec{Type: fleetv1.ProviderAKS, AKS: &fleetv1.AKSProvider{
+				ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/" + name}}},
+	}
+	if err := hub.Create(t.Context(), m); err != nil {
+		t.Fatal(err)
 	}
 }
